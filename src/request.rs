@@ -1,0 +1,183 @@
+//! What the engine may read of a request, and helpers over it (cookies, query parameters).
+//!
+//! The engine never calls the host: the filter implements [`RequestView`] over the headers
+//! Envoy handed it, tests and the command-line tool use [`OwnedRequest`].
+
+use std::borrow::Cow;
+
+/// Read-only access to one request.
+pub trait RequestView {
+    /// The values of header `name`, in request order. `name` is lower-case; pseudo-headers
+    /// are asked for by their `:path` form. Repeated headers yield one item each.
+    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + Clone;
+
+    /// The downstream peer as Envoy's `source.address` property reports it
+    /// (`a.b.c.d:port` or `[v6]:port`), if known.
+    fn peer_address(&self) -> Option<&[u8]>;
+}
+
+/// Cookie values named `name` across every `cookie` header (HTTP/2 clients send several),
+/// in order. Cookie names are case-sensitive (RFC 6265); values are returned raw.
+pub fn cookie_values<'a, R: RequestView + ?Sized>(
+    request: &'a R,
+    name: &'a [u8],
+) -> impl Iterator<Item = &'a [u8]> + 'a {
+    request.header_values("cookie").flat_map(move |header| {
+        header.split(|&b| b == b';').filter_map(move |pair| {
+            let pair = trim_ascii(pair);
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            let (key, value) = (pair.get(..eq)?, pair.get(eq + 1..)?);
+            (trim_ascii(key) == name).then(|| trim_ascii(value))
+        })
+    })
+}
+
+/// Percent-decoded values of query parameter `name` in `path` (`+` is a space, as in
+/// forms). Allocates only for values that actually contain escapes.
+pub fn query_values<'a>(path: &'a [u8], name: &'a [u8]) -> impl Iterator<Item = Cow<'a, [u8]>> {
+    let query = path
+        .iter()
+        .position(|&b| b == b'?')
+        .and_then(|q| path.get(q + 1..))
+        .unwrap_or(&[]);
+    let query = match query.iter().position(|&b| b == b'#') {
+        Some(hash) => query.get(..hash).unwrap_or(&[]),
+        None => query,
+    };
+    query.split(|&b| b == b'&').filter(|pair| !pair.is_empty()).filter_map(move |pair| {
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(eq) => (pair.get(..eq)?, pair.get(eq + 1..)?),
+            None => (pair, &[][..]),
+        };
+        (percent_decode(key).as_ref() == name).then(|| percent_decode(value))
+    })
+}
+
+/// Decodes `%XX` escapes and `+`; malformed escapes are kept as they are.
+pub fn percent_decode(input: &[u8]) -> Cow<'_, [u8]> {
+    if !input.iter().any(|&b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(input);
+    }
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&byte) = input.get(i) {
+        match byte {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = input.get(i + 1).and_then(|&b| hex_value(b));
+                let lo = input.get(i + 2).and_then(|&b| hex_value(b));
+                if let (Some(hi), Some(lo)) = (hi, lo) {
+                    out.push(hi << 4 | lo);
+                    i += 2;
+                } else {
+                    out.push(b'%');
+                }
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+fn hex_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
+pub fn trim_ascii(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |p| p + 1);
+    bytes.get(start..end).unwrap_or(&[])
+}
+
+/// A request held in memory: for tests, benchmarks and `canary-tagger explain`.
+#[derive(Clone, Debug, Default)]
+pub struct OwnedRequest {
+    headers: Vec<(String, Vec<u8>)>,
+    peer: Option<Vec<u8>>,
+}
+
+impl OwnedRequest {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one header line; the name is lower-cased as Envoy does.
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.as_ref().to_vec()));
+        self
+    }
+
+    /// Adds a `cookie` header line holding `name=value`.
+    pub fn cookie(self, name: &str, value: &str) -> Self {
+        self.header("cookie", format!("{name}={value}"))
+    }
+
+    /// Sets `:path` (replacing an earlier one).
+    pub fn path(mut self, path: &str) -> Self {
+        self.headers.retain(|(name, _)| name != ":path");
+        self.header(":path", path)
+    }
+
+    /// The peer address, as `source.address` would report it.
+    pub fn peer(mut self, address: &str) -> Self {
+        self.peer = Some(address.as_bytes().to_vec());
+        self
+    }
+
+    pub fn headers(&self) -> &[(String, Vec<u8>)] {
+        &self.headers
+    }
+}
+
+impl RequestView for OwnedRequest {
+    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + Clone {
+        self.headers.iter().filter(move |(key, _)| key == name).map(|(_, value)| value.as_slice())
+    }
+
+    fn peer_address(&self) -> Option<&[u8]> {
+        self.peer.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_across_headers() {
+        let request = OwnedRequest::new()
+            .header("cookie", "a=1; user=tester ;b=2")
+            .header("Cookie", "user=admin")
+            .header("cookie", "malformed; =x; user");
+        let users: Vec<_> = cookie_values(&request, b"user").collect();
+        assert_eq!(users, vec![b"tester".as_slice(), b"admin".as_slice()]);
+        assert_eq!(cookie_values(&request, b"b").next(), Some(b"2".as_slice()));
+        assert_eq!(cookie_values(&request, b"User").next(), None);
+        assert_eq!(cookie_values(&request, b"").next(), Some(b"x".as_slice()));
+    }
+
+    #[test]
+    fn query_decoding() {
+        let path = b"/p?beta=0&name=J%C3%B6rg+M&flag&x=%zz#frag=1";
+        assert_eq!(query_values(path, b"beta").next().unwrap().as_ref(), b"0");
+        assert_eq!(query_values(path, b"name").next().unwrap().as_ref(), "Jörg M".as_bytes());
+        assert_eq!(query_values(path, b"flag").next().unwrap().as_ref(), b"");
+        assert_eq!(query_values(path, b"x").next().unwrap().as_ref(), b"%zz");
+        assert!(query_values(path, b"frag").next().is_none());
+        assert!(query_values(b"/no-query", b"beta").next().is_none());
+        assert_eq!(query_values(b"/?na%6De=v", b"name").next().unwrap().as_ref(), b"v");
+    }
+
+    #[test]
+    fn trimming() {
+        assert_eq!(trim_ascii(b"  a b \t"), b"a b");
+        assert_eq!(trim_ascii(b"   "), b"");
+        assert_eq!(trim_ascii(b""), b"");
+    }
+}

@@ -1,0 +1,170 @@
+//! Every way a configuration is rejected, with the exact `path: reason` the operator sees.
+
+use canary_tagger::config::CompiledConfig;
+
+/// A minimal valid config with `extra` fields spliced in.
+fn with(extra: &str) -> String {
+    let base = r#""versions": ["v1", "v2", "v3"], "default_version": "v1""#;
+    if extra.is_empty() {
+        format!("{{{base}}}")
+    } else {
+        format!("{{{base}, {extra}}}")
+    }
+}
+
+fn rule(body: &str) -> String {
+    with(&format!(r#""rules": [{body}]"#))
+}
+
+fn error_of(json: &str) -> String {
+    match CompiledConfig::from_json(json.as_bytes()) {
+        Ok(_) => panic!("accepted a bad config: {json}"),
+        Err(errors) => errors.to_string(),
+    }
+}
+
+#[test]
+fn bad_configs_are_rejected_with_path_and_reason() {
+    let cases: Vec<(String, &str)> = vec![
+        // Structure and JSON syntax.
+        ("".into(), "$: configuration is empty; `versions` and `default_version` are required"),
+        ("{".into(), "$: invalid JSON: EOF while parsing an object at line 1 column 1"),
+        (with("") + " x", "$: invalid JSON: trailing characters at line 1 column 59"),
+        ("[]".into(), "$: invalid type: array, expected a JSON object"),
+        (r#"{"default_version": "v1"}"#.into(), "versions: required field is missing"),
+        (r#"{"versions": ["v1"]}"#.into(), "default_version: required field is missing"),
+        (with(r#""tag_headr": "x-v""#), r#"$: unknown field "tag_headr" (did you mean "tag_header"?)"#),
+        (with(r#""colour": 1"#), "$: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage"),
+        (r#"{"versions": "v1", "default_version": "v1"}"#.into(), r#"versions: invalid type: string "v1", expected an array"#),
+        (with(r#""baggage": "yes""#), r#"baggage: invalid type: string "yes", expected a boolean"#),
+        (with(r#""schema": 2"#), "schema: unsupported schema 2, expected 1"),
+        // Versions.
+        (r#"{"versions": [], "default_version": "v1"}"#.into(), "versions: must list at least one version; default_version: unknown version \"v1\"; versions are "),
+        (r#"{"versions": ["v1", "v1"], "default_version": "v1"}"#.into(), r#"versions[1]: duplicate version "v1""#),
+        (r#"{"versions": ["v1", ""], "default_version": "v1"}"#.into(), "versions[1]: must not be empty"),
+        (r#"{"versions": ["v 1"], "default_version": "v 1"}"#.into(), r#"versions[0]: "v 1" is not a valid version name (1-63 of A-Z a-z 0-9 . _ -)"#),
+        (r#"{"versions": ["v1"], "default_version": "v2"}"#.into(), r#"default_version: unknown version "v2"; versions are v1"#),
+        (r#"{"versions": ["v1"], "default_version": ""}"#.into(), "default_version: must not be empty"),
+        // Headers and client address.
+        (with(r#""tag_header": """#), "tag_header: header name must not be empty"),
+        (with(r#""tag_header": "x canary""#), r#"tag_header: "x canary" is not a valid header name"#),
+        (with(r#""tag_header": ":path""#), r#"tag_header: ":path": pseudo-headers cannot be used here"#),
+        (with(r#""response_header": "bad header""#), r#"response_header: "bad header" is not a valid header name"#),
+        (with(r#""client_ip": {"from": "xf"}"#), "client_ip.from: unknown variant `xf`, expected `peer` or `xff`"),
+        (with(r#""client_ip": {"from": "peer", "trusted_hops": 1}"#), r#"client_ip.trusted_hops: only applies when client_ip.from is "xff""#),
+        (with(r#""client_ip": {"from": "xff", "trusted_hops": -1}"#), "client_ip.trusted_hops: invalid value: integer `-1`, expected a non-negative integer"),
+        (with(r#""trusted_tag_sources": ["10.20.0.0/16", "10.20.0.0/33"]"#), r#"trusted_tag_sources[1]: "10.20.0.0/33" has a prefix length outside 0..=32"#),
+        (with(r#""trusted_tag_sources": ["10.20.1.0/16"]"#), r#"trusted_tag_sources[0]: "10.20.1.0/16" has host bits set beyond its prefix length"#),
+        (with(r#""trusted_tag_sources": ["office"]"#), r#"trusted_tag_sources[0]: "office" is not an IP address or CIDR range"#),
+        // Normalize.
+        (with(r#""normalize": [{"header": "", "allowed": ["v1"], "default": "v1"}]"#), "normalize[0].header: header name must not be empty"),
+        (with(r#""normalize": [{"header": "grpcsvc", "allowed": [], "default": "v1"}]"#), "normalize[0].allowed: must list at least one value; normalize[0].default: \"v1\" is not one of allowed"),
+        (with(r#""normalize": [{"header": "grpcsvc", "allowed": ["v1", "v2"], "default": "v9"}]"#), r#"normalize[0].default: "v9" is not one of allowed"#),
+        (with(r#""normalize": [{"header": "X-Canary-Version", "allowed": ["v1"], "default": "v1"}]"#), "normalize[0].header: the tag header is written by the filter itself and cannot be normalized"),
+        (with(r#""normalize": [{"header": "grpcsvc", "allowed": ["v1"], "default": "v1", "when": {"header": "content-type"}}]"#), "normalize[0].when: expected exactly one operator of exact, prefix, suffix, contains, regex, present; found none"),
+        // Rules: names and actions.
+        (rule(r#"{"name": "", "version": "v1"}"#), "rules[0].name: must not be empty"),
+        (rule(r#"{"name": "a.b", "version": "v1"}"#), r#"rules[0].name: "a.b" is not a valid rule name (1-63 of A-Z a-z 0-9 _ -)"#),
+        (with(r#""rules": [{"name": "a", "version": "v1"}, {"name": "a", "version": "v2"}]"#), r#"rules[1].name: duplicate rule name "a""#),
+        (rule(r#"{"name": "a"}"#), "rules[0]: expected exactly one action of version, version_from, split; found none"),
+        (rule(r#"{"name": "a", "version": "v1", "version_from": "header:x"}"#), "rules[0]: expected exactly one action of version, version_from, split; found version and version_from"),
+        (rule(r#"{"name": "a", "version": "v9"}"#), r#"rules[0].version: unknown version "v9"; versions are v1, v2, v3"#),
+        (rule(r#"{"name": "a", "version_from": "grpcsvc"}"#), r#"rules[0].version_from: "grpcsvc" is not one of header:NAME, cookie:NAME"#),
+        (rule(r#"{"name": "a", "version_from": "query:v"}"#), r#"rules[0].version_from: "query:v" is not one of header:NAME, cookie:NAME"#),
+        (rule(r#"{"name": "a", "version_from": "header:"}"#), r#"rules[0].version_from: "header:" names no header"#),
+        (rule(r#"{"name": "a", "version_from": "header:x-canary-version"}"#), "rules[0].version_from: the tag header is set by this filter; clients must not choose it (use trusted_tag_sources)"),
+        (rule(r#"{"name": "a", "versoin": "v1"}"#), r#"rules[0]: unknown field "versoin" (did you mean "version"?)"#),
+        // Splits.
+        (rule(r#"{"name": "a", "split": {"weights": [{"version": "v2", "percent": 40}, {"version": "v1", "percent": 50}]}}"#), "rules[0].split.weights: percents sum to 90, expected 100"),
+        (rule(r#"{"name": "a", "split": {"weights": [{"version": "v2", "percent": 10.5}, {"version": "v1", "percent": 89.25}]}}"#), "rules[0].split.weights: percents sum to 99.75, expected 100"),
+        (rule(r#"{"name": "a", "split": {"weights": []}}"#), "rules[0].split.weights: must list at least one version"),
+        (rule(r#"{"name": "a", "split": {"weights": [{"version": "v9", "percent": 100}]}}"#), r#"rules[0].split.weights[0].version: unknown version "v9"; versions are v1, v2, v3"#),
+        (rule(r#"{"name": "a", "split": {"weights": [{"version": "v1", "percent": 50}, {"version": "v1", "percent": 50}]}}"#), r#"rules[0].split.weights[1].version: version "v1" is listed twice"#),
+        (rule(r#"{"name": "a", "split": {"weights": [{"version": "v1", "percent": 33.333}, {"version": "v2", "percent": 66.667}]}}"#), "rules[0].split.weights[0].percent: 33.333 has more than two decimals; rules[0].split.weights[1].percent: 66.667 has more than two decimals"),
+        (rule(r#"{"name": "a", "split": {"weights": [{"version": "v1", "percent": 120}, {"version": "v2", "percent": -20}]}}"#), "rules[0].split.weights[0].percent: 120 is outside 0..=100; rules[0].split.weights[1].percent: -20 is outside 0..=100"),
+        (rule(r#"{"name": "a", "split": {"weights": [{"version": "v1", "percent": "100"}]}}"#), r#"rules[0].split.weights[0].percent: invalid type: string "100", expected a number"#),
+        (rule(r#"{"name": "a", "split": {"weights": [{"version": "v1", "percent": 100}], "key": ["cookie:uid", "ip"]}}"#), r#"rules[0].split.key[1]: "ip" is not one of cookie:NAME, header:NAME, query:NAME, source_ip"#),
+        (rule(r#"{"name": "a", "split": {"weights": [{"version": "v1", "percent": 100}], "seed": "x"}}"#), r#"rules[0].split: unknown field "seed"; expected one of weights, key, salt"#),
+        // Conditions.
+        (rule(r#"{"name": "a", "match": {}, "version": "v1"}"#), "rules[0].match: expected exactly one of header, cookie, query, source_ip, all, any, not; found none"),
+        (rule(r#"{"name": "a", "match": {"header": "a", "cookie": "b", "exact": "x"}, "version": "v1"}"#), "rules[0].match: expected exactly one of header, cookie, query, source_ip, all, any, not; found header and cookie"),
+        (rule(r#"{"name": "a", "match": {"header": "a", "exact": "x", "prefix": "y"}, "version": "v1"}"#), "rules[0].match: expected exactly one operator of exact, prefix, suffix, contains, regex, present; found exact and prefix"),
+        (rule(r#"{"name": "a", "match": {"header": "user-agent", "regex": "(Chrome"}, "version": "v1"}"#), "rules[0].match.regex: invalid regex: unclosed group"),
+        (rule(r#"{"name": "a", "match": {"header": ":status", "exact": "200"}, "version": "v1"}"#), r#"rules[0].match.header: unknown pseudo-header ":status"; allowed are :path, :method, :authority, :scheme"#),
+        (rule(r#"{"name": "a", "match": {"header": "x-canary-version", "exact": "v2"}, "version": "v1"}"#), "rules[0].match.header: the tag header is set by this filter; match on the request instead"),
+        (rule(r#"{"name": "a", "match": {"cookie": "a b", "exact": "x"}, "version": "v1"}"#), r#"rules[0].match.cookie: "a b" is not a valid cookie name"#),
+        (rule(r#"{"name": "a", "match": {"query": "", "exact": "x"}, "version": "v1"}"#), "rules[0].match.query: query parameter name must not be empty"),
+        (rule(r#"{"name": "a", "match": {"source_ip": []}, "version": "v1"}"#), "rules[0].match.source_ip: must list at least one address or CIDR range"),
+        (rule(r#"{"name": "a", "match": {"source_ip": ["192.168.0.58/32", "2001:db8::/129"]}, "version": "v1"}"#), r#"rules[0].match.source_ip[1]: "2001:db8::/129" has a prefix length outside 0..=128"#),
+        (rule(r#"{"name": "a", "match": {"source_ip": ["10.0.0.0/8"], "exact": "x"}, "version": "v1"}"#), "rules[0].match.exact: operators do not apply to source_ip"),
+        (rule(r#"{"name": "a", "match": {"all": []}, "version": "v1"}"#), "rules[0].match.all: must list at least one condition"),
+        (rule(r#"{"name": "a", "match": {"any": [{"header": "a", "present": true}, {"cookie": "b", "regex": "["}]}, "version": "v1"}"#), "rules[0].match.any[1].regex: invalid regex: unclosed character class"),
+        (rule(r#"{"name": "a", "match": {"not": {"headr": "a"}}, "version": "v1"}"#), r#"rules[0].match.not: unknown field "headr" (did you mean "header"?)"#),
+        (rule(r#"{"name": "a", "match": {"header": "a", "present": true, "ignore_case": true}, "version": "v1"}"#), "rules[0].match.ignore_case: does not apply to present"),
+        // Sticky cookie.
+        (with(r#""sticky_cookie": {"name": ""}"#), "sticky_cookie.name: must not be empty"),
+        (with(r#""sticky_cookie": {"name": "canary uid"}"#), r#"sticky_cookie.name: "canary uid" is not a valid cookie name"#),
+        (with(r#""sticky_cookie": {"name": "canary-uid", "max_age_s": 0}"#), "sticky_cookie.max_age_s: must be positive (0 would delete the cookie)"),
+        (with(r#""sticky_cookie": {"name": "canary-uid", "max_ag": 1}"#), r#"sticky_cookie: unknown field "max_ag" (did you mean "max_age_s"?)"#),
+    ];
+    assert!(cases.len() >= 30);
+    let mut failures = Vec::new();
+    for (json, expected) in &cases {
+        let actual = error_of(json);
+        if actual != *expected {
+            failures.push(format!(
+                "config: {json}\n  expected: {expected}\n  actual:   {actual}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_error_is_reported_not_only_the_first() {
+    let json = with(
+        r#""rules": [{"name": "", "version": "v9"}, {"name": "b", "split": {"weights": [{"version": "v1", "percent": 90}]}}]"#,
+    );
+    let errors = CompiledConfig::from_json(json.as_bytes()).unwrap_err();
+    let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        vec![
+            "rules[0].name: must not be empty".to_string(),
+            r#"rules[0].version: unknown version "v9"; versions are v1, v2, v3"#.to_string(),
+            "rules[1].split.weights: percents sum to 90, expected 100".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn spec_example_config_compiles_with_defaults_applied() {
+    let config = CompiledConfig::from_json(SPEC_EXAMPLE.as_bytes()).unwrap();
+    assert_eq!(config.tag_header, "x-canary-version");
+    assert_eq!(config.rules.len(), 5);
+    assert!(config.baggage);
+
+    let minimal = CompiledConfig::from_json(with("").as_bytes()).unwrap();
+    assert_eq!(minimal.tag_header, "x-canary-version");
+    assert_eq!(minimal.client_ip, canary_tagger::config::ClientIpMode::Peer);
+    assert!(minimal.rules.is_empty() && minimal.normalize.is_empty());
+    assert!(minimal.sticky_cookie.is_none() && minimal.response_header.is_none());
+    assert!(!minimal.baggage);
+
+    let xff = CompiledConfig::from_json(with(r#""client_ip": {"from": "xff"}, "sticky_cookie": {"name": "c"}, "tag_header": "X-Version""#).as_bytes()).unwrap();
+    assert_eq!(
+        xff.client_ip,
+        canary_tagger::config::ClientIpMode::ForwardedFor { trusted_hops: 0 }
+    );
+    let sticky = xff.sticky_cookie.unwrap();
+    assert_eq!((sticky.max_age_s, sticky.secure), (2_592_000, false));
+    assert_eq!(xff.tag_header, "x-version", "header names are lower-cased");
+}
+
+pub const SPEC_EXAMPLE: &str = include_str!("data/spec-example.json");
