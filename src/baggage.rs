@@ -24,7 +24,10 @@ pub fn with_version<'a>(existing: impl Iterator<Item = &'a [u8]>, version: &str)
 }
 
 fn is_version_member(member: &[u8]) -> bool {
-    let key_end = member.iter().position(|&b| b == b'=' || b == b';').unwrap_or(member.len());
+    let key_end = member
+        .iter()
+        .position(|&b| b == b'=' || b == b';')
+        .unwrap_or(member.len());
     member.get(..key_end).map(crate::request::trim_ascii) == Some(MEMBER_KEY.as_bytes())
 }
 
@@ -39,12 +42,21 @@ mod tests {
     #[test]
     fn adds_replaces_and_keeps_members() {
         assert_eq!(rewrite(&[], "v2"), "canary-version=v2");
-        assert_eq!(rewrite(&["userId=alice"], "v2"), "userId=alice,canary-version=v2");
+        assert_eq!(
+            rewrite(&["userId=alice"], "v2"),
+            "userId=alice,canary-version=v2"
+        );
         assert_eq!(
             rewrite(&["a=1, canary-version=v1;p=x ,b=2"], "v3"),
             "a=1,b=2,canary-version=v3"
         );
-        assert_eq!(rewrite(&["a=1", "canary-version = v1", ""], "v2"), "a=1,canary-version=v2");
-        assert_eq!(rewrite(&["canary-versions=x"], "v2"), "canary-versions=x,canary-version=v2");
+        assert_eq!(
+            rewrite(&["a=1", "canary-version = v1", ""], "v2"),
+            "a=1,canary-version=v2"
+        );
+        assert_eq!(
+            rewrite(&["canary-versions=x"], "v2"),
+            "canary-versions=x,canary-version=v2"
+        );
     }
 }

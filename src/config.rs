@@ -50,7 +50,10 @@ struct Errors(Vec<ConfigError>);
 
 impl Errors {
     fn add(&mut self, path: &str, reason: impl Into<String>) {
-        self.0.push(ConfigError { path: path.to_string(), reason: reason.into() });
+        self.0.push(ConfigError {
+            path: path.to_string(),
+            reason: reason.into(),
+        });
     }
 }
 
@@ -204,7 +207,10 @@ pub struct Split {
 
 impl Split {
     pub fn version_for(&self, bucket: u16) -> Option<VersionId> {
-        self.ranges.iter().find(|(end, _)| bucket < *end).map(|&(_, version)| version)
+        self.ranges
+            .iter()
+            .find(|(end, _)| bucket < *end)
+            .map(|&(_, version)| version)
     }
 }
 
@@ -269,7 +275,10 @@ impl CompiledConfig {
 
     /// The version a header or cookie value names, if it is one of `versions` exactly.
     pub fn version_named(&self, value: &[u8]) -> Option<VersionId> {
-        self.versions.iter().position(|v| v.as_bytes() == value).map(VersionId)
+        self.versions
+            .iter()
+            .position(|v| v.as_bytes() == value)
+            .map(VersionId)
     }
 }
 
@@ -295,38 +304,72 @@ pub fn parse_dto(json: &[u8]) -> Result<PluginConfigDto, ConfigError> {
 fn structural_error(error: &serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
     let inner = error.inner();
     let raw_path = error.path().to_string();
-    let path = if raw_path == "." { String::new() } else { raw_path };
+    let path = if raw_path == "." {
+        String::new()
+    } else {
+        raw_path
+    };
     let message = strip_position(&inner.to_string());
     if inner.is_syntax() || inner.is_eof() {
-        return ConfigError { path: "$".into(), reason: format!("invalid JSON: {inner}") };
+        return ConfigError {
+            path: "$".into(),
+            reason: format!("invalid JSON: {inner}"),
+        };
     }
     if let Some(field) = between(&message, "missing field `", "`") {
-        return ConfigError { path: join_path(&path, field), reason: "required field is missing".into() };
+        return ConfigError {
+            path: join_path(&path, field),
+            reason: "required field is missing".into(),
+        };
     }
     if let Some(field) = between(&message, "unknown field `", "`") {
         let expected = expected_names(&message);
         let reason = match closest_name(field, &expected) {
-            Some(suggestion) => format!("unknown field \"{field}\" (did you mean \"{suggestion}\"?)"),
-            None => format!("unknown field \"{field}\"; expected one of {}", expected.join(", ")),
+            Some(suggestion) => {
+                format!("unknown field \"{field}\" (did you mean \"{suggestion}\"?)")
+            }
+            None => format!(
+                "unknown field \"{field}\"; expected one of {}",
+                expected.join(", ")
+            ),
         };
         // serde_path_to_error reports the unknown key as part of the path; name its parent.
-        let parent = path.strip_suffix(field).map(|p| p.trim_end_matches('.')).unwrap_or(&path);
-        return ConfigError { path: or_root(parent), reason };
+        let parent = path
+            .strip_suffix(field)
+            .map(|p| p.trim_end_matches('.'))
+            .unwrap_or(&path);
+        return ConfigError {
+            path: or_root(parent),
+            reason,
+        };
     }
-    ConfigError { path: or_root(&path), reason: plain_types(&message) }
+    ConfigError {
+        path: or_root(&path),
+        reason: plain_types(&message),
+    }
 }
 
 /// serde names Rust types in its messages; say what the JSON should hold instead.
 fn plain_types(message: &str) -> String {
     let message = match message.find("expected struct ") {
         // An array where an object belongs reaches serde as a short tuple-struct.
-        Some(_) if message.starts_with("invalid length") => "invalid type: array, expected a JSON object".to_string(),
-        Some(at) => format!("{}expected a JSON object", message.get(..at).unwrap_or_default()),
+        Some(_) if message.starts_with("invalid length") => {
+            "invalid type: array, expected a JSON object".to_string()
+        }
+        Some(at) => format!(
+            "{}expected a JSON object",
+            message.get(..at).unwrap_or_default()
+        ),
         None => message.to_string(),
     };
-    [("expected a sequence", "expected an array"), ("expected f64", "expected a number"), ("expected u64", "expected a non-negative integer"), ("expected u32", "expected a non-negative integer")]
-        .iter()
-        .fold(message, |text, (from, to)| text.replace(from, to))
+    [
+        ("expected a sequence", "expected an array"),
+        ("expected f64", "expected a number"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer"),
+    ]
+    .iter()
+    .fold(message, |text, (from, to)| text.replace(from, to))
 }
 
 fn or_root(path: &str) -> String {
@@ -364,7 +407,9 @@ fn expected_names(message: &str) -> Vec<String> {
             None => Vec::new(),
         };
     };
-    list.split(", ").map(|name| name.trim_matches('`').to_string()).collect()
+    list.split(", ")
+        .map(|name| name.trim_matches('`').to_string())
+        .collect()
 }
 
 /// The known name closest to `unknown` by edit distance, when it is close enough to be a typo.
@@ -387,7 +432,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
         for (j, cb) in b.iter().enumerate() {
             let substitution = previous_diagonal + usize::from(ca != *cb);
-            let (Some(&left), Some(&up)) = (row.get(j), row.get(j + 1)) else { continue };
+            let (Some(&left), Some(&up)) = (row.get(j), row.get(j + 1)) else {
+                continue;
+            };
             previous_diagonal = up;
             if let Some(cell) = row.get_mut(j + 1) {
                 *cell = substitution.min(left + 1).min(up + 1);
@@ -407,7 +454,10 @@ impl TryFrom<PluginConfigDto> for CompiledConfig {
 
         if let Some(schema) = dto.schema {
             if schema != SUPPORTED_SCHEMA {
-                errors.add("schema", format!("unsupported schema {schema}, expected {SUPPORTED_SCHEMA}"));
+                errors.add(
+                    "schema",
+                    format!("unsupported schema {schema}, expected {SUPPORTED_SCHEMA}"),
+                );
             }
         }
 
@@ -417,7 +467,10 @@ impl TryFrom<PluginConfigDto> for CompiledConfig {
         };
 
         let versions = compile_versions(&dto.versions, &mut errors);
-        let known = Known { versions: &versions, tag_header: &tag_header };
+        let known = Known {
+            versions: &versions,
+            tag_header: &tag_header,
+        };
         let default_version = if dto.default_version.is_empty() {
             errors.add("default_version", "must not be empty");
             VersionId(0)
@@ -427,30 +480,47 @@ impl TryFrom<PluginConfigDto> for CompiledConfig {
 
         let client_ip = match &dto.client_ip {
             None => ClientIpMode::Peer,
-            Some(ClientIpDto { from: ClientIpFrom::Peer, trusted_hops: Some(_) }) => {
+            Some(ClientIpDto {
+                from: ClientIpFrom::Peer,
+                trusted_hops: Some(_),
+            }) => {
                 errors.add(
                     "client_ip.trusted_hops",
                     "only applies when client_ip.from is \"xff\"",
                 );
                 ClientIpMode::Peer
             }
-            Some(ClientIpDto { from: ClientIpFrom::Peer, trusted_hops: None }) => ClientIpMode::Peer,
-            Some(ClientIpDto { from: ClientIpFrom::Xff, trusted_hops }) => {
-                ClientIpMode::ForwardedFor { trusted_hops: trusted_hops.unwrap_or(0) }
-            }
+            Some(ClientIpDto {
+                from: ClientIpFrom::Peer,
+                trusted_hops: None,
+            }) => ClientIpMode::Peer,
+            Some(ClientIpDto {
+                from: ClientIpFrom::Xff,
+                trusted_hops,
+            }) => ClientIpMode::ForwardedFor {
+                trusted_hops: trusted_hops.unwrap_or(0),
+            },
         };
 
         let trusted_tag_sources =
             compile_cidrs(&dto.trusted_tag_sources, "trusted_tag_sources", &mut errors);
 
         if dto.normalize.len() > MAX_NORMALIZE {
-            errors.add("normalize", format!("at most {MAX_NORMALIZE} entries are supported, found {}", dto.normalize.len()));
+            errors.add(
+                "normalize",
+                format!(
+                    "at most {MAX_NORMALIZE} entries are supported, found {}",
+                    dto.normalize.len()
+                ),
+            );
         }
         let normalize = dto
             .normalize
             .iter()
             .enumerate()
-            .map(|(i, entry)| compile_normalize(entry, &format!("normalize[{i}]"), &known, &mut errors))
+            .map(|(i, entry)| {
+                compile_normalize(entry, &format!("normalize[{i}]"), &known, &mut errors)
+            })
             .collect();
 
         let mut rule_names = HashSet::new();
@@ -461,7 +531,10 @@ impl TryFrom<PluginConfigDto> for CompiledConfig {
             .filter_map(|(i, rule)| {
                 let path = format!("rules[{i}]");
                 if !rule.name.is_empty() && !rule_names.insert(rule.name.clone()) {
-                    errors.add(&format!("{path}.name"), format!("duplicate rule name \"{}\"", rule.name));
+                    errors.add(
+                        &format!("{path}.name"),
+                        format!("duplicate rule name \"{}\"", rule.name),
+                    );
                 }
                 compile_rule(rule, &path, &known, &mut errors)
             })
@@ -480,13 +553,22 @@ impl TryFrom<PluginConfigDto> for CompiledConfig {
             }
             let max_age_s = sticky.max_age_s.unwrap_or(DEFAULT_STICKY_MAX_AGE_S);
             if max_age_s == 0 {
-                errors.add("sticky_cookie.max_age_s", "must be positive (0 would delete the cookie)");
+                errors.add(
+                    "sticky_cookie.max_age_s",
+                    "must be positive (0 would delete the cookie)",
+                );
             }
-            StickyCookie { name: sticky.name.clone(), max_age_s, secure: sticky.secure.unwrap_or(false) }
+            StickyCookie {
+                name: sticky.name.clone(),
+                max_age_s,
+                secure: sticky.secure.unwrap_or(false),
+            }
         });
 
-        let response_header =
-            dto.response_header.as_ref().map(|name| header_name(name, "response_header", false, &mut errors));
+        let response_header = dto
+            .response_header
+            .as_ref()
+            .map(|name| header_name(name, "response_header", false, &mut errors));
 
         if errors.0.is_empty() {
             Ok(CompiledConfig {
@@ -520,7 +602,10 @@ impl Known<'_> {
             None => {
                 errors.add(
                     path,
-                    format!("unknown version \"{name}\"; versions are {}", self.versions.join(", ")),
+                    format!(
+                        "unknown version \"{name}\"; versions are {}",
+                        self.versions.join(", ")
+                    ),
                 );
                 VersionId(0)
             }
@@ -538,7 +623,9 @@ fn compile_versions(versions: &[String], errors: &mut Errors) -> Vec<String> {
         if version.is_empty() {
             errors.add(&path, "must not be empty");
         } else if version.len() > MAX_NAME_LEN
-            || !version.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            || !version
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         {
             errors.add(
                 &path,
@@ -587,19 +674,33 @@ fn compile_normalize(
             format!("\"{}\" is not one of allowed", entry.default),
         );
     }
-    let when = entry.when.as_ref().and_then(|c| compile_condition(c, &format!("{path}.when"), known, errors));
-    Normalize { header, allowed: entry.allowed.clone(), default: entry.default.clone(), when }
+    let when = entry
+        .when
+        .as_ref()
+        .and_then(|c| compile_condition(c, &format!("{path}.when"), known, errors));
+    Normalize {
+        header,
+        allowed: entry.allowed.clone(),
+        default: entry.default.clone(),
+        when,
+    }
 }
 
 fn compile_rule(rule: &RuleDto, path: &str, known: &Known, errors: &mut Errors) -> Option<Rule> {
     if rule.name.is_empty() {
         errors.add(&format!("{path}.name"), "must not be empty");
     } else if rule.name.len() > MAX_NAME_LEN
-        || !rule.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
+        || !rule
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
     {
         errors.add(
             &format!("{path}.name"),
-            format!("\"{}\" is not a valid rule name (1-{MAX_NAME_LEN} of A-Z a-z 0-9 _ -)", rule.name),
+            format!(
+                "\"{}\" is not a valid rule name (1-{MAX_NAME_LEN} of A-Z a-z 0-9 _ -)",
+                rule.name
+            ),
         );
     }
     let condition = rule
@@ -617,26 +718,50 @@ fn compile_rule(rule: &RuleDto, path: &str, known: &Known, errors: &mut Errors) 
     .collect();
     let action = match (&rule.version, &rule.version_from, &rule.split) {
         _ if actions.len() != 1 => {
-            let found = if actions.is_empty() { "none".to_string() } else { actions.join(" and ") };
+            let found = if actions.is_empty() {
+                "none".to_string()
+            } else {
+                actions.join(" and ")
+            };
             errors.add(
                 path,
-                format!("expected exactly one action of version, version_from, split; found {found}"),
+                format!(
+                    "expected exactly one action of version, version_from, split; found {found}"
+                ),
             );
             return None;
         }
-        (Some(version), _, _) => Action::Fixed(known.version(version, &format!("{path}.version"), errors)),
+        (Some(version), _, _) => {
+            Action::Fixed(known.version(version, &format!("{path}.version"), errors))
+        }
         (_, Some(source), _) => {
             let source_path = format!("{path}.version_from");
             let source = value_source(source, &source_path, &["header", "cookie"], known, errors)?;
             Action::VersionFrom(source)
         }
-        (_, _, Some(split)) => Action::Split(compile_split(split, &rule.name, &format!("{path}.split"), known, errors)),
+        (_, _, Some(split)) => Action::Split(compile_split(
+            split,
+            &rule.name,
+            &format!("{path}.split"),
+            known,
+            errors,
+        )),
         _ => return None,
     };
-    Some(Rule { name: rule.name.clone(), condition, action })
+    Some(Rule {
+        name: rule.name.clone(),
+        condition,
+        action,
+    })
 }
 
-fn compile_split(split: &SplitDto, rule_name: &str, path: &str, known: &Known, errors: &mut Errors) -> Split {
+fn compile_split(
+    split: &SplitDto,
+    rule_name: &str,
+    path: &str,
+    known: &Known,
+    errors: &mut Errors,
+) -> Split {
     let weights_path = format!("{path}.weights");
     if split.weights.is_empty() {
         errors.add(&weights_path, "must list at least one version");
@@ -648,7 +773,10 @@ fn compile_split(split: &SplitDto, rule_name: &str, path: &str, known: &Known, e
         let weight_path = format!("{weights_path}[{i}]");
         let version = known.version(&weight.version, &format!("{weight_path}.version"), errors);
         if !seen.insert(weight.version.as_str()) {
-            errors.add(&format!("{weight_path}.version"), format!("version \"{}\" is listed twice", weight.version));
+            errors.add(
+                &format!("{weight_path}.version"),
+                format!("version \"{}\" is listed twice", weight.version),
+            );
         }
         match percent_to_buckets(weight.percent) {
             Ok(buckets) => end += u32::from(buckets),
@@ -656,8 +784,14 @@ fn compile_split(split: &SplitDto, rule_name: &str, path: &str, known: &Known, e
         }
         ranges.push((u16::try_from(end).unwrap_or(u16::MAX), version));
     }
-    if !split.weights.is_empty() && end != u32::from(crate::hash::BUCKETS) && errors_are_only_sum(split) {
-        errors.add(&weights_path, format!("percents sum to {}, expected 100", format_buckets(end)));
+    if !split.weights.is_empty()
+        && end != u32::from(crate::hash::BUCKETS)
+        && errors_are_only_sum(split)
+    {
+        errors.add(
+            &weights_path,
+            format!("percents sum to {}, expected 100", format_buckets(end)),
+        );
     }
     let keys = split
         .key
@@ -668,16 +802,30 @@ fn compile_split(split: &SplitDto, rule_name: &str, path: &str, known: &Known, e
             if key == "source_ip" {
                 Some(KeySource::SourceIp)
             } else {
-                value_source(key, &key_path, &["cookie", "header", "query"], known, errors).map(KeySource::Value)
+                value_source(
+                    key,
+                    &key_path,
+                    &["cookie", "header", "query"],
+                    known,
+                    errors,
+                )
+                .map(KeySource::Value)
             }
         })
         .collect();
-    Split { ranges, keys, salt: split.salt.clone().unwrap_or_else(|| rule_name.to_string()) }
+    Split {
+        ranges,
+        keys,
+        salt: split.salt.clone().unwrap_or_else(|| rule_name.to_string()),
+    }
 }
 
 /// The sum is only meaningful when every percent is itself valid.
 fn errors_are_only_sum(split: &SplitDto) -> bool {
-    split.weights.iter().all(|w| percent_to_buckets(w.percent).is_ok())
+    split
+        .weights
+        .iter()
+        .all(|w| percent_to_buckets(w.percent).is_ok())
 }
 
 /// A percent with at most two decimals, as a number of buckets (1 bucket = 0.01 %).
@@ -712,9 +860,20 @@ fn value_source(
     known: &Known,
     errors: &mut Errors,
 ) -> Option<ValueSource> {
-    let expected = kinds.iter().map(|k| format!("{k}:NAME")).collect::<Vec<_>>().join(", ");
-    let Some((kind, name)) = text.split_once(':').filter(|(kind, _)| kinds.contains(kind)) else {
-        let extra = if path.contains(".key[") { ", source_ip" } else { "" };
+    let expected = kinds
+        .iter()
+        .map(|k| format!("{k}:NAME"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let Some((kind, name)) = text
+        .split_once(':')
+        .filter(|(kind, _)| kinds.contains(kind))
+    else {
+        let extra = if path.contains(".key[") {
+            ", source_ip"
+        } else {
+            ""
+        };
         errors.add(path, format!("\"{text}\" is not one of {expected}{extra}"));
         return None;
     };
@@ -749,11 +908,17 @@ fn header_name(name: &str, path: &str, allow_pseudo: bool, errors: &mut Errors) 
         errors.add(path, "header name must not be empty");
     } else if lower.starts_with(':') {
         if !allow_pseudo {
-            errors.add(path, format!("\"{name}\": pseudo-headers cannot be used here"));
+            errors.add(
+                path,
+                format!("\"{name}\": pseudo-headers cannot be used here"),
+            );
         } else if !PSEUDO_HEADERS.contains(&lower.as_str()) {
             errors.add(
                 path,
-                format!("unknown pseudo-header \"{name}\"; allowed are {}", PSEUDO_HEADERS.join(", ")),
+                format!(
+                    "unknown pseudo-header \"{name}\"; allowed are {}",
+                    PSEUDO_HEADERS.join(", ")
+                ),
             );
         }
     } else if !lower.bytes().all(is_token_byte) {
@@ -771,7 +936,12 @@ fn is_cookie_name(name: &str) -> bool {
 }
 
 /// Compiles a `match` object; `None` (with errors recorded) when it is not valid.
-fn compile_condition(c: &ConditionDto, path: &str, known: &Known, errors: &mut Errors) -> Option<Condition> {
+fn compile_condition(
+    c: &ConditionDto,
+    path: &str,
+    known: &Known,
+    errors: &mut Errors,
+) -> Option<Condition> {
     let kinds: Vec<&str> = [
         c.header.as_ref().map(|_| "header"),
         c.cookie.as_ref().map(|_| "cookie"),
@@ -785,7 +955,11 @@ fn compile_condition(c: &ConditionDto, path: &str, known: &Known, errors: &mut E
     .flatten()
     .collect();
     let [kind] = kinds.as_slice() else {
-        let found = if kinds.is_empty() { "none".to_string() } else { kinds.join(" and ") };
+        let found = if kinds.is_empty() {
+            "none".to_string()
+        } else {
+            kinds.join(" and ")
+        };
         errors.add(
             path,
             format!("expected exactly one of header, cookie, query, source_ip, all, any, not; found {found}"),
@@ -796,11 +970,17 @@ fn compile_condition(c: &ConditionDto, path: &str, known: &Known, errors: &mut E
     let takes_operator = matches!(*kind, "header" | "cookie" | "query");
     if !takes_operator {
         if let Some(first) = operators.first() {
-            errors.add(&format!("{path}.{first}"), format!("operators do not apply to {kind}"));
+            errors.add(
+                &format!("{path}.{first}"),
+                format!("operators do not apply to {kind}"),
+            );
             return None;
         }
         if c.ignore_case.is_some() {
-            errors.add(&format!("{path}.ignore_case"), format!("does not apply to {kind}"));
+            errors.add(
+                &format!("{path}.ignore_case"),
+                format!("does not apply to {kind}"),
+            );
             return None;
         }
     }
@@ -815,23 +995,38 @@ fn compile_condition(c: &ConditionDto, path: &str, known: &Known, errors: &mut E
                 );
             }
             let op = compile_operator(c, path, errors)?;
-            Some(Condition::Value { source: ValueSource::Header(name), op })
+            Some(Condition::Value {
+                source: ValueSource::Header(name),
+                op,
+            })
         }
         "cookie" => {
             let name = c.cookie.as_deref().unwrap_or_default();
             if !is_cookie_name(name) {
-                errors.add(&format!("{path}.cookie"), format!("\"{name}\" is not a valid cookie name"));
+                errors.add(
+                    &format!("{path}.cookie"),
+                    format!("\"{name}\" is not a valid cookie name"),
+                );
             }
             let op = compile_operator(c, path, errors)?;
-            Some(Condition::Value { source: ValueSource::Cookie(name.to_string()), op })
+            Some(Condition::Value {
+                source: ValueSource::Cookie(name.to_string()),
+                op,
+            })
         }
         "query" => {
             let name = c.query.as_deref().unwrap_or_default();
             if name.is_empty() {
-                errors.add(&format!("{path}.query"), "query parameter name must not be empty");
+                errors.add(
+                    &format!("{path}.query"),
+                    "query parameter name must not be empty",
+                );
             }
             let op = compile_operator(c, path, errors)?;
-            Some(Condition::Value { source: ValueSource::Query(name.to_string()), op })
+            Some(Condition::Value {
+                source: ValueSource::Query(name.to_string()),
+                op,
+            })
         }
         "source_ip" => {
             let ranges = c.source_ip.as_deref().unwrap_or_default();
@@ -842,7 +1037,12 @@ fn compile_condition(c: &ConditionDto, path: &str, known: &Known, errors: &mut E
             Some(Condition::SourceIp(compile_cidrs(ranges, &ip_path, errors)))
         }
         "all" | "any" => {
-            let list = if *kind == "all" { c.all.as_deref() } else { c.any.as_deref() }.unwrap_or_default();
+            let list = if *kind == "all" {
+                c.all.as_deref()
+            } else {
+                c.any.as_deref()
+            }
+            .unwrap_or_default();
             let list_path = format!("{path}.{kind}");
             if list.is_empty() {
                 errors.add(&list_path, "must list at least one condition");
@@ -850,9 +1050,15 @@ fn compile_condition(c: &ConditionDto, path: &str, known: &Known, errors: &mut E
             let compiled: Vec<Condition> = list
                 .iter()
                 .enumerate()
-                .filter_map(|(i, inner)| compile_condition(inner, &format!("{list_path}[{i}]"), known, errors))
+                .filter_map(|(i, inner)| {
+                    compile_condition(inner, &format!("{list_path}[{i}]"), known, errors)
+                })
                 .collect();
-            Some(if *kind == "all" { Condition::All(compiled) } else { Condition::Any(compiled) })
+            Some(if *kind == "all" {
+                Condition::All(compiled)
+            } else {
+                Condition::Any(compiled)
+            })
         }
         _ => {
             let inner = c.not.as_deref()?;
@@ -879,7 +1085,11 @@ fn operator_names(c: &ConditionDto) -> Vec<&'static str> {
 fn compile_operator(c: &ConditionDto, path: &str, errors: &mut Errors) -> Option<StringMatch> {
     let operators = operator_names(c);
     let [operator] = operators.as_slice() else {
-        let found = if operators.is_empty() { "none".to_string() } else { operators.join(" and ") };
+        let found = if operators.is_empty() {
+            "none".to_string()
+        } else {
+            operators.join(" and ")
+        };
         errors.add(
             path,
             format!("expected exactly one operator of exact, prefix, suffix, contains, regex, present; found {found}"),
@@ -907,9 +1117,25 @@ fn compile_operator(c: &ConditionDto, path: &str, errors: &mut Errors) -> Option
                 }
             }
         }
-        "exact" => Some(StringMatch::literal(crate::matcher::LiteralKind::Exact, &text(&c.exact), ignore_case)),
-        "prefix" => Some(StringMatch::literal(crate::matcher::LiteralKind::Prefix, &text(&c.prefix), ignore_case)),
-        "suffix" => Some(StringMatch::literal(crate::matcher::LiteralKind::Suffix, &text(&c.suffix), ignore_case)),
-        _ => Some(StringMatch::literal(crate::matcher::LiteralKind::Contains, &text(&c.contains), ignore_case)),
+        "exact" => Some(StringMatch::literal(
+            crate::matcher::LiteralKind::Exact,
+            &text(&c.exact),
+            ignore_case,
+        )),
+        "prefix" => Some(StringMatch::literal(
+            crate::matcher::LiteralKind::Prefix,
+            &text(&c.prefix),
+            ignore_case,
+        )),
+        "suffix" => Some(StringMatch::literal(
+            crate::matcher::LiteralKind::Suffix,
+            &text(&c.suffix),
+            ignore_case,
+        )),
+        _ => Some(StringMatch::literal(
+            crate::matcher::LiteralKind::Contains,
+            &text(&c.contains),
+            ignore_case,
+        )),
     }
 }

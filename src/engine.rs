@@ -84,7 +84,10 @@ pub struct Normalized(u64);
 
 impl Normalized {
     pub fn contains(self, index: usize) -> bool {
-        u32::try_from(index).ok().and_then(|i| 1u64.checked_shl(i)).is_some_and(|bit| self.0 & bit != 0)
+        u32::try_from(index)
+            .ok()
+            .and_then(|i| 1u64.checked_shl(i))
+            .is_some_and(|bit| self.0 & bit != 0)
     }
 
     fn insert(&mut self, index: usize) {
@@ -121,13 +124,19 @@ pub struct Decision {
 /// split has no key (to issue a sticky id, or pick a random bucket).
 pub fn decide<R: RequestView>(config: &CompiledConfig, request: &R, entropy: u128) -> Decision {
     let (client_ip, client_ip_source) = client_ip(config, request);
-    let mut view = Resolved { config, request, client_ip, normalized: Normalized::default() };
+    let mut view = Resolved {
+        config,
+        request,
+        client_ip,
+        normalized: Normalized::default(),
+    };
 
     let client_tag_value = single_value(request.header_values(&config.tag_header));
     let client_tag = match client_tag_value {
         ClientTagValue::None => ClientTag::Absent,
         ClientTagValue::One(value) => {
-            let trusted = client_ip.is_some_and(|ip| config.trusted_tag_sources.iter().any(|r| r.contains(ip)));
+            let trusted = client_ip
+                .is_some_and(|ip| config.trusted_tag_sources.iter().any(|r| r.contains(ip)));
             match config.version_named(value) {
                 Some(_) if trusted => ClientTag::Kept,
                 _ => ClientTag::Stripped,
@@ -173,12 +182,18 @@ pub fn decide<R: RequestView>(config: &CompiledConfig, request: &R, entropy: u12
     }
 
     for (index, rule) in config.rules.iter().enumerate() {
-        if !rule.condition.as_ref().is_none_or(|condition| condition.holds(&view)) {
+        if !rule
+            .condition
+            .as_ref()
+            .is_none_or(|condition| condition.holds(&view))
+        {
             continue;
         }
         let chosen = match &rule.action {
             Action::Fixed(version) => Some(*version),
-            Action::VersionFrom(source) => view.first_value(source, |value| config.version_named(value)),
+            Action::VersionFrom(source) => {
+                view.first_value(source, |value| config.version_named(value))
+            }
             Action::Split(split) => {
                 let (version, outcome, sticky_id) = view.split(split, entropy);
                 decision.split = Some(outcome);
@@ -210,7 +225,10 @@ fn single_value<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> ClientTagValu
 }
 
 /// SPEC §1.1: the peer, or the XFF entry `trusted_hops` from the right; peer as fallback.
-pub fn client_ip<R: RequestView>(config: &CompiledConfig, request: &R) -> (Option<IpAddr>, ClientIpSource) {
+pub fn client_ip<R: RequestView>(
+    config: &CompiledConfig,
+    request: &R,
+) -> (Option<IpAddr>, ClientIpSource) {
     let peer = request.peer_address().and_then(net::parse_address);
     let from_peer = |fallback: bool| match (peer, fallback) {
         (Some(ip), false) => (Some(ip), ClientIpSource::Peer),
@@ -238,7 +256,10 @@ struct Resolved<'c, 'r, R> {
 
 impl<R: RequestView> Resolved<'_, '_, R> {
     /// Header values after normalization: a normalized header has exactly its default.
-    fn header_values<'a>(&'a self, name: &'a str) -> HeaderValues<'a, impl Iterator<Item = &'a [u8]> + Clone> {
+    fn header_values<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> HeaderValues<'a, impl Iterator<Item = &'a [u8]> + Clone> {
         let rewritten = self
             .normalized
             .iter()
@@ -252,7 +273,11 @@ impl<R: RequestView> Resolved<'_, '_, R> {
     }
 
     /// The first non-empty value of `source` for which `pick` returns something.
-    fn first_value<T>(&self, source: &ValueSource, mut pick: impl FnMut(&[u8]) -> Option<T>) -> Option<T> {
+    fn first_value<T>(
+        &self,
+        source: &ValueSource,
+        mut pick: impl FnMut(&[u8]) -> Option<T>,
+    ) -> Option<T> {
         let mut found = None;
         self.any_value(source, &mut |value| {
             found = pick(value);
@@ -262,9 +287,19 @@ impl<R: RequestView> Resolved<'_, '_, R> {
     }
 
     /// Hashes the first key present (the sticky cookie first), or issues a sticky id.
-    fn split(&self, split: &Split, entropy: u128) -> (Option<VersionId>, SplitOutcome, Option<StickyId>) {
+    fn split(
+        &self,
+        split: &Split,
+        entropy: u128,
+    ) -> (Option<VersionId>, SplitOutcome, Option<StickyId>) {
         let salt = split.salt.as_bytes();
-        let outcome = |key, bucket| (split.version_for(bucket), SplitOutcome { key, bucket }, None);
+        let outcome = |key, bucket| {
+            (
+                split.version_for(bucket),
+                SplitOutcome { key, bucket },
+                None,
+            )
+        };
         if let Some(sticky) = &self.config.sticky_cookie {
             let value = cookie_values(self.request, sticky.name.as_bytes()).find(|v| !v.is_empty());
             if let Some(value) = value {
@@ -276,7 +311,9 @@ impl<R: RequestView> Resolved<'_, '_, R> {
                 KeySource::Value(source) => self.first_value(source, |value| {
                     (!value.is_empty()).then(|| hash::bucket(salt, value))
                 }),
-                KeySource::SourceIp => self.client_ip.map(|ip| hash::bucket(salt, IpText::new(ip).as_bytes())),
+                KeySource::SourceIp => self
+                    .client_ip
+                    .map(|ip| hash::bucket(salt, IpText::new(ip).as_bytes())),
             };
             if let Some(bucket) = bucket {
                 return outcome(SplitKey::Key(index), bucket);
@@ -295,8 +332,10 @@ impl<R: RequestView> Resolved<'_, '_, R> {
 impl<R: RequestView> Lookup for Resolved<'_, '_, R> {
     fn any_value(&self, source: &ValueSource, pred: &mut dyn FnMut(&[u8]) -> bool) -> bool {
         match source {
-            ValueSource::Header(name) => self.header_values(name).any(|v| pred(v)),
-            ValueSource::Cookie(name) => cookie_values(self.request, name.as_bytes()).any(|v| pred(v)),
+            ValueSource::Header(name) => self.header_values(name).any(&mut *pred),
+            ValueSource::Cookie(name) => {
+                cookie_values(self.request, name.as_bytes()).any(&mut *pred)
+            }
             ValueSource::Query(name) => self
                 .request
                 .header_values(":path")

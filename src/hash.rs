@@ -45,7 +45,11 @@ pub fn fmix64(mut k: u64) -> u64 {
 
 /// The bucket in `0..10000` of `key` under `salt`.
 pub fn bucket(salt: &[u8], key: &[u8]) -> u16 {
-    let hash = Fnv1a64::default().write(salt).write(b":").write(key).finish();
+    let hash = Fnv1a64::default()
+        .write(salt)
+        .write(b":")
+        .write(key)
+        .finish();
     reduce(fmix64(hash))
 }
 
@@ -79,13 +83,20 @@ mod tests {
         // Published FNV-1a 64 values.
         assert_eq!(Fnv1a64::default().finish(), 0xcbf29ce484222325);
         assert_eq!(Fnv1a64::default().write(b"a").finish(), 0xaf63dc4c8601ec8c);
-        assert_eq!(Fnv1a64::default().write(b"foobar").finish(), 0x85944171f73967e8);
+        assert_eq!(
+            Fnv1a64::default().write(b"foobar").finish(),
+            0x85944171f73967e8
+        );
     }
 
     #[test]
     fn incremental_equals_concatenated() {
         let whole = Fnv1a64::default().write(b"salt:key").finish();
-        let parts = Fnv1a64::default().write(b"salt").write(b":").write(b"key").finish();
+        let parts = Fnv1a64::default()
+            .write(b"salt")
+            .write(b":")
+            .write(b"key")
+            .finish();
         assert_eq!(whole, parts);
     }
 }

@@ -11,6 +11,3 @@ pub mod hash;
 pub mod matcher;
 pub mod net;
 pub mod request;
-
-#[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
-mod filter;

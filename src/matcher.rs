@@ -28,7 +28,10 @@ impl fmt::Display for ValueSource {
 
 #[derive(Debug)]
 pub enum Condition {
-    Value { source: ValueSource, op: StringMatch },
+    Value {
+        source: ValueSource,
+        op: StringMatch,
+    },
     SourceIp(Vec<Cidr>),
     All(Vec<Condition>),
     Any(Vec<Condition>),
@@ -46,7 +49,11 @@ pub enum LiteralKind {
 #[derive(Debug)]
 pub enum StringMatch {
     /// `needle` is lower-cased already when `ignore_case` is set.
-    Literal { kind: LiteralKind, needle: Vec<u8>, ignore_case: bool },
+    Literal {
+        kind: LiteralKind,
+        needle: Vec<u8>,
+        ignore_case: bool,
+    },
     /// Anchored to the whole value, as Envoy's and Istio's regex matches are.
     Regex(Box<Regex>),
     Present(bool),
@@ -54,22 +61,42 @@ pub enum StringMatch {
 
 impl StringMatch {
     pub fn literal(kind: LiteralKind, needle: &str, ignore_case: bool) -> StringMatch {
-        let needle = if ignore_case { needle.to_ascii_lowercase() } else { needle.to_string() };
-        StringMatch::Literal { kind, needle: needle.into_bytes(), ignore_case }
+        let needle = if ignore_case {
+            needle.to_ascii_lowercase()
+        } else {
+            needle.to_string()
+        };
+        StringMatch::Literal {
+            kind,
+            needle: needle.into_bytes(),
+            ignore_case,
+        }
     }
 
     /// Whether one value matches (`Present` is decided by the caller over all values).
     pub fn matches(&self, value: &[u8]) -> bool {
         match self {
-            StringMatch::Literal { kind, needle, ignore_case } => {
-                let eq = |a: &[u8]| if *ignore_case { a.eq_ignore_ascii_case(needle) } else { a == needle.as_slice() };
+            StringMatch::Literal {
+                kind,
+                needle,
+                ignore_case,
+            } => {
+                let eq = |a: &[u8]| {
+                    if *ignore_case {
+                        a.eq_ignore_ascii_case(needle)
+                    } else {
+                        a == needle.as_slice()
+                    }
+                };
                 let n = needle.len();
                 match kind {
                     LiteralKind::Exact => eq(value),
                     LiteralKind::Prefix => value.get(..n).is_some_and(eq),
-                    LiteralKind::Suffix => {
-                        value.len().checked_sub(n).and_then(|start| value.get(start..)).is_some_and(eq)
-                    }
+                    LiteralKind::Suffix => value
+                        .len()
+                        .checked_sub(n)
+                        .and_then(|start| value.get(start..))
+                        .is_some_and(eq),
                     LiteralKind::Contains => n == 0 || value.windows(n).any(eq),
                 }
             }
@@ -82,7 +109,11 @@ impl StringMatch {
 /// Builds a regex that must match the whole value. Byte-oriented with Unicode classes
 /// off (`.` is any byte, `\d` is ASCII), so non-UTF-8 header bytes are matched
 /// deterministically and the module carries no Unicode tables.
-pub fn full_match_regex(pattern: &str, ignore_case: bool, size_limit: usize) -> Result<Regex, String> {
+pub fn full_match_regex(
+    pattern: &str,
+    ignore_case: bool,
+    size_limit: usize,
+) -> Result<Regex, String> {
     RegexBuilder::new(&format!("^(?:{pattern})$"))
         .unicode(false)
         .case_insensitive(ignore_case)
@@ -94,7 +125,10 @@ pub fn full_match_regex(pattern: &str, ignore_case: bool, size_limit: usize) -> 
 
 /// regex's syntax errors span several lines (pattern, caret, message): keep the message.
 fn one_line(message: &str) -> String {
-    match message.lines().find_map(|line| line.trim().strip_prefix("error: ")) {
+    match message
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("error: "))
+    {
         Some(reason) => reason.to_string(),
         None => message.split_whitespace().collect::<Vec<_>>().join(" "),
     }
@@ -111,13 +145,16 @@ pub trait Lookup {
 impl Condition {
     pub fn holds(&self, request: &impl Lookup) -> bool {
         match self {
-            Condition::Value { source, op: StringMatch::Present(expected) } => {
-                request.any_value(source, &mut |_| true) == *expected
+            Condition::Value {
+                source,
+                op: StringMatch::Present(expected),
+            } => request.any_value(source, &mut |_| true) == *expected,
+            Condition::Value { source, op } => {
+                request.any_value(source, &mut |value| op.matches(value))
             }
-            Condition::Value { source, op } => request.any_value(source, &mut |value| op.matches(value)),
-            Condition::SourceIp(ranges) => {
-                request.client_ip().is_some_and(|ip| ranges.iter().any(|range| range.contains(ip)))
-            }
+            Condition::SourceIp(ranges) => request
+                .client_ip()
+                .is_some_and(|ip| ranges.iter().any(|range| range.contains(ip))),
             Condition::All(conditions) => conditions.iter().all(|c| c.holds(request)),
             Condition::Any(conditions) => conditions.iter().any(|c| c.holds(request)),
             Condition::Not(condition) => !condition.holds(request),
@@ -141,16 +178,36 @@ mod tests {
             (lit(Exact, "tester", false), b"Tester", false),
             (lit(Exact, "tester", true), b"TeStEr", true),
             (lit(Exact, "", false), b"", true),
-            (lit(Prefix, "application/grpc", false), b"application/grpc+proto", true),
-            (lit(Prefix, "application/grpc", false), b"application/json", false),
+            (
+                lit(Prefix, "application/grpc", false),
+                b"application/grpc+proto",
+                true,
+            ),
+            (
+                lit(Prefix, "application/grpc", false),
+                b"application/json",
+                false,
+            ),
             (lit(Prefix, "APPLICATION/", true), b"application/grpc", true),
             (lit(Prefix, "long-prefix", false), b"long", false),
             (lit(Suffix, ".example.com", false), b"api.example.com", true),
             (lit(Suffix, ".example.com", false), b"example.com", false),
             (lit(Suffix, ".COM", true), b"a.com", true),
-            (lit(Contains, "Android", false), b"Mozilla/5.0 (Linux; Android 14)", true),
-            (lit(Contains, "android", false), b"Mozilla/5.0 (Linux; Android 14)", false),
-            (lit(Contains, "android", true), b"Mozilla/5.0 (Linux; Android 14)", true),
+            (
+                lit(Contains, "Android", false),
+                b"Mozilla/5.0 (Linux; Android 14)",
+                true,
+            ),
+            (
+                lit(Contains, "android", false),
+                b"Mozilla/5.0 (Linux; Android 14)",
+                false,
+            ),
+            (
+                lit(Contains, "android", true),
+                b"Mozilla/5.0 (Linux; Android 14)",
+                true,
+            ),
             (lit(Contains, "x", false), b"", false),
             (lit(Contains, "", false), b"", true),
             (lit(Exact, "v1", false), b"\xff\xfe", false),
@@ -162,20 +219,34 @@ mod tests {
 
     #[test]
     fn regex_matches_whole_value() {
-        let chrome = StringMatch::Regex(Box::new(full_match_regex(".*Chrome.*", false, 1 << 20).unwrap()));
+        let chrome = StringMatch::Regex(Box::new(
+            full_match_regex(".*Chrome.*", false, 1 << 20).unwrap(),
+        ));
         assert!(chrome.matches(b"Mozilla/5.0 Chrome/120.0"));
         assert!(!chrome.matches(b"Mozilla/5.0 Firefox/121.0"));
-        let partial = StringMatch::Regex(Box::new(full_match_regex("Chrome", false, 1 << 20).unwrap()));
-        assert!(!partial.matches(b"Mozilla Chrome"), "regex must match the whole value");
+        let partial = StringMatch::Regex(Box::new(
+            full_match_regex("Chrome", false, 1 << 20).unwrap(),
+        ));
+        assert!(
+            !partial.matches(b"Mozilla Chrome"),
+            "regex must match the whole value"
+        );
         assert!(partial.matches(b"Chrome"));
-        let alternation = StringMatch::Regex(Box::new(full_match_regex("a|b", false, 1 << 20).unwrap()));
-        assert!(!alternation.matches(b"ab"), "alternation is grouped before anchoring");
+        let alternation =
+            StringMatch::Regex(Box::new(full_match_regex("a|b", false, 1 << 20).unwrap()));
+        assert!(
+            !alternation.matches(b"ab"),
+            "alternation is grouped before anchoring"
+        );
         let cookie = full_match_regex("^(.*?;)?(user=tester)(;.*)?$", false, 1 << 20).unwrap();
         assert!(cookie.is_match(b"a=1;user=tester;b=2"));
         let ci = full_match_regex("v[0-9]", true, 1 << 20).unwrap();
         assert!(ci.is_match(b"V7"));
         let bytes = full_match_regex(".*x.*", false, 1 << 20).unwrap();
-        assert!(bytes.is_match(b"\xff\xfex"), "non-UTF-8 bytes are matched as bytes");
+        assert!(
+            bytes.is_match(b"\xff\xfex"),
+            "non-UTF-8 bytes are matched as bytes"
+        );
     }
 
     #[test]

@@ -27,17 +27,27 @@ impl Cidr {
             None => max_len,
             Some(len) => match len.parse::<u8>() {
                 Ok(parsed) if parsed <= max_len && !len.starts_with('+') => parsed,
-                _ => return Err(format!("\"{text}\" has a prefix length outside 0..={max_len}")),
+                _ => {
+                    return Err(format!(
+                        "\"{text}\" has a prefix length outside 0..={max_len}"
+                    ))
+                }
             },
         };
         let cidr = match addr {
             IpAddr::V4(v4) => {
                 let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-                Cidr::V4 { network: u32::from(v4), mask }
+                Cidr::V4 {
+                    network: u32::from(v4),
+                    mask,
+                }
             }
             IpAddr::V6(v6) => {
                 let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-                Cidr::V6 { network: u128::from(v6), mask }
+                Cidr::V6 {
+                    network: u128::from(v6),
+                    mask,
+                }
             }
         };
         let host_bits_clear = match cidr {
@@ -45,7 +55,9 @@ impl Cidr {
             Cidr::V6 { network, mask } => network & !mask == 0,
         };
         if !host_bits_clear {
-            return Err(format!("\"{text}\" has host bits set beyond its prefix length"));
+            return Err(format!(
+                "\"{text}\" has host bits set beyond its prefix length"
+            ));
         }
         Ok(cidr)
     }
@@ -83,7 +95,10 @@ pub fn parse_address(text: &[u8]) -> Option<IpAddr> {
     }
     // `[v6]` without a port.
     let inner = text.strip_prefix('[')?.strip_suffix(']')?;
-    inner.parse::<Ipv6Addr>().ok().map(|v6| canonical(IpAddr::V6(v6)))
+    inner
+        .parse::<Ipv6Addr>()
+        .ok()
+        .map(|v6| canonical(IpAddr::V6(v6)))
 }
 
 /// Where the client address came from, for counters and `explain`.
@@ -105,7 +120,11 @@ pub fn client_from_xff<'a>(
     forwarded_for: impl Iterator<Item = &'a [u8]> + Clone,
     trusted_hops: u32,
 ) -> Option<IpAddr> {
-    let entries = || forwarded_for.clone().flat_map(|value| value.split(|&b| b == b','));
+    let entries = || {
+        forwarded_for
+            .clone()
+            .flat_map(|value| value.split(|&b| b == b','))
+    };
     let total = entries().count();
     let hops = usize::try_from(trusted_hops).ok()?;
     let position = total.checked_sub(hops)?.checked_sub(1)?;
@@ -126,7 +145,9 @@ impl IpText {
         let mut cursor = std::io::Cursor::new(&mut buf[..]);
         // An IPv6 address is at most 45 characters, so the write cannot run out of room.
         let _ = write!(cursor, "{ip}");
-        let len = usize::try_from(cursor.position()).unwrap_or(0).min(capacity);
+        let len = usize::try_from(cursor.position())
+            .unwrap_or(0)
+            .min(capacity);
         IpText { buf, len }
     }
 
@@ -190,15 +211,27 @@ mod tests {
     #[test]
     fn xff_trusted_hops() {
         let one = [b"192.168.0.58, 127.0.0.1".as_slice()];
-        assert_eq!(client_from_xff(one.iter().copied(), 0), Some(ip("127.0.0.1")));
-        assert_eq!(client_from_xff(one.iter().copied(), 1), Some(ip("192.168.0.58")));
+        assert_eq!(
+            client_from_xff(one.iter().copied(), 0),
+            Some(ip("127.0.0.1"))
+        );
+        assert_eq!(
+            client_from_xff(one.iter().copied(), 1),
+            Some(ip("192.168.0.58"))
+        );
         assert_eq!(client_from_xff(one.iter().copied(), 2), None);
         // Entries prepended by the client change nothing.
         let spoof = [b"192.168.0.58, 6.6.6.6, 127.0.0.1".as_slice()];
-        assert_eq!(client_from_xff(spoof.iter().copied(), 1), Some(ip("6.6.6.6")));
+        assert_eq!(
+            client_from_xff(spoof.iter().copied(), 1),
+            Some(ip("6.6.6.6"))
+        );
         // Several headers are one list.
         let split = [b"1.1.1.1".as_slice(), b"2.2.2.2, 3.3.3.3".as_slice()];
-        assert_eq!(client_from_xff(split.iter().copied(), 2), Some(ip("1.1.1.1")));
+        assert_eq!(
+            client_from_xff(split.iter().copied(), 2),
+            Some(ip("1.1.1.1"))
+        );
         // A malformed entry at the chosen position.
         let bad = [b"garbage, 127.0.0.1".as_slice()];
         assert_eq!(client_from_xff(bad.iter().copied(), 1), None);
@@ -210,6 +243,9 @@ mod tests {
         assert_eq!(IpText::new(ip("203.0.113.7")).as_bytes(), b"203.0.113.7");
         assert_eq!(IpText::new(ip("2001:db8::1")).as_bytes(), b"2001:db8::1");
         let longest = ip("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255");
-        assert_eq!(IpText::new(longest).as_bytes(), longest.to_string().as_bytes());
+        assert_eq!(
+            IpText::new(longest).as_bytes(),
+            longest.to_string().as_bytes()
+        );
     }
 }

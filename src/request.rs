@@ -44,13 +44,16 @@ pub fn query_values<'a>(path: &'a [u8], name: &'a [u8]) -> impl Iterator<Item = 
         Some(hash) => query.get(..hash).unwrap_or(&[]),
         None => query,
     };
-    query.split(|&b| b == b'&').filter(|pair| !pair.is_empty()).filter_map(move |pair| {
-        let (key, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(eq) => (pair.get(..eq)?, pair.get(eq + 1..)?),
-            None => (pair, &[][..]),
-        };
-        (percent_decode(key).as_ref() == name).then(|| percent_decode(value))
-    })
+    query
+        .split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .filter_map(move |pair| {
+            let (key, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(eq) => (pair.get(..eq)?, pair.get(eq + 1..)?),
+                None => (pair, &[][..]),
+            };
+            (percent_decode(key).as_ref() == name).then(|| percent_decode(value))
+        })
 }
 
 /// Decodes `%XX` escapes and `+`; malformed escapes are kept as they are.
@@ -90,8 +93,14 @@ fn hex_value(byte: u8) -> Option<u8> {
 }
 
 pub fn trim_ascii(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |p| p + 1);
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |p| p + 1);
     bytes.get(start..end).unwrap_or(&[])
 }
 
@@ -109,7 +118,8 @@ impl OwnedRequest {
 
     /// Adds one header line; the name is lower-cased as Envoy does.
     pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
-        self.headers.push((name.to_ascii_lowercase(), value.as_ref().to_vec()));
+        self.headers
+            .push((name.to_ascii_lowercase(), value.as_ref().to_vec()));
         self
     }
 
@@ -137,7 +147,10 @@ impl OwnedRequest {
 
 impl RequestView for OwnedRequest {
     fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + Clone {
-        self.headers.iter().filter(move |(key, _)| key == name).map(|(_, value)| value.as_slice())
+        self.headers
+            .iter()
+            .filter(move |(key, _)| key == name)
+            .map(|(_, value)| value.as_slice())
     }
 
     fn peer_address(&self) -> Option<&[u8]> {
@@ -166,12 +179,21 @@ mod tests {
     fn query_decoding() {
         let path = b"/p?beta=0&name=J%C3%B6rg+M&flag&x=%zz#frag=1";
         assert_eq!(query_values(path, b"beta").next().unwrap().as_ref(), b"0");
-        assert_eq!(query_values(path, b"name").next().unwrap().as_ref(), "Jörg M".as_bytes());
+        assert_eq!(
+            query_values(path, b"name").next().unwrap().as_ref(),
+            "Jörg M".as_bytes()
+        );
         assert_eq!(query_values(path, b"flag").next().unwrap().as_ref(), b"");
         assert_eq!(query_values(path, b"x").next().unwrap().as_ref(), b"%zz");
         assert!(query_values(path, b"frag").next().is_none());
         assert!(query_values(b"/no-query", b"beta").next().is_none());
-        assert_eq!(query_values(b"/?na%6De=v", b"name").next().unwrap().as_ref(), b"v");
+        assert_eq!(
+            query_values(b"/?na%6De=v", b"name")
+                .next()
+                .unwrap()
+                .as_ref(),
+            b"v"
+        );
     }
 
     #[test]
