@@ -9,5 +9,9 @@ pub mod config;
 pub mod engine;
 pub mod hash;
 pub mod matcher;
+pub mod metrics;
 pub mod net;
 pub mod request;
+
+#[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
+mod filter;
