@@ -68,6 +68,16 @@ class Reply(NamedTuple):
     http_version: str
 
 
+class StartupOutcome(NamedTuple):
+    """How far a start got: stage is "rejected by validation", "exited at startup",
+    "never ready" or "serving"; output is Envoy's output for that stage."""
+
+    stage: str
+    returncode: int | None
+    output: str
+    validate_output: str = ""
+
+
 def free_port() -> int:
     """A loopback TCP port the OS considers free right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -221,12 +231,18 @@ def build_bootstrap(*, edge_port: int, admin_port: int, upstream_ports: dict[str
     }
 
 
-def validate_config(config_path: Path) -> tuple[bool, str]:
-    """`envoy --mode validate -c FILE`: (accepted, Envoy's combined output)."""
+class Validation(NamedTuple):
+    accepted: bool
+    output: str  # Envoy's combined stdout and stderr
+    returncode: int
+
+
+def validate_config(config_path: Path) -> Validation:
+    """`envoy --mode validate -c FILE`."""
     proc = subprocess.run(
         [str(require_envoy()), "--mode", "validate", "-c", str(config_path), "--log-level", "info"],
         capture_output=True, text=True, timeout=VALIDATE_TIMEOUT_S, check=False)
-    return proc.returncode == 0, (proc.stdout + proc.stderr)
+    return Validation(proc.returncode == 0, proc.stdout + proc.stderr, proc.returncode)
 
 
 def _die_with_parent():
@@ -366,7 +382,7 @@ class EnvoyUnderTest:
         self.config_path.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
         return self.config_path
 
-    def validate(self) -> tuple[bool, str]:
+    def validate(self) -> Validation:
         return validate_config(self.config_path)
 
     def start(self) -> "EnvoyUnderTest":
@@ -377,11 +393,11 @@ class EnvoyUnderTest:
             self._start_upstreams()
             try:
                 self.write_config()
-                accepted, output = self.validate()
-                if not accepted:
+                validation = self.validate()
+                if not validation.accepted:
                     raise EnvoyStartupError(
-                        f"envoy --mode validate rejected {self.config_path}:\n{output}",
-                        validate_output=output)
+                        f"envoy --mode validate rejected {self.config_path}:\n{validation.output}",
+                        validate_output=validation.output, returncode=validation.returncode)
                 self._spawn()
                 self._wait_ready()
                 return self
@@ -393,6 +409,30 @@ class EnvoyUnderTest:
                     raise
         assert last_error is not None
         raise last_error
+
+    def start_expecting_failure(self, validate: bool = True) -> "StartupOutcome":
+        """For configurations that must be refused: run `envoy --mode validate` (unless
+        validate=False) and, if it passes, Envoy itself, and report how far it got instead
+        of raising. Envoy is left running only if it became ready (the caller stops it)."""
+        require_envoy()
+        self._choose_ports(0)
+        self._start_upstreams()
+        self.write_config()
+        validate_output = ""
+        if validate:
+            validation = self.validate()
+            validate_output = validation.output
+            if not validation.accepted:
+                return StartupOutcome("rejected by validation", validation.returncode, validation.output,
+                                      validation.output)
+        self._spawn()
+        try:
+            self._wait_ready()
+        except EnvoyStartupError as exc:
+            if exc.returncode is not None:
+                return StartupOutcome("exited at startup", exc.returncode, exc.log, validate_output)
+            return StartupOutcome("never ready", None, exc.log, validate_output)
+        return StartupOutcome("serving", None, self.log_text(), validate_output)
 
     def _spawn(self):
         for path in (self.log_path, self.stderr_path):
