@@ -96,7 +96,8 @@ def examples() -> list[Example]:
         Example("gRPC with grpcsvc: v3 is routed to v3 (S1, HTTP/2)",
                 ["--http2-prior-knowledge", "-X", "POST", "-H", "content-type: application/grpc",
                  "-H", "grpcsvc: v3"], "/weather.Forecast/Get", "v3", {"grpcsvc": "v3"}),
-        Example(f"Android user {ANDROID_UID}: half of Android users get v2, always the same one (S5)",
+        Example(f"Android user {ANDROID_UID} -> {android_version} on every request "
+                "(S5: half of the Android users get v2, each always the same version)",
                 ["-A", ANDROID_UA, "-b", f"uid={ANDROID_UID}"], "/", android_version),
         Example("anonymous Android user: gets a canary-uid cookie to stay on its version (S5)",
                 ["-i", "-A", ANDROID_UA], "/", "", sets_sticky_cookie=True),

@@ -1,0 +1,80 @@
+"""SPEC §1.7: decisions, normalizations, stripped spoofed tags and issued sticky ids are
+counted as proxy-wasm counters, visible in Envoy's /stats (under `wasmcustom.`) and
+/stats/prometheus (prefix dropped, dots → underscores). Names as in src/metrics.rs."""
+
+import re
+
+from canary_e2e.assertions import assert_answered
+
+COUNTED = {
+    "versions": ["v1", "v2", "v3"],
+    "default_version": "v1",
+    "normalize": [{"header": "grpcsvc", "allowed": ["v1", "v2"], "default": "v1",
+                   "when": {"header": "content-type", "prefix": "application/grpc"}}],
+    "rules": [
+        {"name": "testers", "match": {"cookie": "user", "exact": "tester"}, "version": "v2"},
+        {"name": "android", "match": {"header": "user-agent", "contains": "Android"},
+         "split": {"weights": [{"version": "v3", "percent": 50}, {"version": "v1", "percent": 50}],
+                   "key": ["cookie:uid"]}},
+    ],
+    "sticky_cookie": {"name": "canary-uid"},
+}
+
+# (request headers, version) — sent once each over HTTP/1.1 and once over HTTP/2
+TRAFFIC = [
+    ({"cookie": "user=tester"}, "v2"),
+    ({"cookie": "user=tester", "x-canary-version": "v3"}, "v2"),  # spoofed tag stripped
+    ({"x-canary-version": "v2"}, "v1"),                           # spoofed tag stripped
+    ({"content-type": "application/grpc"}, "v1"),                 # grpcsvc normalized
+    ({"content-type": "application/grpc", "grpcsvc": "v9"}, "v1"),  # grpcsvc normalized
+    ({"content-type": "application/grpc", "grpcsvc": "v2"}, "v1"),  # allowed: untouched
+    ({"user-agent": "Android"}, None),                            # sticky id issued
+    ({}, "v1"),
+]
+EXPECTED_DELTAS = {  # per protocol pass
+    "canary_tagger.requests.rule.testers.v2": 2,
+    "canary_tagger.requests.default.v1": 5,
+    "canary_tagger.client_tag_stripped": 2,
+    "canary_tagger.normalized.grpcsvc": 2,
+    "canary_tagger.sticky_id_issued": 1,
+}
+
+
+def wasm_counters(envoy) -> dict[str, int]:
+    counters = {}
+    for line in envoy.admin_get("/stats").splitlines():
+        name, _, value = line.partition(": ")
+        if name.startswith("wasmcustom.") and value.strip().isdigit():
+            counters[name.removeprefix("wasmcustom.")] = int(value)
+    return counters
+
+
+def test_counters_count_decisions_normalizations_spoofs_and_sticky_ids(envoy_with, http2):
+    envoy = envoy_with(COUNTED)
+    before = wasm_counters(envoy)
+    android_versions = set()
+    for headers, version in TRAFFIC:
+        reply = envoy.request("/", headers=headers, http2=http2)
+        if version is None:
+            android_versions.add(reply.body["version"])
+        else:
+            assert_answered(reply, version)
+    after = wasm_counters(envoy)
+    deltas = {name: after.get(name, 0) - before.get(name, 0) for name in after}
+    expected = dict(EXPECTED_DELTAS)
+    (android,) = android_versions
+    expected[f"canary_tagger.requests.rule.android.{android}"] = 1
+    changed = {name: delta for name, delta in deltas.items() if delta}
+    assert changed == expected
+
+
+def test_counters_are_exported_to_prometheus(envoy_with):
+    envoy = envoy_with(COUNTED)
+    envoy.request("/", headers={"cookie": "user=tester"})
+    counters = wasm_counters(envoy)
+    exposition = envoy.admin_get("/stats/prometheus")
+    for name, value in counters.items():
+        prometheus_name = name.replace(".", "_")
+        assert re.search(rf"^# TYPE {prometheus_name} counter$", exposition, re.M), prometheus_name
+        assert re.search(rf"^{prometheus_name}{{}} {value}$", exposition, re.M), prometheus_name
+    assert counters["canary_tagger.requests.rule.testers.v2"] >= 1
