@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# make bench: engine micro-benchmarks (criterion) + real-Envoy load comparison.
+# Not part of `make test`. Results and their meaning: BENCHMARKS.md.
+#
+#   bash bench/run.sh                          everything (needs dist/canary_tagger.wasm: make wasm)
+#   BENCH_VARIANTS=none,lua,empty-wasm bash bench/run.sh   a subset of the Envoy variants
+#   BENCH_ROUNDS=5 BENCH_SECONDS=5             rounds and seconds per measurement (defaults)
+#   BENCH_SKIP_CRITERION=1 / BENCH_SKIP_ENVOY=1   run only one half
+#
+# Installs what it needs when missing (wrk, h2load, wasm-opt: Debian packages), builds the
+# empty proxy-wasm filter, runs `cargo bench --bench engine`, then bench/envoy_bench.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$SECONDS
+# One stamp for both halves: bench/results/<stamp>-criterion.* and <stamp>-envoy.*
+export BENCH_STAMP="${BENCH_STAMP:-$(date +%Y%m%d-%H%M%S)}"
+
+# ---------------------------------------------------------------- tools (idempotent)
+missing=""
+for pair in wrk:wrk nghttp2-client:h2load binaryen:wasm-opt; do
+  pkg="${pair%%:*}"; cmd="${pair##*:}"
+  command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+  echo "bench: installing Debian packages:$missing"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+
+PY=.venv/bin/python
+[ -x "$PY" ] || { echo "bench: no $PY; run 'make venv' (make bench does)"; exit 1; }
+
+# ---------------------------------------------------------------- engine benches
+if [ "${BENCH_SKIP_CRITERION:-0}" != 1 ]; then
+  echo "bench: cargo bench --bench engine"
+  cargo bench --bench engine -- --noplot 2>&1 | tee bench/criterion.log
+  "$PY" bench/criterion_summary.py
+fi
+
+# ---------------------------------------------------------------- Envoy load comparison
+if [ "${BENCH_SKIP_ENVOY:-0}" != 1 ]; then
+  # The empty-filter floor, built and optimized exactly like dist/canary_tagger.wasm.
+  cargo build -q --release --target wasm32-wasip1 --manifest-path bench/empty-filter/Cargo.toml
+  wasm-opt -O3 --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+    --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types \
+    --strip-debug bench/empty-filter/target/wasm32-wasip1/release/empty_filter.wasm \
+    -o bench/empty-filter/target/empty_filter.opt.wasm
+  "$PY" bench/envoy_bench.py "$@"
+fi
+
+echo "bench: done in $((SECONDS - start)) s"
