@@ -237,11 +237,14 @@ class Validation(NamedTuple):
     returncode: int
 
 
+def _validate_command(config_path: Path) -> list[str]:
+    return [str(require_envoy()), "--mode", "validate", "-c", str(config_path), "--log-level", "info"]
+
+
 def validate_config(config_path: Path) -> Validation:
     """`envoy --mode validate -c FILE`."""
-    proc = subprocess.run(
-        [str(require_envoy()), "--mode", "validate", "-c", str(config_path), "--log-level", "info"],
-        capture_output=True, text=True, timeout=VALIDATE_TIMEOUT_S, check=False)
+    proc = subprocess.run(_validate_command(config_path), capture_output=True, text=True,
+                          timeout=VALIDATE_TIMEOUT_S, check=False)
     return Validation(proc.returncode == 0, proc.stdout + proc.stderr, proc.returncode)
 
 
@@ -312,6 +315,7 @@ class EnvoyUnderTest:
         self.config_path = self.work_dir / "envoy.yaml"
         self.log_path = self.work_dir / "envoy.log"
         self.stderr_path = self.work_dir / "envoy.stderr"
+        self.validate_log_path = self.work_dir / "envoy-validate.log"
         self.upstreams: dict[str, Upstream] = {}
         self.backends: dict[str, Upstream] = {}
         self.shadow: Upstream | None = None
@@ -393,12 +397,16 @@ class EnvoyUnderTest:
             self._start_upstreams()
             try:
                 self.write_config()
-                validation = self.validate()
+                # Validation and the real start both compile the wasm module (seconds on a
+                # busy machine), so they run side by side; nothing is sent to this Envoy
+                # unless `envoy --mode validate` accepted the very same file.
+                validating = self._start_validation()
+                self._spawn()
+                validation = self._finish_validation(validating)
                 if not validation.accepted:
                     raise EnvoyStartupError(
                         f"envoy --mode validate rejected {self.config_path}:\n{validation.output}",
                         validate_output=validation.output, returncode=validation.returncode)
-                self._spawn()
                 self._wait_ready()
                 return self
             except EnvoyStartupError as exc:
@@ -409,6 +417,20 @@ class EnvoyUnderTest:
                     raise
         assert last_error is not None
         raise last_error
+
+    def _start_validation(self) -> subprocess.Popen:
+        with open(self.validate_log_path, "wb") as output:
+            return subprocess.Popen(_validate_command(self.config_path), stdin=subprocess.DEVNULL,
+                                    stdout=output, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+
+    def _finish_validation(self, validating: subprocess.Popen) -> Validation:
+        try:
+            returncode = validating.wait(timeout=VALIDATE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            validating.kill()
+            returncode = validating.wait(timeout=STOP_TIMEOUT_S)
+        output = self.validate_log_path.read_text(errors="replace")
+        return Validation(returncode == 0, output, returncode)
 
     def start_expecting_failure(self, validate: bool = True) -> "StartupOutcome":
         """For configurations that must be refused: run `envoy --mode validate` (unless
