@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from canary_e2e.assertions import answered_by, assert_answered, describe, upstream_saw
+from canary_e2e.assertions import TimeBudget, answered_by, assert_answered, describe, upstream_saw
 from canary_e2e.spec_hash import split_version
 
 RULE_NAME = "android-half"  # also the hash salt: split.salt defaults to the rule name
@@ -28,6 +28,7 @@ IPHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit
 
 USERS = 1000
 REQUESTS_PER_USER = 5  # 5,000 requests per protocol, over one keep-alive connection
+LOOP_BUDGET_S = 180  # about 1 ms per request when idle; generous for a loaded 2-core CI box
 STICKY_COOKIE = re.compile(
     r"canary-uid=([0-9a-f]{32}); Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax")
 ANONYMOUS_USERS = 20
@@ -36,7 +37,9 @@ ANONYMOUS_USERS = 20
 def test_android_users_split_half_and_half_and_stay(envoy_with, http2):
     envoy = envoy_with(ANDROID_HALF)
     seen: dict[str, set[str]] = {f"user-{n}": set() for n in range(USERS)}
+    budget = TimeBudget(LOOP_BUDGET_S, f"{USERS * REQUESTS_PER_USER} Android requests")
     for _ in range(REQUESTS_PER_USER):
+        budget.check()
         for uid, versions in seen.items():
             reply = envoy.request("/forecast", headers={"user-agent": ANDROID_UA, "cookie": f"uid={uid}"},
                                   http2=http2)

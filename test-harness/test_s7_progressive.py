@@ -7,7 +7,7 @@ on v2 at one step is on v2 at every later step, and the v2 share tracks the perc
 
 import pytest
 
-from canary_e2e.assertions import answered_by, upstream_saw
+from canary_e2e.assertions import TimeBudget, answered_by, upstream_saw
 from canary_e2e.spec_hash import split_version
 
 RULE_NAME = "ramp"
@@ -15,6 +15,7 @@ STEPS = [10, 50, 100]
 USERS = 300
 # The share is deterministic for fixed uids (SPEC §3); 300 users put it within a few points.
 SHARE_TOLERANCE_POINTS = 5
+LOOP_BUDGET_S = 120  # 900 requests and three Envoy starts
 
 
 def weights(canary_percent: float) -> list[dict]:
@@ -33,10 +34,12 @@ def ramp_config(canary_percent: float) -> dict:
 def test_canary_users_never_move_back_while_the_canary_grows(envoy_with, http2):
     uids = [f"user-{n}" for n in range(USERS)]
     history: dict[int, dict[str, str]] = {}
+    budget = TimeBudget(LOOP_BUDGET_S, "the 10 -> 50 -> 100 % ramp")
     for percent in STEPS:
         envoy = envoy_with(ramp_config(percent))
         step = {}
         for uid in uids:
+            budget.check()
             reply = envoy.request("/", headers={"cookie": f"uid={uid}"}, http2=http2)
             step[uid] = answered_by(reply)
             assert upstream_saw(reply, "x-canary-version") == [step[uid]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from .envoy_process import Reply
 from .upstreams import header_values
@@ -26,3 +27,15 @@ def upstream_saw(reply: Reply, header: str) -> list[str]:
     """Values of `header` as the upstream that answered received it."""
     answered_by(reply)
     return header_values(reply.body["headers"], header)
+
+
+class TimeBudget:
+    """Bounds a long request loop in wall-clock time as well as in count."""
+
+    def __init__(self, seconds: float, what: str):
+        self.seconds = seconds
+        self.what = what
+        self.deadline = time.monotonic() + seconds
+
+    def check(self):
+        assert time.monotonic() < self.deadline, f"{self.what} took more than {self.seconds}s"

@@ -527,6 +527,17 @@ class EnvoyUnderTest:
                 parts.append(path.read_text(errors="replace"))
         return "".join(parts)
 
+    def state(self, log_lines: int = 40) -> str:
+        """Whether Envoy still runs, and the end of its log (for failure messages)."""
+        if self.process is None:
+            status = "Envoy was never started"
+        elif self.process.poll() is None:
+            status = f"Envoy (pid {self.process.pid}) is running"
+        else:
+            status = f"Envoy exited with code {self.process.returncode}"
+        tail = "\n".join(self.log_text().splitlines()[-log_lines:])
+        return f"{status}; last log lines:\n{tail}"
+
     def admin_get(self, path: str) -> str:
         response = httpx.get(f"{self.admin_url}{path}", timeout=REQUEST_TIMEOUT_S, trust_env=False)
         response.raise_for_status()
@@ -544,7 +555,10 @@ class EnvoyUnderTest:
         header_list = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
         if authority is not None:
             header_list.append(("host", authority))
-        response = self.client(http2).request(method, f"{self.url}{path}", headers=header_list)
+        try:
+            response = self.client(http2).request(method, f"{self.url}{path}", headers=header_list)
+        except httpx.TransportError as exc:
+            raise AssertionError(f"{method} {path} to Envoy failed: {exc!r}\n{self.state()}") from exc
         try:
             body = response.json()
         except ValueError:
