@@ -1,0 +1,814 @@
+//! Property tests with a small deterministic PRNG (SplitMix64): random valid configurations
+//! and hostile requests never panic and always yield a known version; splits are as even
+//! as their weights say; and growing the first listed version only ever moves users into it.
+//!
+//! Deterministic by default; `CANARY_PROPERTY_SEED=<u64>` explores another sequence, and
+//! every failure prints the seed of its configuration so it can be replayed.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use canary_tagger::config::{Action, CompiledConfig};
+use canary_tagger::engine::{self, ClientTag, DecidedBy, Decision, SplitKey};
+use canary_tagger::hash::BUCKETS;
+use canary_tagger::net::ClientIpSource;
+use canary_tagger::request::OwnedRequest;
+use serde_json::{json, Value};
+
+// ------------------------------------------------------------------ SplitMix64
+
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform-enough in `0..n` (n > 0).
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next_u64() % u64::try_from(n).unwrap()).unwrap()
+    }
+
+    fn range(&mut self, low: usize, high_inclusive: usize) -> usize {
+        low + self.below(high_inclusive - low + 1)
+    }
+
+    /// True with probability `percent` %.
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    fn byte(&mut self) -> u8 {
+        self.next_u64().to_le_bytes()[0]
+    }
+
+    fn u128(&mut self) -> u128 {
+        (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64())
+    }
+
+    /// `count` distinct items of `items`, in random order.
+    fn sample<T: Clone>(&mut self, items: &[T], count: usize) -> Vec<T> {
+        let mut pool = items.to_vec();
+        for i in (1..pool.len()).rev() {
+            let j = self.below(i + 1);
+            pool.swap(i, j);
+        }
+        pool.truncate(count);
+        pool
+    }
+}
+
+fn base_seed() -> u64 {
+    std::env::var("CANARY_PROPERTY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x00c0_ffee_cafe_f00d)
+}
+
+// ------------------------------------------------------------------ random configurations
+
+const VERSION_NAMES: &[&str] = &[
+    "v1",
+    "v2",
+    "v3",
+    "v4",
+    "v10",
+    "canary",
+    "stable",
+    "blue",
+    "green",
+    "2024.06-rc_1",
+];
+const TAG_HEADERS: &[&str] = &["x-canary-version", "x-version", "X-Route-Tag"];
+/// Headers rules may read (never a tag header).
+const CONDITION_HEADERS: &[&str] = &[
+    "user-agent",
+    "User-Agent",
+    "content-type",
+    "grpcsvc",
+    "x-user-id",
+    "cookie",
+    "x-forwarded-for",
+    "x-team",
+    ":path",
+    ":method",
+    ":authority",
+];
+const NORMALIZE_HEADERS: &[&str] = &["grpcsvc", "x-team", "x-tier", "content-type", "X-Tier"];
+const COOKIE_NAMES: &[&str] = &["user", "uid", "canary-uid", "session", "pick", "a"];
+const QUERY_NAMES: &[&str] = &["beta", "user", "q", "name", "a%20b"];
+const CIDRS: &[&str] = &[
+    "192.168.0.58/32",
+    "10.0.0.0/8",
+    "10.20.0.0/16",
+    "0.0.0.0/0",
+    "::/0",
+    "2001:db8::/32",
+    "2001:db8::1",
+    "127.0.0.1",
+    "203.0.113.0/24",
+];
+const LITERALS: &[&str] = &[
+    "",
+    "v1",
+    "v2",
+    "tester",
+    "Chrome",
+    "Android",
+    "application/grpc",
+    "0",
+    "1",
+    "Jörg",
+    "a b",
+    ";",
+    "=",
+    "%",
+    "/api/",
+    ".example.com",
+    "POST",
+];
+const REGEXES: &[&str] = &[
+    ".*Chrome.*",
+    "v[0-9]+",
+    "(a|b)*c",
+    "[^;]*",
+    "\\d{1,3}",
+    "",
+    ".*",
+    "^(.*?;)?(user=tester)(;.*)?$",
+    "(?:x|y){2,5}",
+    "[[:alpha:]]+",
+];
+const KEYS: &[&str] = &[
+    "cookie:uid",
+    "header:x-user-id",
+    "query:user",
+    "source_ip",
+    "cookie:session",
+    "header:user-agent",
+    "header::authority",
+];
+
+fn random_condition(rng: &mut Rng, depth: usize) -> Value {
+    let composite = depth > 0 && rng.chance(35);
+    if composite {
+        return match rng.below(3) {
+            0 | 1 => {
+                let kind = if rng.chance(50) { "all" } else { "any" };
+                let children: Vec<Value> = (0..rng.range(1, 3))
+                    .map(|_| random_condition(rng, depth - 1))
+                    .collect();
+                json!({ kind: children })
+            }
+            _ => json!({ "not": random_condition(rng, depth - 1) }),
+        };
+    }
+    let mut condition = match rng.below(4) {
+        0 | 1 => json!({ "header": rng.pick(CONDITION_HEADERS) }),
+        2 => json!({ "cookie": rng.pick(COOKIE_NAMES) }),
+        _ => json!({ "query": rng.pick(QUERY_NAMES) }),
+    };
+    if rng.chance(15) {
+        let count = rng.range(1, 3);
+        return json!({ "source_ip": rng.sample(CIDRS, count) });
+    }
+    let object = condition.as_object_mut().unwrap();
+    match rng.below(6) {
+        5 => {
+            object.insert("present".into(), json!(rng.chance(50)));
+        }
+        4 => {
+            object.insert("regex".into(), json!(rng.pick(REGEXES)));
+            if rng.chance(30) {
+                object.insert("ignore_case".into(), json!(true));
+            }
+        }
+        op => {
+            let name = ["exact", "prefix", "suffix", "contains"][op];
+            object.insert(name.into(), json!(rng.pick(LITERALS)));
+            if rng.chance(30) {
+                object.insert("ignore_case".into(), json!(rng.chance(50)));
+            }
+        }
+    }
+    condition
+}
+
+/// Bucket counts (1 bucket = 0.01 %) for `parts` weights summing to 100 %.
+fn random_weights(rng: &mut Rng, parts: usize) -> Vec<u32> {
+    let buckets = u32::from(BUCKETS);
+    let mut cuts: Vec<u32> = (1..parts)
+        .map(|_| u32::try_from(rng.below(usize::from(BUCKETS) + 1)).unwrap())
+        .collect();
+    if rng.chance(20) {
+        // Round percents, the common case in real configs.
+        cuts.iter_mut().for_each(|cut| *cut -= *cut % 100);
+    }
+    cuts.sort_unstable();
+    let mut previous = 0;
+    let mut weights = Vec::with_capacity(parts);
+    for cut in cuts.into_iter().chain(std::iter::once(buckets)) {
+        weights.push(cut - previous);
+        previous = cut;
+    }
+    weights
+}
+
+fn percent(buckets: u32) -> Value {
+    json!(f64::from(buckets) / 100.0)
+}
+
+fn random_config(rng: &mut Rng) -> Value {
+    let count = rng.range(1, 5);
+    let versions = rng.sample(VERSION_NAMES, count);
+    let mut config = json!({
+        "versions": versions,
+        "default_version": rng.pick(&versions),
+    });
+    let object = config.as_object_mut().unwrap();
+    if rng.chance(50) {
+        object.insert("schema".into(), json!(1));
+    }
+    if rng.chance(40) {
+        object.insert("tag_header".into(), json!(rng.pick(TAG_HEADERS)));
+    }
+    match rng.below(3) {
+        0 => {}
+        1 => {
+            object.insert("client_ip".into(), json!({"from": "peer"}));
+        }
+        _ => {
+            let mut client_ip = json!({"from": "xff"});
+            if rng.chance(80) {
+                client_ip["trusted_hops"] = json!(rng.below(4));
+            }
+            object.insert("client_ip".into(), client_ip);
+        }
+    }
+    if rng.chance(50) {
+        let count = rng.range(1, 3);
+        object.insert(
+            "trusted_tag_sources".into(),
+            json!(rng.sample(CIDRS, count)),
+        );
+    }
+    let normalize: Vec<Value> = (0..rng.below(4))
+        .map(|_| {
+            let mut allowed_pool: Vec<&str> = versions.clone();
+            allowed_pool.extend(["v1", "v4", "gold", "silver", ""]);
+            allowed_pool.sort_unstable();
+            allowed_pool.dedup();
+            let count = rng.range(1, 4);
+            let allowed = rng.sample(&allowed_pool, count);
+            let mut entry = json!({
+                "header": rng.pick(NORMALIZE_HEADERS),
+                "allowed": allowed,
+                "default": rng.pick(&allowed),
+            });
+            if rng.chance(60) {
+                entry["when"] = random_condition(rng, 2);
+            }
+            entry
+        })
+        .collect();
+    object.insert("normalize".into(), json!(normalize));
+    let rules: Vec<Value> = (0..rng.below(7))
+        .map(|i| {
+            let mut rule = json!({ "name": format!("rule-{i}") });
+            if rng.chance(80) {
+                rule["match"] = random_condition(rng, 3);
+            }
+            match rng.below(3) {
+                0 => rule["version"] = json!(rng.pick(&versions)),
+                1 => {
+                    let source = if rng.chance(50) {
+                        format!("header:{}", rng.pick(&["grpcsvc", "x-pick", "X-Team"]))
+                    } else {
+                        format!("cookie:{}", rng.pick(COOKIE_NAMES))
+                    };
+                    rule["version_from"] = json!(source);
+                }
+                _ => {
+                    let parts = rng.range(1, versions.len());
+                    let chosen = rng.sample(&versions, parts);
+                    let weights: Vec<Value> = chosen
+                        .iter()
+                        .zip(random_weights(rng, parts))
+                        .map(|(version, buckets)| json!({"version": version, "percent": percent(buckets)}))
+                        .collect();
+                    let key_count = rng.below(4);
+                    let mut split = json!({
+                        "weights": weights,
+                        "key": rng.sample(KEYS, key_count),
+                    });
+                    if rng.chance(30) {
+                        split["salt"] = json!(format!("salt-{}", rng.below(5)));
+                    }
+                    rule["split"] = split;
+                }
+            }
+            rule
+        })
+        .collect();
+    object.insert("rules".into(), json!(rules));
+    if rng.chance(50) {
+        object.insert(
+            "sticky_cookie".into(),
+            json!({"name": rng.pick(&["canary-uid", "uid", "sid"]), "secure": rng.chance(50)}),
+        );
+    }
+    if rng.chance(30) {
+        object.insert("response_header".into(), json!("x-served-by"));
+    }
+    if rng.chance(30) {
+        object.insert("baggage".into(), json!(true));
+    }
+    config
+}
+
+// ------------------------------------------------------------------ hostile requests
+
+const REQUEST_HEADERS: &[&str] = &[
+    "user-agent",
+    "content-type",
+    "grpcsvc",
+    "x-user-id",
+    "cookie",
+    "cookie",
+    "cookie",
+    "x-forwarded-for",
+    "x-forwarded-for",
+    "x-team",
+    "x-tier",
+    "x-pick",
+    ":path",
+    ":method",
+    ":authority",
+    "x-canary-version",
+    "x-version",
+    "x-route-tag",
+    "baggage",
+    "x-junk",
+];
+
+fn random_bytes(rng: &mut Rng, max_len: usize) -> Vec<u8> {
+    let len = rng.below(max_len + 1);
+    (0..len).map(|_| rng.byte()).collect()
+}
+
+fn random_address(rng: &mut Rng) -> String {
+    match rng.below(8) {
+        0 => format!(
+            "{}.{}.{}.{}",
+            rng.below(256),
+            rng.below(256),
+            rng.below(256),
+            rng.below(256)
+        ),
+        1 => "192.168.0.58".into(),
+        2 => format!("10.20.{}.{}", rng.below(256), rng.below(256)),
+        3 => format!("2001:db8::{:x}", rng.below(0x10000)),
+        4 => format!("::ffff:10.20.0.{}", rng.below(256)),
+        5 => format!("[2001:db8::{:x}]:{}", rng.below(0x10000), rng.below(65536)),
+        6 => format!("{}.0.113.7:{}", rng.below(300), rng.below(70000)),
+        _ => rng
+            .pick(&[
+                "",
+                " ",
+                "unknown",
+                "garbage",
+                "1.2.3",
+                "::g",
+                "[::1",
+                "999.1.1.1",
+            ])
+            .to_string(),
+    }
+}
+
+fn random_value(rng: &mut Rng, name: &str) -> Vec<u8> {
+    let tag_header = TAG_HEADERS.iter().any(|t| t.eq_ignore_ascii_case(name));
+    if tag_header && rng.chance(60) {
+        return rng.pick(VERSION_NAMES).as_bytes().to_vec();
+    }
+    match rng.below(10) {
+        0 => random_bytes(rng, 40),
+        1 => rng.pick(VERSION_NAMES).as_bytes().to_vec(),
+        2 => rng.pick(LITERALS).as_bytes().to_vec(),
+        _ => match name {
+            "cookie" => random_cookie(rng),
+            "x-forwarded-for" => {
+                let entries: Vec<String> = (0..rng.below(6)).map(|_| random_address(rng)).collect();
+                entries
+                    .join(if rng.chance(50) { ", " } else { "," })
+                    .into_bytes()
+            }
+            ":path" => random_path(rng),
+            "user-agent" => rng
+                .pick(&[
+                    "Mozilla/5.0 Chrome/120",
+                    "Linux; Android 14",
+                    "grpc-go/1.60",
+                    "curl/8",
+                ])
+                .as_bytes()
+                .to_vec(),
+            "content-type" => rng
+                .pick(&[
+                    "application/grpc",
+                    "application/grpc+proto",
+                    "application/json",
+                    "",
+                ])
+                .as_bytes()
+                .to_vec(),
+            _ => random_bytes(rng, 12),
+        },
+    }
+}
+
+fn random_cookie(rng: &mut Rng) -> Vec<u8> {
+    match rng.below(40) {
+        // A huge cookie header.
+        0 => format!("big={}; uid=x", "z".repeat(64 * 1024)).into_bytes(),
+        // Many duplicate cookies.
+        1 => vec!["uid=dup"; 2000].join("; ").into_bytes(),
+        2 => random_bytes(rng, 64),
+        _ => {
+            let mut out = Vec::new();
+            for i in 0..rng.below(6) {
+                if i > 0 {
+                    out.extend_from_slice(rng.pick(&["; ", ";", " ; ", ";;"]).as_bytes());
+                }
+                out.extend_from_slice(rng.pick(COOKIE_NAMES).as_bytes());
+                if rng.chance(90) {
+                    out.push(b'=');
+                }
+                match rng.below(4) {
+                    0 => out.extend(random_bytes(rng, 8)),
+                    1 => out.extend_from_slice(rng.pick(VERSION_NAMES).as_bytes()),
+                    _ => out.extend_from_slice(rng.pick(LITERALS).as_bytes()),
+                }
+            }
+            out
+        }
+    }
+}
+
+const PATHS: &[&[u8]] = &[b"", b"api/v1", b"checkout/pay", b"\xff\xfe"];
+const QUERY_VALUES: &[&[u8]] = &[
+    b"0", b"1", b"%30", b"%", b"%4", b"%zz", b"a+b", b"%C3%B6", b"%ff%fe", b"v2", b"\xff",
+];
+
+fn random_path(rng: &mut Rng) -> Vec<u8> {
+    let mut out = b"/".to_vec();
+    let segment = rng.pick::<&[u8]>(PATHS);
+    out.extend_from_slice(segment);
+    if rng.chance(80) {
+        out.push(b'?');
+        for i in 0..rng.below(5) {
+            if i > 0 {
+                out.push(b'&');
+            }
+            out.extend_from_slice(rng.pick(QUERY_NAMES).as_bytes());
+            out.push(b'=');
+            let value = rng.pick::<&[u8]>(QUERY_VALUES);
+            out.extend_from_slice(value);
+        }
+        if rng.chance(10) {
+            out.extend_from_slice(b"#frag?beta=0");
+        }
+    }
+    out
+}
+
+fn random_request(rng: &mut Rng) -> OwnedRequest {
+    let mut request = OwnedRequest::new();
+    for _ in 0..rng.below(13) {
+        let name = *rng.pick(REQUEST_HEADERS);
+        let value = random_value(rng, name);
+        request = request.header(name, value);
+    }
+    if rng.chance(85) {
+        let peer = match rng.below(5) {
+            0 => format!(
+                "{}.{}.0.{}:{}",
+                rng.below(256),
+                rng.below(256),
+                rng.below(256),
+                rng.below(65536)
+            ),
+            1 => format!("[2001:db8::{:x}]:443", rng.below(0x10000)),
+            2 => format!("[::ffff:10.20.0.{}]:80", rng.below(256)),
+            3 => "192.168.0.58:5555".into(),
+            _ => random_address(rng),
+        };
+        request = request.peer(&peer);
+    }
+    request
+}
+
+// ------------------------------------------------------------------ (a) never panics
+
+/// What must hold of every decision, whatever the config and request.
+fn check_invariants(config: &CompiledConfig, decision: &Decision) -> Result<(), String> {
+    let fail = |what: &str| Err(format!("{what}: {decision:?}"));
+    if decision.version.0 >= config.versions.len() {
+        return fail("version index out of range");
+    }
+    if decision
+        .normalized
+        .iter()
+        .any(|i| i >= config.normalize.len())
+    {
+        return fail("normalized index out of range");
+    }
+    if (decision.client_tag == ClientTag::Kept)
+        != (decision.decided_by == DecidedBy::TrustedClientTag)
+    {
+        return fail("a kept tag and TrustedClientTag go together");
+    }
+    if decision.client_ip.is_none() != (decision.client_ip_source == ClientIpSource::Unknown) {
+        return fail("no client address iff its source is Unknown");
+    }
+    if let Some(split) = decision.split {
+        if split.bucket >= BUCKETS {
+            return fail("bucket out of range");
+        }
+        if (split.key == SplitKey::NewStickyId) != decision.sticky_id.is_some() {
+            return fail("a sticky id is issued iff the split key is NewStickyId");
+        }
+        if split.key == SplitKey::NewStickyId && config.sticky_cookie.is_none() {
+            return fail("sticky id without a sticky cookie configured");
+        }
+    } else if decision.sticky_id.is_some() {
+        return fail("sticky id without a split");
+    }
+    if let Some(id) = decision.sticky_id {
+        let text = id.as_str();
+        if text.len() != 32
+            || !text
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            return fail("sticky id is not 32 lower-case hex digits");
+        }
+    }
+    match decision.decided_by {
+        DecidedBy::Default => {
+            if decision.version != config.default_version || decision.split.is_some() {
+                return fail("Default decides default_version without a split");
+            }
+        }
+        DecidedBy::TrustedClientTag => {
+            if decision.split.is_some() {
+                return fail("a kept tag runs no split");
+            }
+        }
+        DecidedBy::Rule(index) => {
+            let Some(rule) = config.rules.get(index) else {
+                return fail("rule index out of range");
+            };
+            match &rule.action {
+                Action::Fixed(version) if *version != decision.version => {
+                    return fail("a fixed rule decided another version")
+                }
+                Action::Split(split) => {
+                    let Some(outcome) = decision.split else {
+                        return fail("a split rule decided without a split outcome");
+                    };
+                    if split.version_for(outcome.bucket) != Some(decision.version) {
+                        return fail("the version is not the one of the bucket's range");
+                    }
+                }
+                Action::Fixed(_) | Action::VersionFrom(_) if decision.split.is_some() => {
+                    return fail("a split outcome from a rule without split")
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn random_configs_and_hostile_requests_never_panic_and_yield_a_known_version() {
+    const CONFIGS: u64 = 600;
+    const REQUESTS_PER_CONFIG: usize = 12;
+    let started = Instant::now();
+    let base = base_seed();
+    let mut decisions = 0usize;
+    let mut rule_decisions = 0usize;
+    let mut splits = 0usize;
+    let mut kept_tags = 0usize;
+    let mut normalized = 0usize;
+    for n in 0..CONFIGS {
+        let seed = base.wrapping_add(n.wrapping_mul(0x9e37_79b9));
+        let mut rng = Rng::new(seed);
+        let json = random_config(&mut rng).to_string();
+        let config = match CompiledConfig::from_json(json.as_bytes()) {
+            Ok(config) => config,
+            Err(errors) => {
+                panic!("seed {seed}: a valid random config was rejected: {errors}\n{json}")
+            }
+        };
+        for _ in 0..REQUESTS_PER_CONFIG {
+            let request = random_request(&mut rng);
+            let entropy = rng.u128();
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                let first = engine::decide(&config, &request, entropy);
+                let again = engine::decide(&config, &request, entropy);
+                (first, again)
+            }));
+            let context = || {
+                format!(
+                    "seed {seed}\nconfig: {json}\nrequest: {}",
+                    common::describe(&request)
+                )
+            };
+            let (decision, again) = match outcome {
+                Ok(pair) => pair,
+                Err(_) => panic!("decide panicked\n{}", context()),
+            };
+            assert_eq!(decision, again, "not deterministic\n{}", context());
+            if let Err(why) = check_invariants(&config, &decision) {
+                panic!("{why}\n{}", context());
+            }
+            decisions += 1;
+            rule_decisions += usize::from(matches!(decision.decided_by, DecidedBy::Rule(_)));
+            splits += usize::from(decision.split.is_some());
+            kept_tags += usize::from(decision.client_tag == ClientTag::Kept);
+            normalized += usize::from(!decision.normalized.is_empty());
+        }
+    }
+    println!(
+        "{decisions} decisions: {rule_decisions} by a rule, {splits} split, \
+         {kept_tags} kept tags, {normalized} normalized"
+    );
+    // The generator must actually exercise every path, not only the default.
+    assert!(decisions >= 5_000, "{decisions}");
+    assert!(
+        kept_tags > 0 && normalized > 0,
+        "{kept_tags} kept, {normalized} normalized"
+    );
+    assert!(
+        rule_decisions >= decisions / 10,
+        "{rule_decisions} of {decisions} decided by a rule"
+    );
+    assert!(splits >= decisions / 50, "{splits} of {decisions} split");
+    let elapsed = started.elapsed();
+    assert!(elapsed.as_secs() < 120, "took {elapsed:?}");
+}
+
+// ------------------------------------------------------------------ (b) distribution
+
+/// A split on cookie `uid`; weights in buckets (1 bucket = 0.01 %).
+fn split_config(name: &str, weights: &[(&str, u32)]) -> CompiledConfig {
+    let weights: Vec<Value> = weights
+        .iter()
+        .map(|&(version, buckets)| json!({"version": version, "percent": percent(buckets)}))
+        .collect();
+    common::compile(
+        &json!({
+            "versions": ["v1", "v2", "v3"],
+            "default_version": "v1",
+            "rules": [{"name": name, "split": {"weights": weights, "key": ["cookie:uid"]}}],
+        })
+        .to_string(),
+    )
+}
+
+fn version_of(config: &CompiledConfig, uid: &str) -> String {
+    let decision = engine::decide(config, &OwnedRequest::new().cookie("uid", uid), 0);
+    assert_eq!(decision.split.map(|s| s.key), Some(SplitKey::Key(0)));
+    config.version_name(decision.version).to_string()
+}
+
+/// Sequential ids (the harsh case for a hash) and random 64-bit hex ids.
+fn key_families() -> [(&'static str, Vec<String>); 2] {
+    let mut rng = Rng::new(base_seed());
+    [
+        (
+            "sequential",
+            (0..100_000).map(|i| format!("user-{i}")).collect(),
+        ),
+        (
+            "random",
+            (0..100_000)
+                .map(|_| format!("{:016x}", rng.next_u64()))
+                .collect(),
+        ),
+    ]
+}
+
+#[test]
+fn splits_land_within_one_point_of_their_weights_over_100k_keys() {
+    for (weights, expected_first) in [
+        (vec![("v2", 1000), ("v1", 9000)], 10.0),
+        (vec![("v2", 5000), ("v1", 5000)], 50.0),
+    ] {
+        let config = split_config("android-half", &weights);
+        for (family, keys) in key_families() {
+            let on_first = keys
+                .iter()
+                .filter(|uid| version_of(&config, uid) == "v2")
+                .count();
+            let share = 100.0 * f64::from(u32::try_from(on_first).unwrap()) / 100_000.0;
+            assert!(
+                (share - expected_first).abs() <= 1.0,
+                "{weights:?}, {family} keys: {share:.2} % on v2"
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------------ (c) monotonic growth
+
+#[test]
+fn raising_the_first_versions_percent_never_moves_a_user_out_of_it() {
+    // Percents in buckets: 1000 is 10 %.
+    let two_way = |p: u32| split_config("ramp", &[("v2", p), ("v1", 10_000 - p)]);
+    let three_way = |p: u32| {
+        let rest = 10_000 - p;
+        split_config(
+            "ramp",
+            &[("v3", p), ("v2", rest / 2), ("v1", rest - rest / 2)],
+        )
+    };
+    let steps: &[(u32, u32)] = &[
+        (1000, 2500),
+        (2500, 5000),
+        (5000, 10_000),
+        (1000, 10_000),
+        (0, 1000),
+        (100, 9900),
+        (50, 125),
+        (3333, 6667),
+    ];
+    let mut rng = Rng::new(base_seed() ^ 0x5eed);
+    let keys: Vec<String> = (0..10_000)
+        .map(|i| {
+            if i % 2 == 0 {
+                format!("user-{i}")
+            } else {
+                format!("{:032x}", rng.u128())
+            }
+        })
+        .collect();
+    let canary_share = |config: &CompiledConfig, canary: &str| -> Vec<bool> {
+        keys.iter()
+            .map(|uid| version_of(config, uid) == canary)
+            .collect()
+    };
+    for &(low, high) in steps {
+        for (shape, canary, before, after) in [
+            ("two-way", "v2", two_way(low), two_way(high)),
+            ("three-way", "v3", three_way(low), three_way(high)),
+        ] {
+            let was = canary_share(&before, canary);
+            let is = canary_share(&after, canary);
+            let moved_out: Vec<&String> = keys
+                .iter()
+                .zip(was.iter().zip(&is))
+                .filter(|(_, (was, is))| **was && !**is)
+                .map(|(uid, _)| uid)
+                .take(5)
+                .collect();
+            assert!(
+                moved_out.is_empty(),
+                "{shape} {low} → {high} buckets: users left {canary}, e.g. {moved_out:?}"
+            );
+            let (count_before, count_after) = (
+                was.iter().filter(|b| **b).count(),
+                is.iter().filter(|b| **b).count(),
+            );
+            assert!(count_after >= count_before);
+            if high == 10_000 {
+                assert_eq!(count_after, keys.len(), "{shape}: 100 % is everyone");
+            }
+            if low == 0 {
+                assert_eq!(count_before, 0, "{shape}: 0 % is nobody");
+            }
+        }
+    }
+}
