@@ -61,6 +61,7 @@ impl Errors {
 
 /// The plugin configuration as written (SPEC §2). Field names are the contract.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(all(feature = "schema", not(target_arch = "wasm32")), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfigDto {
     pub schema: Option<u64>,
@@ -81,6 +82,7 @@ pub struct PluginConfigDto {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(all(feature = "schema", not(target_arch = "wasm32")), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClientIpDto {
     pub from: ClientIpFrom,
@@ -88,6 +90,7 @@ pub struct ClientIpDto {
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[cfg_attr(all(feature = "schema", not(target_arch = "wasm32")), derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ClientIpFrom {
     Peer,
@@ -95,6 +98,7 @@ pub enum ClientIpFrom {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(all(feature = "schema", not(target_arch = "wasm32")), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NormalizeDto {
     pub header: String,
@@ -104,6 +108,7 @@ pub struct NormalizeDto {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(all(feature = "schema", not(target_arch = "wasm32")), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RuleDto {
     pub name: String,
@@ -115,6 +120,7 @@ pub struct RuleDto {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(all(feature = "schema", not(target_arch = "wasm32")), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SplitDto {
     pub weights: Vec<WeightDto>,
@@ -124,6 +130,7 @@ pub struct SplitDto {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(all(feature = "schema", not(target_arch = "wasm32")), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WeightDto {
     pub version: String,
@@ -131,6 +138,7 @@ pub struct WeightDto {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(all(feature = "schema", not(target_arch = "wasm32")), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StickyCookieDto {
     pub name: String,
@@ -141,6 +149,7 @@ pub struct StickyCookieDto {
 /// A `match` condition. Written as one flat object (`{"header": "x", "exact": "y"}`), so
 /// it is one struct here; compiling checks that exactly one kind and one operator is set.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(all(feature = "schema", not(target_arch = "wasm32")), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConditionDto {
     pub header: Option<String>,
