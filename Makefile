@@ -16,7 +16,7 @@ ENVOY_VERSION  := 1.40.0
 VENV           := .venv
 PY             := $(VENV)/bin/python
 WASM_TARGET    := wasm32-wasip1
-WASM_OUT       := target/$(WASM_TARGET)/release/canary_tagger.wasm
+WASM_OUT       := target/$(WASM_TARGET)/wasm/canary_tagger.wasm
 DIST_WASM      := dist/canary_tagger.wasm
 WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/"/,"",$$3); print $$3; exit}' Cargo.lock)
 
@@ -82,12 +82,12 @@ Cargo.lock: Cargo.toml
 
 # ---------------------------------------------------------------- build
 wasm: rust-targets apt-deps
-	cargo build --release --target $(WASM_TARGET) --lib
+	cargo build --profile wasm --target $(WASM_TARGET) --lib
 	@mkdir -p dist
 	@if command -v wasm-opt >/dev/null 2>&1; then \
-	  wasm-opt -O3 --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+	  wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
 	    --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types \
-	    --strip-debug $(WASM_OUT) -o $(DIST_WASM); \
+	    --strip-debug --strip-producers $(WASM_OUT) -o $(DIST_WASM); \
 	else \
 	  echo "wasm-opt not found: shipping the unoptimised module"; cp $(WASM_OUT) $(DIST_WASM); \
 	fi

@@ -272,7 +272,7 @@ impl<R: RequestView> Resolved<'_, '_, R> {
         }
     }
 
-    /// The first non-empty value of `source` for which `pick` returns something.
+    /// What `pick` returns for the first value of `source` it accepts.
     fn first_value<T>(
         &self,
         source: &ValueSource,
@@ -281,7 +281,7 @@ impl<R: RequestView> Resolved<'_, '_, R> {
         let mut found = None;
         self.any_value(source, &mut |value| {
             found = pick(value);
-            true
+            found.is_some()
         });
         found
     }

@@ -145,6 +145,8 @@ impl RootContext for CanaryRoot {
         let json = self.get_plugin_configuration().unwrap_or_default();
         match CompiledConfig::from_json(&json) {
             Ok(config) => {
+                // Defined (at 0) on success too, so `increase()` sees the first rejection.
+                let _ = counter(metrics::CONFIG_REJECTED);
                 let counters = Counters::define(&config);
                 info!(
                     "#{} canary-tagger configured: {} versions, {} rules, {} normalizations",

@@ -106,6 +106,61 @@ impl StringMatch {
     }
 }
 
+/// Compiles a `regex` operator. Patterns that only wrap a literal in `.*` (the seed's
+/// `.*Chrome.*`, `Mozilla.*`) become literal matches: same answers, no regex engine on the
+/// request path.
+pub fn compile_regex(
+    pattern: &str,
+    ignore_case: bool,
+    size_limit: usize,
+) -> Result<StringMatch, String> {
+    if let Some((kind, literal)) = literal_pattern(pattern) {
+        return Ok(StringMatch::literal(kind, &literal, ignore_case));
+    }
+    full_match_regex(pattern, ignore_case, size_limit)
+        .map(|regex| StringMatch::Regex(Box::new(regex)))
+}
+
+/// `[^][.*]LITERAL[.*][$]` with no other metacharacters → the literal operator it equals.
+/// `.` never matches `\n` (as in the regex), which header values cannot contain anyway.
+fn literal_pattern(pattern: &str) -> Option<(LiteralKind, String)> {
+    let body = pattern.strip_prefix('^').unwrap_or(pattern);
+    let body = match body.strip_suffix('$') {
+        Some(inner) if !inner.ends_with('\\') => inner,
+        _ => body,
+    };
+    let (open_start, body) = match body.strip_prefix(".*") {
+        Some(rest) => (true, rest),
+        None => (false, body),
+    };
+    let (open_end, body) = match body.strip_suffix(".*") {
+        Some(rest) if !rest.ends_with('\\') => (true, rest),
+        _ => (false, body),
+    };
+    let mut literal = String::with_capacity(body.len());
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(escaped) if escaped.is_ascii_punctuation() => literal.push(escaped),
+                _ => return None,
+            },
+            '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$' => {
+                return None
+            }
+            other if other.is_ascii() => literal.push(other),
+            _ => return None,
+        }
+    }
+    let kind = match (open_start, open_end) {
+        (true, true) => LiteralKind::Contains,
+        (true, false) => LiteralKind::Suffix,
+        (false, true) => LiteralKind::Prefix,
+        (false, false) => LiteralKind::Exact,
+    };
+    Some((kind, literal))
+}
+
 /// Builds a regex that must match the whole value. Byte-oriented with Unicode classes
 /// off (`.` is any byte, `\d` is ASCII), so non-UTF-8 header bytes are matched
 /// deterministically and the module carries no Unicode tables.
@@ -247,6 +302,70 @@ mod tests {
             bytes.is_match(b"\xff\xfex"),
             "non-UTF-8 bytes are matched as bytes"
         );
+    }
+
+    #[test]
+    fn literal_regexes_become_literal_matches() {
+        use LiteralKind::*;
+        let table: &[(&str, Option<(LiteralKind, &str)>)] = &[
+            (".*Chrome.*", Some((Contains, "Chrome"))),
+            ("^.*Chrome.*$", Some((Contains, "Chrome"))),
+            ("Mozilla.*", Some((Prefix, "Mozilla"))),
+            (".*\\.example\\.com", Some((Suffix, ".example.com"))),
+            ("tester", Some((Exact, "tester"))),
+            (".*", Some((Suffix, ""))), // matches everything, like the regex
+            ("", Some((Exact, ""))),
+            (".*Chrome/[0-9]+.*", None),
+            ("a|b", None),
+            ("Chrome.", None),
+            (".*\\d.*", None),
+            ("x\\$", Some((Exact, "x$"))),
+            ("é.*", None),
+        ];
+        for (pattern, expected) in table {
+            let actual = literal_pattern(pattern);
+            let expected = expected.map(|(kind, text)| (kind, text.to_string()));
+            assert_eq!(actual, expected, "pattern {pattern:?}");
+        }
+    }
+
+    #[test]
+    fn literal_fast_path_answers_like_the_regex() {
+        let patterns = [
+            ".*Chrome.*",
+            "Mozilla.*",
+            ".*\\.com",
+            "tester",
+            "^.*Android.*$",
+            ".*",
+        ];
+        let values: [&[u8]; 8] = [
+            b"Mozilla/5.0 Chrome/120",
+            b"Mozilla",
+            b"a.com",
+            b"acom",
+            b"tester",
+            b"Linux; Android 14",
+            b"",
+            b"\xffChrome\xfe",
+        ];
+        for pattern in patterns {
+            for ignore_case in [false, true] {
+                let fast = compile_regex(pattern, ignore_case, 1 << 20).unwrap();
+                assert!(
+                    matches!(fast, StringMatch::Literal { .. }),
+                    "{pattern} should be literal"
+                );
+                let regex = full_match_regex(pattern, ignore_case, 1 << 20).unwrap();
+                for value in values {
+                    assert_eq!(
+                        fast.matches(value),
+                        regex.is_match(value),
+                        "{pattern} on {value:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

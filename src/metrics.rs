@@ -1,6 +1,6 @@
 //! Names of the counters the filter exports (README "Metrics" documents them). Envoy shows
 //! them under `wasmcustom.` in `/stats`; `/stats/prometheus` drops that prefix and turns
-//! dots into underscores.
+//! every character other than letters, digits and `_` (dots, hyphens) into `_`.
 
 use crate::config::{Action, CompiledConfig};
 

@@ -1,5 +1,10 @@
 //! Every way a configuration is rejected, with the exact `path: reason` the operator sees.
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use canary_tagger::config::CompiledConfig;
 
