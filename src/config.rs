@@ -61,6 +61,10 @@ impl Errors {
 
 /// The plugin configuration as written (SPEC §2). Field names are the contract.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    all(feature = "schema", not(target_arch = "wasm32")),
+    derive(schemars::JsonSchema)
+)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfigDto {
     pub schema: Option<u64>,
@@ -81,6 +85,10 @@ pub struct PluginConfigDto {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    all(feature = "schema", not(target_arch = "wasm32")),
+    derive(schemars::JsonSchema)
+)]
 #[serde(deny_unknown_fields)]
 pub struct ClientIpDto {
     pub from: ClientIpFrom,
@@ -88,6 +96,10 @@ pub struct ClientIpDto {
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[cfg_attr(
+    all(feature = "schema", not(target_arch = "wasm32")),
+    derive(schemars::JsonSchema)
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ClientIpFrom {
     Peer,
@@ -95,6 +107,10 @@ pub enum ClientIpFrom {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    all(feature = "schema", not(target_arch = "wasm32")),
+    derive(schemars::JsonSchema)
+)]
 #[serde(deny_unknown_fields)]
 pub struct NormalizeDto {
     pub header: String,
@@ -104,6 +120,10 @@ pub struct NormalizeDto {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    all(feature = "schema", not(target_arch = "wasm32")),
+    derive(schemars::JsonSchema)
+)]
 #[serde(deny_unknown_fields)]
 pub struct RuleDto {
     pub name: String,
@@ -115,6 +135,10 @@ pub struct RuleDto {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    all(feature = "schema", not(target_arch = "wasm32")),
+    derive(schemars::JsonSchema)
+)]
 #[serde(deny_unknown_fields)]
 pub struct SplitDto {
     pub weights: Vec<WeightDto>,
@@ -124,6 +148,10 @@ pub struct SplitDto {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    all(feature = "schema", not(target_arch = "wasm32")),
+    derive(schemars::JsonSchema)
+)]
 #[serde(deny_unknown_fields)]
 pub struct WeightDto {
     pub version: String,
@@ -131,6 +159,10 @@ pub struct WeightDto {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    all(feature = "schema", not(target_arch = "wasm32")),
+    derive(schemars::JsonSchema)
+)]
 #[serde(deny_unknown_fields)]
 pub struct StickyCookieDto {
     pub name: String,
@@ -141,6 +173,10 @@ pub struct StickyCookieDto {
 /// A `match` condition. Written as one flat object (`{"header": "x", "exact": "y"}`), so
 /// it is one struct here; compiling checks that exactly one kind and one operator is set.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(
+    all(feature = "schema", not(target_arch = "wasm32")),
+    derive(schemars::JsonSchema)
+)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionDto {
     pub header: Option<String>,
@@ -1109,8 +1145,8 @@ fn compile_operator(c: &ConditionDto, path: &str, errors: &mut Errors) -> Option
         }
         "regex" => {
             let pattern = text(&c.regex);
-            match crate::matcher::compile_regex(&pattern, ignore_case, REGEX_SIZE_LIMIT) {
-                Ok(op) => Some(op),
+            match crate::matcher::full_match_regex(&pattern, ignore_case, REGEX_SIZE_LIMIT) {
+                Ok(regex) => Some(StringMatch::Regex(Box::new(regex))),
                 Err(reason) => {
                     errors.add(&op_path, reason);
                     None

@@ -17,7 +17,10 @@ fn json_files(dir: &Path, found: &mut Vec<PathBuf>) {
         let path = entry.path();
         if path.is_dir() {
             json_files(&path, found);
-        } else if path.extension().is_some_and(|ext| ext == "json") {
+        } else if path.extension().is_some_and(|ext| ext == "json")
+            // The JSON Schema of the config (`canary-tagger schema`) lives beside them.
+            && !path.to_string_lossy().ends_with(".schema.json")
+        {
             found.push(path);
         }
     }

@@ -43,8 +43,10 @@ def yaml_files() -> list[Path]:
 
 
 def json_files() -> list[Path]:
-    """Every JSON file shipped in envoyfilter/: by convention, all are plugin configs."""
-    return sorted(p for p in ENVOYFILTER.rglob("*.json") if _shipped(p))
+    """Every JSON file shipped in envoyfilter/: by convention, all are plugin configs (but
+    config.schema.json, their JSON Schema, written by `canary-tagger schema`)."""
+    return sorted(p for p in ENVOYFILTER.rglob("*.json")
+                  if _shipped(p) and not p.name.endswith(".schema.json"))
 
 
 def rel(path: Path) -> str:

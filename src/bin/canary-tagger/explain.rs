@@ -1,0 +1,727 @@
+//! `canary-tagger explain`: one request through the engine, and every step of the decision
+//! in words (or JSON) — which rule decided, the split key and bucket, the client address
+//! and where it came from, the client's tag, and what the filter writes into the request and
+//! the response.
+
+use std::net::IpAddr;
+
+use canary_tagger::config::{Action, ClientIpMode, CompiledConfig, KeySource};
+use canary_tagger::engine::{self, ClientTag, DecidedBy, Decision, Normalized, SplitKey};
+use canary_tagger::matcher::{Lookup, ValueSource};
+use canary_tagger::net::{self, ClientIpSource};
+use canary_tagger::request::{cookie_values, query_values, OwnedRequest, RequestView};
+use serde::Serialize;
+
+use crate::args::{short, switch, value, Flag, Parsed, UsageError};
+
+pub const FLAGS: &[Flag] = &[
+    short(value("--header"), "-H"),
+    short(value("--cookie"), "-b"),
+    value("--ip"),
+    value("--xff"),
+    value("--path"),
+    value("--method"),
+    value("--host"),
+    value("--seed"),
+    switch("--json"),
+];
+
+pub const HELP: &str = "\
+Usage: canary-tagger explain FILE [options]
+
+Runs one request through the decision engine with FILE's configuration and shows how the
+version was decided: the rule (or default / a trusted client tag), the split key and bucket,
+the client address and its source, whether a client-sent tag was stripped, header rewrites,
+and the headers the filter sets on the request and the response.
+
+Request:
+  -H, --header 'NAME: VALUE'  a request header (repeatable; `Host:` becomes :authority)
+  -b, --cookie NAME=VALUE     a cookie (repeatable; sent as one cookie header)
+      --ip ADDR               the peer address Envoy reports (source.address), e.g.
+                              203.0.113.7, 203.0.113.7:51000 or [2001:db8::1]:443
+      --xff LIST              an x-forwarded-for header as the filter sees it, i.e. with
+                              the addresses Envoy appended (repeatable)
+      --path PATH             :path, with the query string (default /)
+      --method METHOD         :method (default GET)
+      --host HOST             :authority
+
+Output:
+      --seed N                entropy for a split with no key present (the new sticky id
+                              or the random bucket); default 0, so the output is repeatable
+      --json                  machine-readable output
+";
+
+/// The request `explain` runs, built from the flags.
+pub fn request_from(parsed: &Parsed) -> Result<(OwnedRequest, u64), UsageError> {
+    let command = "explain";
+    let mut headers: Vec<(String, String)> = vec![
+        (
+            ":method".into(),
+            parsed.one(command, "--method")?.unwrap_or("GET").into(),
+        ),
+        (
+            ":path".into(),
+            parsed.one(command, "--path")?.unwrap_or("/").into(),
+        ),
+    ];
+    if let Some(host) = parsed.one(command, "--host")? {
+        headers.push((":authority".into(), host.into()));
+    }
+    for text in parsed.all("--header") {
+        let (name, value) = header_arg(text)?;
+        if name.starts_with(':') {
+            // A pseudo-header replaces the default.
+            headers.retain(|(existing, _)| *existing != name);
+        }
+        headers.push((name, value));
+    }
+    let cookies = parsed.all("--cookie");
+    for cookie in &cookies {
+        if !cookie.contains('=') {
+            return Err(UsageError(format!(
+                "explain: --cookie expects NAME=VALUE, got {cookie:?}"
+            )));
+        }
+    }
+    if !cookies.is_empty() {
+        headers.push(("cookie".into(), cookies.join("; ")));
+    }
+    for xff in parsed.all("--xff") {
+        headers.push(("x-forwarded-for".into(), xff.into()));
+    }
+    let mut request = headers
+        .into_iter()
+        .fold(OwnedRequest::new(), |request, (name, value)| {
+            request.header(&name, value)
+        });
+    if let Some(ip) = parsed.one(command, "--ip")? {
+        if net::parse_address(ip.as_bytes()).is_none() {
+            return Err(UsageError(format!(
+                "explain: --ip {ip:?} is not an address (203.0.113.7, 203.0.113.7:51000, 2001:db8::1 or [2001:db8::1]:443)"
+            )));
+        }
+        request = request.peer(ip);
+    }
+    let seed = match parsed.one(command, "--seed")? {
+        None => 0,
+        Some(text) => parse_seed(text).ok_or_else(|| {
+            UsageError(format!(
+                "explain: --seed {text:?} is not a number (decimal, or hex with 0x)"
+            ))
+        })?,
+    };
+    Ok((request, seed))
+}
+
+/// `NAME: VALUE` (`:authority: example.com` for a pseudo-header); `Host` is Envoy's
+/// `:authority`.
+fn header_arg(text: &str) -> Result<(String, String), UsageError> {
+    let search_from = usize::from(text.starts_with(':'));
+    let colon = text
+        .get(search_from..)
+        .and_then(|rest| rest.find(':'))
+        .map(|at| at + search_from);
+    let parts = colon.and_then(|at| Some((text.get(..at)?, text.get(at + 1..)?)));
+    let valid = |name: &str| {
+        let bare = name.strip_prefix(':').unwrap_or(name);
+        !bare.is_empty()
+            && bare
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    match parts {
+        Some((name, value)) if valid(name.trim()) => {
+            let name = name.trim().to_ascii_lowercase();
+            let name = if name == "host" {
+                ":authority".to_string()
+            } else {
+                name
+            };
+            Ok((name, value.trim().to_string()))
+        }
+        _ => Err(UsageError(format!(
+            "explain: --header expects 'NAME: VALUE', got {text:?}"
+        ))),
+    }
+}
+
+fn parse_seed(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+/// 128 bits of entropy from a 64-bit seed (SplitMix64, twice).
+pub fn entropy_from_seed(seed: u64) -> u128 {
+    let mix = |state: u64| {
+        let mut z = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let high = mix(seed);
+    let low = mix(high);
+    (u128::from(high) << 64) | u128::from(low)
+}
+
+// ---------------------------------------------------------------------------- explanation
+
+/// Everything `explain` reports; `--json` prints it as is.
+#[derive(Debug, Serialize)]
+pub struct Explanation {
+    pub version: String,
+    pub decided_by: DecidedByOut,
+    /// The rules evaluated, in order, up to the one that decided.
+    pub rules: Vec<RuleStep>,
+    pub split: Option<SplitOut>,
+    pub client_ip: Option<String>,
+    pub client_ip_source: &'static str,
+    pub client_tag: ClientTagOut,
+    pub normalized: Vec<NormalizedOut>,
+    /// Request headers the filter sets (replacing any value), in the order it sets them.
+    pub request_headers: Vec<HeaderOut>,
+    /// Response headers the filter adds.
+    pub response_headers: Vec<HeaderOut>,
+    /// The sticky id issued (also in the `set-cookie` response header).
+    pub sticky_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DecidedByOut {
+    Rule { index: usize, name: String },
+    Default,
+    TrustedClientTag,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RuleStep {
+    pub index: usize,
+    pub name: String,
+    /// `no_match`, `decided`, or `no_version` (matched, but version_from found no version).
+    pub result: &'static str,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SplitOut {
+    /// `key` (a `split.key` entry), `sticky_cookie`, `new_sticky_id` or `random`.
+    pub key_kind: &'static str,
+    /// The key source hashed (`cookie:uid`, `source_ip`, `cookie:<sticky cookie>`).
+    pub key: Option<String>,
+    /// Index into `split.key` when `key_kind` is `key`.
+    pub key_index: Option<usize>,
+    /// The value hashed.
+    pub value: Option<String>,
+    pub salt: String,
+    pub bucket: u16,
+    pub ranges: Vec<RangeOut>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RangeOut {
+    pub version: String,
+    /// First and last bucket, inclusive.
+    pub first: u16,
+    pub last: u16,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClientTagOut {
+    /// `absent`, `kept` or `stripped`.
+    pub status: &'static str,
+    pub values: Vec<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NormalizedOut {
+    pub index: usize,
+    pub header: String,
+    /// The client's values (empty: missing).
+    pub from: Vec<String>,
+    pub to: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HeaderOut {
+    pub name: String,
+    pub value: String,
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The request as the rules see it, mirroring the engine: normalized headers replaced.
+struct View<'a> {
+    config: &'a CompiledConfig,
+    request: &'a OwnedRequest,
+    client_ip: Option<IpAddr>,
+    normalized: Normalized,
+}
+
+impl View<'_> {
+    fn values(&self, source: &ValueSource) -> Vec<Vec<u8>> {
+        match source {
+            ValueSource::Header(name) => {
+                let rewritten = self
+                    .normalized
+                    .iter()
+                    .filter_map(|i| self.config.normalize.get(i))
+                    .filter(|entry| entry.header == *name)
+                    .last();
+                match rewritten {
+                    Some(entry) => vec![entry.default.as_bytes().to_vec()],
+                    None => self
+                        .request
+                        .header_values(name)
+                        .map(<[u8]>::to_vec)
+                        .collect(),
+                }
+            }
+            ValueSource::Cookie(name) => cookie_values(self.request, name.as_bytes())
+                .map(<[u8]>::to_vec)
+                .collect(),
+            ValueSource::Query(name) => self
+                .request
+                .header_values(":path")
+                .take(1)
+                .flat_map(|path| {
+                    query_values(path, name.as_bytes())
+                        .map(|v| v.into_owned())
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Lookup for View<'_> {
+    fn any_value(&self, source: &ValueSource, pred: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.values(source).iter().any(|value| pred(value))
+    }
+
+    fn client_ip(&self) -> Option<IpAddr> {
+        self.client_ip
+    }
+}
+
+pub fn explain(config: &CompiledConfig, request: &OwnedRequest, entropy: u128) -> Explanation {
+    let decision = engine::decide(config, request, entropy);
+    let version = config.version_name(decision.version).to_string();
+    let view = View {
+        config,
+        request,
+        client_ip: decision.client_ip,
+        normalized: decision.normalized,
+    };
+
+    let decided_by = match decision.decided_by {
+        DecidedBy::Rule(index) => DecidedByOut::Rule {
+            index,
+            name: config
+                .rules
+                .get(index)
+                .map(|r| r.name.clone())
+                .unwrap_or_default(),
+        },
+        DecidedBy::Default => DecidedByOut::Default,
+        DecidedBy::TrustedClientTag => DecidedByOut::TrustedClientTag,
+    };
+
+    let rules = if decision.decided_by == DecidedBy::TrustedClientTag {
+        Vec::new()
+    } else {
+        rule_steps(config, &view)
+    };
+
+    let normalized = decision
+        .normalized
+        .iter()
+        .filter_map(|index| {
+            let entry = config.normalize.get(index)?;
+            Some(NormalizedOut {
+                index,
+                header: entry.header.clone(),
+                from: request.header_values(&entry.header).map(text).collect(),
+                to: entry.default.clone(),
+            })
+        })
+        .collect::<Vec<_>>();
+
+    let mut request_headers: Vec<HeaderOut> = normalized
+        .iter()
+        .map(|n| HeaderOut {
+            name: n.header.clone(),
+            value: n.to.clone(),
+        })
+        .collect();
+    request_headers.push(HeaderOut {
+        name: config.tag_header.clone(),
+        value: version.clone(),
+    });
+    if config.baggage {
+        let baggage =
+            canary_tagger::baggage::with_version(request.header_values("baggage"), &version);
+        request_headers.push(HeaderOut {
+            name: "baggage".into(),
+            value: text(&baggage),
+        });
+    }
+
+    let mut response_headers = Vec::new();
+    if let (Some(id), Some(sticky)) = (&decision.sticky_id, &config.sticky_cookie) {
+        let secure = if sticky.secure { "; Secure" } else { "" };
+        response_headers.push(HeaderOut {
+            name: "set-cookie".into(),
+            value: format!(
+                "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+                sticky.name,
+                id.as_str(),
+                sticky.max_age_s
+            ),
+        });
+    }
+    if let Some(header) = &config.response_header {
+        response_headers.push(HeaderOut {
+            name: header.clone(),
+            value: version.clone(),
+        });
+    }
+
+    Explanation {
+        version,
+        decided_by,
+        rules,
+        split: split_out(config, &decision, &view),
+        client_ip: decision.client_ip.map(|ip| ip.to_string()),
+        client_ip_source: match decision.client_ip_source {
+            ClientIpSource::Peer => "peer",
+            ClientIpSource::ForwardedFor => "x-forwarded-for",
+            ClientIpSource::PeerAfterXffFallback => "peer-after-xff-fallback",
+            ClientIpSource::Unknown => "unknown",
+        },
+        client_tag: client_tag_out(config, request, &decision),
+        normalized,
+        request_headers,
+        response_headers,
+        sticky_id: decision.sticky_id.map(|id| id.as_str().to_string()),
+    }
+}
+
+/// Each rule in order until one decides, and why the others did not.
+fn rule_steps(config: &CompiledConfig, view: &View) -> Vec<RuleStep> {
+    let mut steps = Vec::new();
+    for (index, rule) in config.rules.iter().enumerate() {
+        let holds = rule
+            .condition
+            .as_ref()
+            .is_none_or(|condition| condition.holds(view));
+        let (result, note) = if !holds {
+            ("no_match", None)
+        } else if let Action::VersionFrom(source) = &rule.action {
+            match view.values(source).first() {
+                Some(value) if config.version_named(value).is_some() => ("decided", None),
+                Some(value) => (
+                    "no_version",
+                    Some(format!(
+                        "{source} is {:?}, not one of the versions",
+                        text(value)
+                    )),
+                ),
+                None => ("no_version", Some(format!("{source} is absent"))),
+            }
+        } else {
+            ("decided", None)
+        };
+        steps.push(RuleStep {
+            index,
+            name: rule.name.clone(),
+            result,
+            note,
+        });
+        if result == "decided" {
+            break;
+        }
+    }
+    steps
+}
+
+fn split_out(config: &CompiledConfig, decision: &Decision, view: &View) -> Option<SplitOut> {
+    let outcome = decision.split?;
+    let DecidedBy::Rule(index) = decision.decided_by else {
+        return None;
+    };
+    let Action::Split(split) = &config.rules.get(index)?.action else {
+        return None;
+    };
+    let (key_kind, key, key_index, value) = match outcome.key {
+        SplitKey::StickyCookie => {
+            let name = config
+                .sticky_cookie
+                .as_ref()
+                .map(|s| s.name.clone())
+                .unwrap_or_default();
+            let value = cookie_values(view.request, name.as_bytes())
+                .find(|v| !v.is_empty())
+                .map(text);
+            ("sticky_cookie", Some(format!("cookie:{name}")), None, value)
+        }
+        SplitKey::Key(key_index) => {
+            let source = split.keys.get(key_index);
+            let value = match source {
+                Some(KeySource::Value(source)) => view.values(source).first().map(|v| text(v)),
+                Some(KeySource::SourceIp) => decision.client_ip.map(|ip| ip.to_string()),
+                None => None,
+            };
+            (
+                "key",
+                source.map(ToString::to_string),
+                Some(key_index),
+                value,
+            )
+        }
+        SplitKey::NewStickyId => (
+            "new_sticky_id",
+            config
+                .sticky_cookie
+                .as_ref()
+                .map(|s| format!("cookie:{}", s.name)),
+            None,
+            decision.sticky_id.map(|id| id.as_str().to_string()),
+        ),
+        SplitKey::Random => ("random", None, None, None),
+    };
+    let mut start = 0u16;
+    let mut ranges = Vec::new();
+    for &(end, version) in &split.ranges {
+        if end > start {
+            ranges.push(RangeOut {
+                version: config.version_name(version).to_string(),
+                first: start,
+                last: end - 1,
+            });
+        }
+        start = end;
+    }
+    Some(SplitOut {
+        key_kind,
+        key,
+        key_index,
+        value,
+        salt: split.salt.clone(),
+        bucket: outcome.bucket,
+        ranges,
+    })
+}
+
+fn client_tag_out(
+    config: &CompiledConfig,
+    request: &OwnedRequest,
+    decision: &Decision,
+) -> ClientTagOut {
+    let values: Vec<String> = request
+        .header_values(&config.tag_header)
+        .map(text)
+        .collect();
+    let (status, reason) = match decision.client_tag {
+        ClientTag::Absent => ("absent", None),
+        ClientTag::Kept => (
+            "kept",
+            Some("sent from trusted_tag_sources and names a known version".to_string()),
+        ),
+        ClientTag::Stripped => {
+            let reason = match values.as_slice() {
+                [value] if config.version_named(value.as_bytes()).is_none() => {
+                    format!("{value:?} is not one of the versions")
+                }
+                [_] => match decision.client_ip {
+                    Some(ip) => format!("client {ip} is not in trusted_tag_sources"),
+                    None => "the client address is unknown".to_string(),
+                },
+                several => format!("sent {} times", several.len()),
+            };
+            ("stripped", Some(reason))
+        }
+    };
+    ClientTagOut {
+        status,
+        values,
+        reason,
+    }
+}
+
+// ---------------------------------------------------------------------------- text
+
+/// The explanation for people.
+pub fn render_text(config: &CompiledConfig, explained: &Explanation) -> String {
+    let mut out = String::new();
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    line(format!("version:     {}", explained.version));
+    line(format!(
+        "decided by:  {}",
+        match &explained.decided_by {
+            DecidedByOut::Rule { index, name } => {
+                let action = match config.rules.get(*index).map(|r| &r.action) {
+                    Some(Action::Fixed(_)) => "version",
+                    Some(Action::VersionFrom(_)) => "version_from",
+                    Some(Action::Split(_)) => "split",
+                    None => "?",
+                };
+                format!("rules[{index}] \"{name}\" ({action})")
+            }
+            DecidedByOut::Default => "default_version (no rule matched)".to_string(),
+            DecidedByOut::TrustedClientTag =>
+                "the client's tag header (trusted source, known version; no rule ran)".to_string(),
+        }
+    ));
+    if !explained.rules.is_empty() {
+        line("rules:".into());
+        for step in &explained.rules {
+            let result = match step.result {
+                "no_match" => "no match".to_string(),
+                "decided" => "matched, decided".to_string(),
+                _ => format!(
+                    "matched, but {}; next rule",
+                    step.note.as_deref().unwrap_or("no version")
+                ),
+            };
+            line(format!("  rules[{}] {}: {result}", step.index, step.name));
+        }
+    }
+    if let Some(split) = &explained.split {
+        let key = match (split.key_kind, &split.key, &split.value) {
+            ("key", Some(key), Some(value)) => format!(
+                "{key} = {value:?} (split.key[{}])",
+                split.key_index.unwrap_or_default()
+            ),
+            ("sticky_cookie", Some(key), Some(value)) => {
+                format!("{key} = {value:?} (the sticky cookie)")
+            }
+            ("new_sticky_id", Some(key), Some(value)) => {
+                format!("none of split.key present; a new sticky id is issued: {key} = {value:?}")
+            }
+            _ => "none of split.key present and no sticky_cookie: random bucket, not sticky"
+                .to_string(),
+        };
+        line(format!("split key:   {key}"));
+        let ranges: Vec<String> = split
+            .ranges
+            .iter()
+            .map(|r| format!("{} {}-{}", r.version, r.first, r.last))
+            .collect();
+        line(format!(
+            "bucket:      {} of 0-9999 (salt {:?}) -> {}; ranges: {}",
+            split.bucket,
+            split.salt,
+            explained.version,
+            ranges.join(", ")
+        ));
+    }
+    let ip_source = match explained.client_ip_source {
+        "peer" => "peer address".to_string(),
+        "x-forwarded-for" => match config.client_ip {
+            ClientIpMode::ForwardedFor { trusted_hops } => format!(
+                "x-forwarded-for, {trusted_hops} trusted hop{}",
+                if trusted_hops == 1 { "" } else { "s" }
+            ),
+            ClientIpMode::Peer => "x-forwarded-for".to_string(),
+        },
+        "peer-after-xff-fallback" => {
+            "peer address: x-forwarded-for has too few entries, or a malformed one, at the trusted position"
+                .to_string()
+        }
+        _ => "no peer address (give --ip)".to_string(),
+    };
+    line(format!(
+        "client ip:   {} ({ip_source})",
+        explained.client_ip.as_deref().unwrap_or("unknown")
+    ));
+    let tag = &explained.client_tag;
+    line(format!(
+        "client tag:  {}",
+        match tag.status {
+            "absent" => format!("none sent ({})", config.tag_header),
+            status => format!(
+                "{} {status}: {}",
+                tag.values
+                    .iter()
+                    .map(|v| format!("{v:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                tag.reason.as_deref().unwrap_or("")
+            ),
+        }
+    ));
+    if explained.normalized.is_empty() {
+        line("normalized:  none".into());
+    } else {
+        line("normalized:".into());
+        for n in &explained.normalized {
+            let from = if n.from.is_empty() {
+                "missing".to_string()
+            } else {
+                n.from
+                    .iter()
+                    .map(|v| format!("{v:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            line(format!(
+                "  {}: {from} -> {:?} (normalize[{}])",
+                n.header, n.to, n.index
+            ));
+        }
+    }
+    line("request headers set:".into());
+    for header in &explained.request_headers {
+        line(format!("  {}: {}", header.name, header.value));
+    }
+    if explained.response_headers.is_empty() {
+        line("response headers added: none".into());
+    } else {
+        line("response headers added:".into());
+        for header in &explained.response_headers {
+            line(format!("  {}: {}", header.name, header.value));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_arguments() {
+        let ok = |text: &str| header_arg(text).unwrap();
+        assert_eq!(
+            ok("User-Agent: Chrome/1"),
+            ("user-agent".into(), "Chrome/1".into())
+        );
+        assert_eq!(ok("x-empty:"), ("x-empty".into(), String::new()));
+        assert_eq!(ok(":path: /a?b=c"), (":path".into(), "/a?b=c".into()));
+        assert_eq!(
+            ok("Host: example.com"),
+            (":authority".into(), "example.com".into())
+        );
+        assert_eq!(ok("x: a: b"), ("x".into(), "a: b".into()));
+        for bad in ["no colon", ": v", "bad name: v", ":: v", ""] {
+            assert!(header_arg(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn seeds() {
+        assert_eq!(parse_seed("42"), Some(42));
+        assert_eq!(parse_seed("0xff"), Some(255));
+        assert_eq!(parse_seed("-1"), None);
+        assert_ne!(entropy_from_seed(0), 0);
+        assert_ne!(entropy_from_seed(0), entropy_from_seed(1));
+    }
+}

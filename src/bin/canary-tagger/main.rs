@@ -1,0 +1,330 @@
+//! `canary-tagger`: check, explain and deploy canary-tagger plugin configurations with the
+//! filter's own engine — the same compiler and the same decision code as the wasm module.
+//!
+//! Exit status: 0 success, 1 an invalid configuration, 2 a usage error or unusable input.
+//! Every failure is a plain line on stderr, never a panic.
+
+// The binary is native only; a wasm build of the package's targets (the wasm engine tests
+// build every binary) gets an empty one.
+#[cfg(not(target_arch = "wasm32"))]
+mod args;
+#[cfg(not(target_arch = "wasm32"))]
+mod explain;
+#[cfg(not(target_arch = "wasm32"))]
+mod input;
+#[cfg(not(target_arch = "wasm32"))]
+mod render;
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    cli::run()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cli {
+    use std::io::Write;
+    use std::process::ExitCode;
+
+    use canary_tagger::config::CompiledConfig;
+    use canary_tagger::schema;
+
+    use crate::args::{self, UsageError};
+    use crate::explain;
+    use crate::input::{self, Found, LoadError};
+    use crate::render;
+
+    const USAGE: &str = "\
+canary-tagger - check, explain and deploy canary-tagger plugin configurations
+
+Usage:
+  canary-tagger validate FILE...
+  canary-tagger explain FILE [--header 'NAME: VALUE']... [--cookie NAME=VALUE]...
+                        [--ip ADDR] [--xff LIST]... [--path PATH] [--method METHOD]
+                        [--host HOST] [--seed N] [--json]
+  canary-tagger render FILE --host HOST --service SERVICE [--namespace NS]
+                       [--gateway GATEWAY]... [--name NAME]
+  canary-tagger schema
+  canary-tagger help [COMMAND]
+
+FILE is a plugin configuration (JSON or YAML), a WasmPlugin (its spec.pluginConfig), or a
+legacy EnvoyFilter / Envoy configuration with the wasm filter (its configuration JSON);
+`-` reads standard input.
+
+Exit status: 0 success, 1 invalid configuration, 2 usage error or unreadable input.
+";
+
+    const VALIDATE_HELP: &str = "\
+Usage: canary-tagger validate FILE...
+
+Checks each plugin configuration the way the filter does when Envoy loads it, and reports
+every error as `FILE: PATH: REASON` on stderr (not only the first; an unknown field names
+the closest known one). Valid files are listed on stdout as `FILE: ok`.
+
+FILE may be plugin config JSON or YAML, a WasmPlugin (spec.pluginConfig is checked; a path
+reads spec.pluginConfig.rules[0]...), or an EnvoyFilter / Envoy bootstrap holding the wasm
+filter (the JSON in config.configuration.value is checked). `-` reads standard input.
+
+Exit status: 0 all valid, 1 an invalid configuration, 2 a file could not be read.
+";
+
+    const SCHEMA_HELP: &str = "\
+Usage: canary-tagger schema
+
+Prints the JSON Schema (draft 2020-12) of the plugin configuration, generated from the
+configuration types. A copy is kept at envoyfilter/config.schema.json for editors and CI
+(point yaml-language-server or your IDE at it). The schema states fields, types and the
+rules JSON Schema can express; `canary-tagger validate` checks everything else too
+(percent sums, versions that must be listed, regexes, CIDR ranges).
+";
+
+    enum Failure {
+        Usage(String),
+        /// Lines already formatted (`FILE: PATH: REASON`).
+        Invalid(Vec<String>),
+    }
+
+    impl From<UsageError> for Failure {
+        fn from(error: UsageError) -> Failure {
+            Failure::Usage(error.0)
+        }
+    }
+
+    pub fn run() -> ExitCode {
+        let outcome = args::utf8_args(std::env::args_os().skip(1))
+            .map_err(Failure::from)
+            .and_then(|args| dispatch(&args));
+        match outcome {
+            Ok(code) => ExitCode::from(code),
+            Err(Failure::Usage(message)) => {
+                error_line(&format!("canary-tagger: {message}"));
+                ExitCode::from(2)
+            }
+            Err(Failure::Invalid(lines)) => {
+                for line in lines {
+                    error_line(&line);
+                }
+                ExitCode::from(1)
+            }
+        }
+    }
+
+    fn error_line(line: &str) {
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+
+    /// Writes to stdout; a reader that went away (`| head`) is not an error worth a message.
+    fn print(text: &str) -> Result<(), Failure> {
+        let mut stdout = std::io::stdout().lock();
+        match stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            Err(error) => Err(Failure::Usage(format!("cannot write output: {error}"))),
+        }
+    }
+
+    fn dispatch(args: &[String]) -> Result<u8, Failure> {
+        let Some((command, rest)) = args.split_first() else {
+            return Err(Failure::Usage(
+                "no command given; see `canary-tagger help`".into(),
+            ));
+        };
+        match command.as_str() {
+            "validate" => validate(rest),
+            "explain" => explain(rest),
+            "render" => render(rest),
+            "schema" => schema_command(rest),
+            "help" | "--help" | "-h" => help(rest),
+            "--version" | "-V" | "version" => {
+                print(&format!("canary-tagger {}\n", env!("CARGO_PKG_VERSION")))?;
+                Ok(0)
+            }
+            other => {
+                let known: Vec<String> = ["validate", "explain", "render", "schema", "help"]
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect();
+                let hint = match canary_tagger::config::closest_name(other, &known) {
+                    Some(suggestion) => format!(" (did you mean {suggestion}?)"),
+                    None => String::new(),
+                };
+                Err(Failure::Usage(format!(
+                    "unknown command {other:?}{hint}; see `canary-tagger help`"
+                )))
+            }
+        }
+    }
+
+    fn help(rest: &[String]) -> Result<u8, Failure> {
+        let text = match rest.first().map(String::as_str) {
+            None => USAGE,
+            Some("validate") => VALIDATE_HELP,
+            Some("explain") => explain::HELP,
+            Some("render") => render::HELP,
+            Some("schema") => SCHEMA_HELP,
+            Some(other) => {
+                return Err(Failure::Usage(format!(
+                "help: unknown command {other:?}; commands are validate, explain, render, schema"
+            )))
+            }
+        };
+        print(text)?;
+        Ok(0)
+    }
+
+    fn load_error(error: LoadError) -> Failure {
+        match error {
+            LoadError::Usage(message) => Failure::Usage(message),
+            LoadError::Invalid(message) => Failure::Invalid(vec![message]),
+        }
+    }
+
+    /// `FILE: PATH: REASON` lines for a configuration that does not compile.
+    fn compile(file: &str, found: &Found) -> Result<CompiledConfig, Vec<String>> {
+        let location = found.location(file);
+        let json = found
+            .json
+            .as_ref()
+            .map_err(|reason| vec![format!("{location}: {}: {reason}", found.at)])?;
+        schema::compile_reporting_all(json).map_err(|errors| {
+            errors
+                .0
+                .iter()
+                .map(|error| {
+                    format!(
+                        "{location}: {}: {}",
+                        found.path_in_file(&error.path),
+                        error.reason
+                    )
+                })
+                .collect()
+        })
+    }
+
+    fn validate(rest: &[String]) -> Result<u8, Failure> {
+        let parsed = args::parse("validate", rest, &[])?;
+        if parsed.help {
+            print(VALIDATE_HELP)?;
+            return Ok(0);
+        }
+        if parsed.positionals.is_empty() {
+            return Err(Failure::Usage(
+                "validate: give at least one FILE; see `canary-tagger help validate`".into(),
+            ));
+        }
+        let mut status = 0;
+        for file in &parsed.positionals {
+            let found = match input::load(file) {
+                Ok(found) => found,
+                Err(LoadError::Usage(message)) => {
+                    error_line(&format!("canary-tagger: {message}"));
+                    status = 2;
+                    continue;
+                }
+                Err(LoadError::Invalid(message)) => {
+                    error_line(&message);
+                    status = status.max(1);
+                    continue;
+                }
+            };
+            for config in &found {
+                match compile(file, config) {
+                    Ok(compiled) => print(&format!(
+                        "{}: ok ({} versions, {} rules)\n",
+                        config.location(file),
+                        compiled.versions.len(),
+                        compiled.rules.len()
+                    ))?,
+                    Err(lines) => {
+                        for line in lines {
+                            error_line(&line);
+                        }
+                        status = status.max(1);
+                    }
+                }
+            }
+        }
+        Ok(status)
+    }
+
+    /// The one configuration in the file named by the first positional argument.
+    fn single_config(
+        command: &str,
+        parsed: &args::Parsed,
+    ) -> Result<(String, CompiledConfig), Failure> {
+        let file = match parsed.positionals.as_slice() {
+            [file] => file.clone(),
+            [] => {
+                return Err(Failure::Usage(format!(
+                    "{command}: give the configuration FILE; see `canary-tagger help {command}`"
+                )))
+            }
+            [_, extra, ..] => {
+                return Err(Failure::Usage(format!(
+                    "{command}: unexpected argument {extra:?} (one FILE; flags start with --)"
+                )))
+            }
+        };
+        let found = input::load_one(&file).map_err(load_error)?;
+        let config = compile(&file, &found).map_err(Failure::Invalid)?;
+        Ok((file, config))
+    }
+
+    fn explain(rest: &[String]) -> Result<u8, Failure> {
+        let parsed = args::parse("explain", rest, explain::FLAGS)?;
+        if parsed.help {
+            print(explain::HELP)?;
+            return Ok(0);
+        }
+        // Flags first: a typo in a flag is reported before the file is read.
+        let (request, seed) = explain::request_from(&parsed)?;
+        let (_, config) = single_config("explain", &parsed)?;
+        let explained = explain::explain(&config, &request, explain::entropy_from_seed(seed));
+        if parsed.has("--json") {
+            let json = serde_json::to_string_pretty(&explained)
+                .map_err(|error| Failure::Usage(format!("cannot write JSON: {error}")))?;
+            print(&format!("{json}\n"))?;
+        } else {
+            print(&explain::render_text(&config, &explained))?;
+        }
+        Ok(0)
+    }
+
+    fn render(rest: &[String]) -> Result<u8, Failure> {
+        let parsed = args::parse("render", rest, render::FLAGS)?;
+        if parsed.help {
+            print(render::HELP)?;
+            return Ok(0);
+        }
+        let target = render::target_from(&parsed)?;
+        let (file, config) = single_config("render", &parsed)?;
+        let file = input::display_name(&file);
+        let yaml = render::render(&config, &target, file)
+            .map_err(|reason| Failure::Invalid(vec![format!("{file}: {reason}")]))?;
+        print(&yaml)?;
+        Ok(0)
+    }
+
+    fn schema_command(rest: &[String]) -> Result<u8, Failure> {
+        let parsed = args::parse("schema", rest, &[])?;
+        if parsed.help {
+            print(SCHEMA_HELP)?;
+            return Ok(0);
+        }
+        if let Some(extra) = parsed.positionals.first() {
+            return Err(Failure::Usage(format!(
+                "schema: unexpected argument {extra:?}; it takes none"
+            )));
+        }
+        let schema = schema::plugin_config_schema();
+        let json = serde_json::to_string_pretty(&schema)
+            .map_err(|error| Failure::Usage(format!("cannot write JSON: {error}")))?;
+        print(&format!("{json}\n"))?;
+        Ok(0)
+    }
+}

@@ -1,0 +1,1013 @@
+//! The `canary-tagger` command line, run as a user runs it: the built binary, real files,
+//! exit codes, stdout and stderr.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+#![cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use canary_tagger::config::CompiledConfig;
+use canary_tagger::engine;
+use canary_tagger::hash;
+use canary_tagger::request::OwnedRequest;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_canary-tagger");
+const SPEC_EXAMPLE: &str = include_str!("data/spec-example.json");
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr.lines().collect()
+    }
+}
+
+fn finish(output: Output) -> Run {
+    let run = Run {
+        code: output.status.code().expect("exited by signal"),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    };
+    assert!(
+        !run.stderr.contains("panicked") && !run.stderr.contains("RUST_BACKTRACE"),
+        "the CLI panicked:\n{}",
+        run.stderr
+    );
+    run
+}
+
+fn run(args: &[&str]) -> Run {
+    finish(Command::new(BIN).args(args).output().unwrap())
+}
+
+fn run_with_stdin(args: &[&str], stdin: &str) -> Run {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    finish(child.wait_with_output().unwrap())
+}
+
+/// A file with `content` under Cargo's per-test temporary directory.
+fn temp_file(name: &str, content: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "cli-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn spec_example_file() -> String {
+    repo("tests/data/spec-example.json")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+// ---------------------------------------------------------------------------- validate
+
+#[test]
+fn validate_accepts_a_valid_config() {
+    let file = spec_example_file();
+    let out = run(&["validate", &file]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, format!("{file}: ok (3 versions, 5 rules)\n"));
+    assert_eq!(out.stderr, "");
+}
+
+#[test]
+fn validate_reports_every_error_structural_and_semantic() {
+    let file = temp_file(
+        "bad.json",
+        r#"{
+  "versions": ["v1", "v2"],
+  "default_version": "v3",
+  "tag_headr": "x-version",
+  "client_ip": {"from": "xf"},
+  "rules": [
+    {"name": "testers", "match": {"cookie": "user", "exact": "tester"}, "versoin": "v2"},
+    {"name": "chrome", "match": {"header": "user-agent", "regx": ".*Chrome.*"}, "version": "v2"},
+    {"name": "half", "split": {"weights": [{"version": "v2", "percent": 40}, {"version": "v1", "percent": 50}]}}
+  ]
+}"#,
+    );
+    let out = run(&["validate", &file]);
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr_lines(),
+        vec![
+            format!(r#"{file}: $: unknown field "tag_headr" (did you mean "tag_header"?)"#),
+            format!("{file}: client_ip.from: unknown variant `xf`, expected `peer` or `xff`"),
+            format!(r#"{file}: rules[0]: unknown field "versoin" (did you mean "version"?)"#),
+            format!(r#"{file}: rules[1].match: unknown field "regx" (did you mean "regex"?)"#),
+        ],
+        "a wrong type stops the semantic pass: only structural errors"
+    );
+
+    // Only misspelt fields: the compiler's errors are reported too.
+    let file = temp_file(
+        "bad.json",
+        r#"{"versions": ["v1", "v2"], "default_version": "v3", "colour": "blue",
+            "rules": [{"name": "half", "split": {"weights": [{"version": "v2", "percent": 40}, {"version": "v1", "percent": 50}], "sed": 1}}]}"#,
+    );
+    let out = run(&["validate", &file]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr_lines(),
+        vec![
+            format!("{file}: $: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage"),
+            format!("{file}: rules[0].split: unknown field \"sed\"; expected one of weights, key, salt"),
+            format!(r#"{file}: default_version: unknown version "v3"; versions are v1, v2"#),
+            format!("{file}: rules[0].split.weights: percents sum to 90, expected 100"),
+        ]
+    );
+}
+
+#[test]
+fn validate_uses_the_librarys_words() {
+    // Each error alone: the CLI's line is exactly the library's `path: reason`.
+    let cases = [
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "versoin": "v1"}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "sticky_cookie": {"name": "c", "max_ag": 1}}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "baggage": "yes"}"#,
+        r#"{"versions": "v1", "default_version": "v1"}"#,
+        r#"{"default_version": "v1"}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "client_ip": {"from": "xff", "trusted_hops": -1}}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "split": {"weights": [{"version": "v1", "percent": "100"}]}}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "match": {"not": {"headr": "a"}}, "version": "v1"}]}"#,
+        r#"[]"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "version": "v9"}]}"#,
+    ];
+    for json in cases {
+        let expected = CompiledConfig::from_json(json.as_bytes())
+            .unwrap_err()
+            .to_string();
+        let file = temp_file("case.json", json);
+        let out = run(&["validate", &file]);
+        assert_eq!(out.code, 1, "{json}");
+        assert_eq!(out.stderr, format!("{file}: {expected}\n"), "{json}");
+    }
+}
+
+#[test]
+fn validate_reads_a_wasmplugin_and_an_envoyfilter() {
+    let wasmplugin = temp_file(
+        "wasmplugin.yaml",
+        r#"# a Gateway in the same file is skipped
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: shop}
+spec: {selector: {istio: ingressgateway}}
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: canary-tagger
+  namespace: istio-system
+spec:
+  url: oci://ghcr.io/example/canary-tagger:0.1.0
+  pluginConfig:
+    versions: [v1, v2]
+    default_version: v1
+    rules:
+      - {name: testers, match: {cookie: user, exact: tester}, versoin: v2}
+"#,
+    );
+    let out = run(&["validate", &wasmplugin]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr_lines(),
+        vec![format!(
+            r#"{wasmplugin} (WasmPlugin istio-system/canary-tagger): spec.pluginConfig.rules[0]: unknown field "versoin" (did you mean "version"?)"#
+        )]
+    );
+
+    let envoyfilter = temp_file(
+        "envoyfilter.yaml",
+        r#"apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: canary-tagger, namespace: istio-system}
+spec:
+  configPatches:
+  - applyTo: HTTP_FILTER
+    patch:
+      operation: INSERT_BEFORE
+      value:
+        name: envoy.filters.http.wasm
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+          config:
+            configuration:
+              "@type": type.googleapis.com/google.protobuf.StringValue
+              value: '{"versions": ["v1"], "default_version": "v2"}'
+"#,
+    );
+    let out = run(&["validate", &envoyfilter]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr_lines(),
+        vec![format!(
+            r#"{envoyfilter} (EnvoyFilter istio-system/canary-tagger): spec.configPatches[0].patch.value.typed_config.config.configuration.value.default_version: unknown version "v2"; versions are v1"#
+        )]
+    );
+
+    let missing = temp_file(
+        "empty-plugin.yaml",
+        "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {name: p}\nspec: {url: oci://x/y:1}\n",
+    );
+    let out = run(&["validate", &missing]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "{missing} (WasmPlugin p): spec.pluginConfig: missing"
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn validate_accepts_every_shipped_manifest_that_carries_the_config() {
+    let mut files = Vec::new();
+    for folder in ["weather", "mqtt", "mirror", "grpc-normalize", "flagger"] {
+        for name in [
+            "wasmplugin.yaml",
+            "wasmplugin-file.yaml",
+            "envoyfilter.yaml",
+        ] {
+            let path = repo(&format!("envoyfilter/{folder}/{name}"));
+            if path.is_file() {
+                files.push(path.to_str().unwrap().to_string());
+            }
+        }
+    }
+    assert!(files.len() >= 10, "the recipes moved? {files:?}");
+    let args: Vec<&str> = std::iter::once("validate")
+        .chain(files.iter().map(String::as_str))
+        .collect();
+    let out = run(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.lines().count(), files.len(), "{}", out.stdout);
+}
+
+#[test]
+fn validate_reads_standard_input() {
+    let out = run_with_stdin(&["validate", "-"], SPEC_EXAMPLE);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "<stdin>: ok (3 versions, 5 rules)\n");
+    let out = run_with_stdin(
+        &["validate", "-"],
+        "versions: [v1]\ndefault_version: v1\nbagage: true\n",
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "<stdin>: $: unknown field \"bagage\" (did you mean \"baggage\"?)\n"
+    );
+}
+
+#[test]
+fn validate_input_errors_are_one_line() {
+    let out = run(&["validate", "/nonexistent/canary.json"]);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr,
+        "canary-tagger: cannot read /nonexistent/canary.json: no such file or directory\n"
+    );
+
+    let dir = env!("CARGO_TARGET_TMPDIR");
+    let out = run(&["validate", dir]);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr,
+        format!("canary-tagger: cannot read {dir}: it is a directory\n")
+    );
+
+    let bad_json = temp_file("bad.json", "{\"versions\": [\"v1\",,]}");
+    let out = run(&["validate", &bad_json]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        format!("{bad_json}: $: invalid JSON: expected value at line 1 column 20\n")
+    );
+
+    let bad_yaml = temp_file("bad.yaml", "versions: [v1\ndefault_version: v1\n");
+    let out = run(&["validate", &bad_yaml]);
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with(&format!("{bad_yaml}: invalid YAML: ")),
+        "{}",
+        out.stderr
+    );
+
+    let nothing = temp_file(
+        "vs.yaml",
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\n",
+    );
+    let out = run(&["validate", &nothing]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .starts_with(&format!("{nothing}: no canary-tagger configuration found")),
+        "{}",
+        out.stderr
+    );
+
+    // Several files: each judged, the worst status wins.
+    let out = run(&["validate", &spec_example_file(), &bad_json, "/nonexistent"]);
+    assert_eq!(out.code, 2);
+    assert_eq!(out.stdout.lines().count(), 1);
+    assert_eq!(out.stderr.lines().count(), 2);
+}
+
+// ---------------------------------------------------------------------------- usage
+
+#[test]
+fn usage_errors_exit_2_with_one_line() {
+    let cases: &[(&[&str], &str)] = &[
+        (&[], "canary-tagger: no command given; see `canary-tagger help`\n"),
+        (
+            &["valdate", "x.json"],
+            "canary-tagger: unknown command \"valdate\" (did you mean validate?); see `canary-tagger help`\n",
+        ),
+        (
+            &["validate"],
+            "canary-tagger: validate: give at least one FILE; see `canary-tagger help validate`\n",
+        ),
+        (
+            &["explain", "x.json", "--hedaer", "a: b"],
+            "canary-tagger: explain: unknown option --hedaer (did you mean --header?); see `canary-tagger help explain`\n",
+        ),
+        (&["explain", "x.json", "--path"], "canary-tagger: explain: --path needs a value\n"),
+        (
+            &["explain", "x.json", "--header", "no-colon"],
+            "canary-tagger: explain: --header expects 'NAME: VALUE', got \"no-colon\"\n",
+        ),
+        (
+            &["explain", "x.json", "--cookie", "novalue"],
+            "canary-tagger: explain: --cookie expects NAME=VALUE, got \"novalue\"\n",
+        ),
+        (
+            &["explain", "x.json", "--ip", "10.0.0.300"],
+            "canary-tagger: explain: --ip \"10.0.0.300\" is not an address (203.0.113.7, 203.0.113.7:51000, 2001:db8::1 or [2001:db8::1]:443)\n",
+        ),
+        (
+            &["explain", "x.json", "--seed", "many"],
+            "canary-tagger: explain: --seed \"many\" is not a number (decimal, or hex with 0x)\n",
+        ),
+        (
+            &["explain"],
+            "canary-tagger: explain: give the configuration FILE; see `canary-tagger help explain`\n",
+        ),
+        (
+            &["explain", "/nonexistent.json"],
+            "canary-tagger: cannot read /nonexistent.json: no such file or directory\n",
+        ),
+        (
+            &["render", "x.json", "--host", "a.example.com"],
+            "canary-tagger: render: --service is required; see `canary-tagger help render`\n",
+        ),
+        (&["schema", "extra"], "canary-tagger: schema: unexpected argument \"extra\"; it takes none\n"),
+    ];
+    for (args, expected) in cases {
+        let out = run(args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert_eq!(out.stderr, *expected, "{args:?}");
+        assert_eq!(out.stdout, "", "{args:?}");
+    }
+}
+
+#[test]
+fn help_and_version() {
+    for args in [
+        &["help"][..],
+        &["--help"],
+        &["help", "explain"],
+        &["explain", "--help"],
+        &["render", "-h"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.code, 0, "{args:?}");
+        assert!(out.stdout.contains("Usage:"), "{args:?}: {}", out.stdout);
+    }
+    let out = run(&["--version"]);
+    assert_eq!(
+        out.stdout,
+        format!("canary-tagger {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+// ---------------------------------------------------------------------------- explain
+
+fn explain_json(args: &[&str]) -> Value {
+    let mut all = vec!["explain"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = run(&all);
+    assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+const ANDROID: &str = "User-Agent: Mozilla/5.0 (Linux; Android 14) Mobile";
+
+#[test]
+fn explain_a_split_names_key_source_and_bucket() {
+    let file = spec_example_file();
+    let bucket = hash::bucket(b"android", b"alice");
+    let version = if bucket < 5000 { "v2" } else { "v1" };
+
+    let out = run(&[
+        "explain",
+        &file,
+        "--header",
+        ANDROID,
+        "--cookie",
+        "uid=alice",
+        "--ip",
+        "10.1.2.3:40000",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let expected = format!(
+        "\
+version:     {version}
+decided by:  rules[4] \"android\" (split)
+rules:
+  rules[0] testers: no match
+  rules[1] office: no match
+  rules[2] chrome: no match
+  rules[3] pick: no match
+  rules[4] android: matched, decided
+split key:   cookie:uid = \"alice\" (split.key[0])
+bucket:      {bucket} of 0-9999 (salt \"android\") -> {version}; ranges: v2 0-4999, v1 5000-9999
+client ip:   10.1.2.3 (peer address: x-forwarded-for has too few entries, or a malformed one, at the trusted position)
+client tag:  none sent (x-canary-version)
+normalized:  none
+request headers set:
+  x-canary-version: {version}
+  baggage: canary-version={version}
+response headers added:
+  x-canary-version: {version}
+"
+    );
+    assert_eq!(out.stdout, expected);
+
+    let json = explain_json(&[
+        &file,
+        "--header",
+        ANDROID,
+        "--cookie",
+        "uid=alice",
+        "--ip",
+        "10.1.2.3:40000",
+    ]);
+    assert_eq!(json["version"], version);
+    assert_eq!(
+        json["decided_by"],
+        serde_json::json!({"kind": "rule", "index": 4, "name": "android"})
+    );
+    assert_eq!(json["split"]["key_kind"], "key");
+    assert_eq!(json["split"]["key"], "cookie:uid");
+    assert_eq!(json["split"]["key_index"], 0);
+    assert_eq!(json["split"]["value"], "alice");
+    assert_eq!(json["split"]["salt"], "android");
+    assert_eq!(json["split"]["bucket"], bucket);
+    assert_eq!(json["client_ip"], "10.1.2.3");
+    assert_eq!(json["client_ip_source"], "peer-after-xff-fallback");
+
+    // No uid cookie or x-user-id: source_ip, from x-forwarded-for with one trusted hop.
+    let json = explain_json(&[
+        &file,
+        "-H",
+        ANDROID,
+        "--ip",
+        "10.0.0.1:1",
+        "--xff",
+        "198.51.100.4, 10.0.0.1",
+    ]);
+    assert_eq!(json["client_ip"], "198.51.100.4");
+    assert_eq!(json["client_ip_source"], "x-forwarded-for");
+    assert_eq!(json["split"]["key"], "source_ip");
+    assert_eq!(json["split"]["key_index"], 2);
+    assert_eq!(json["split"]["value"], "198.51.100.4");
+    assert_eq!(
+        json["split"]["bucket"],
+        hash::bucket(b"android", b"198.51.100.4")
+    );
+}
+
+#[test]
+fn explain_issues_a_sticky_id_that_brings_the_user_back() {
+    let file = repo("envoyfilter/weather/plugin-config.json");
+    let file = file.to_str().unwrap();
+    // The ramp rule's split keys on cookie:user; without it, the sticky cookie is issued.
+    let first = explain_json(&[file, "--seed", "7"]);
+    assert_eq!(first["split"]["key_kind"], "new_sticky_id");
+    let id = first["sticky_id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 32);
+    assert_eq!(
+        first["split"]["bucket"],
+        hash::bucket(b"ramp", id.as_bytes())
+    );
+    let set_cookie = &first["response_headers"][0];
+    assert_eq!(set_cookie["name"], "set-cookie");
+    assert_eq!(
+        set_cookie["value"],
+        format!("canary-uid={id}; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax")
+    );
+    // Same seed, same id: the output is reproducible.
+    assert_eq!(explain_json(&[file, "--seed", "7"]), first);
+    assert_ne!(
+        explain_json(&[file, "--seed", "8"])["sticky_id"],
+        first["sticky_id"]
+    );
+
+    let back = explain_json(&[file, "--cookie", &format!("canary-uid={id}")]);
+    assert_eq!(back["split"]["key_kind"], "sticky_cookie");
+    assert_eq!(back["split"]["key"], "cookie:canary-uid");
+    assert_eq!(back["split"]["bucket"], first["split"]["bucket"]);
+    assert_eq!(back["version"], first["version"]);
+    assert_eq!(back["sticky_id"], Value::Null);
+
+    let text = run(&["explain", file, "--seed", "7"]).stdout;
+    assert!(
+        text.contains(&format!(
+            "split key:   none of split.key present; a new sticky id is issued: cookie:canary-uid = \"{id}\""
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("  set-cookie: canary-uid={id}; Path=/")),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_client_tags_normalization_and_version_from() {
+    let file = spec_example_file();
+    // Untrusted client sending a tag: stripped, rules decide.
+    let json = explain_json(&[
+        &file,
+        "--ip",
+        "203.0.113.9:1000",
+        "-H",
+        "x-canary-version: v3",
+    ]);
+    assert_eq!(json["client_tag"]["status"], "stripped");
+    assert_eq!(
+        json["client_tag"]["reason"],
+        "client 203.0.113.9 is not in trusted_tag_sources"
+    );
+    assert_eq!(json["decided_by"]["kind"], "default");
+    assert_eq!(json["version"], "v1");
+
+    // From trusted_tag_sources (10.20.0.0/16, client address via XFF): kept, no rule runs.
+    let json = explain_json(&[
+        &file,
+        "--ip",
+        "10.0.0.1:1",
+        "--xff",
+        "10.20.1.1, 10.0.0.1",
+        "-H",
+        "x-canary-version: v3",
+    ]);
+    assert_eq!(json["client_tag"]["status"], "kept");
+    assert_eq!(
+        json["decided_by"],
+        serde_json::json!({"kind": "trusted_client_tag"})
+    );
+    assert_eq!(json["version"], "v3");
+    assert_eq!(json["rules"], serde_json::json!([]));
+
+    // gRPC with an unknown grpcsvc: normalized to v1, which the `pick` rule then reads.
+    let json = explain_json(&[
+        &file,
+        "-H",
+        "content-type: application/grpc",
+        "-H",
+        "grpcsvc: v9",
+    ]);
+    assert_eq!(
+        json["normalized"],
+        serde_json::json!([{"index": 0, "header": "grpcsvc", "from": ["v9"], "to": "v1"}])
+    );
+    assert_eq!(json["decided_by"]["name"], "pick");
+    assert_eq!(json["version"], "v1");
+    assert_eq!(
+        json["request_headers"][0],
+        serde_json::json!({"name": "grpcsvc", "value": "v1"})
+    );
+
+    // Not gRPC: grpcsvc v4 is left alone, and `pick` matches but v4 is not a version.
+    let json = explain_json(&[&file, "-H", "grpcsvc: v4"]);
+    assert_eq!(json["normalized"], serde_json::json!([]));
+    assert_eq!(json["rules"][3]["result"], "no_version");
+    assert_eq!(
+        json["rules"][3]["note"],
+        "header:grpcsvc is \"v4\", not one of the versions"
+    );
+    assert_eq!(json["decided_by"]["kind"], "default");
+
+    // A query condition reads :path.
+    let json = explain_json(&[
+        &file,
+        "-H",
+        ANDROID,
+        "--path",
+        "/app?beta=0",
+        "--ip",
+        "10.1.2.3",
+    ]);
+    assert_eq!(json["decided_by"]["kind"], "default");
+    let json = explain_json(&[
+        &file,
+        "-H",
+        "Cookie: a=1; user=tester",
+        "--host",
+        "shop.example.com",
+    ]);
+    assert_eq!(json["decided_by"]["name"], "testers");
+    assert_eq!(json["version"], "v2");
+}
+
+#[test]
+fn explain_agrees_with_the_engine() {
+    let config = CompiledConfig::from_json(SPEC_EXAMPLE.as_bytes()).unwrap();
+    let file = spec_example_file();
+    let agents = [
+        "Mozilla/5.0 Chrome/120",
+        ANDROID,
+        "curl/8",
+        "Mozilla/5.0 (Android) Chrome/1",
+    ];
+    let mut checked = 0;
+    for (i, agent) in agents.iter().enumerate() {
+        for user in ["", "alice", "bob", "tester"] {
+            for xff in ["", "192.168.0.58", "10.20.3.3", "6.6.6.6, 203.0.113.5"] {
+                let peer = format!("10.0.{i}.1:5000");
+                let mut args = vec![
+                    file.clone(),
+                    "-H".into(),
+                    format!("User-Agent: {agent}"),
+                    "--ip".into(),
+                    peer.clone(),
+                ];
+                let mut request = OwnedRequest::new()
+                    .header(":method", "GET")
+                    .path("/")
+                    .header("user-agent", agent);
+                if !user.is_empty() {
+                    args.extend([
+                        "--cookie".into(),
+                        format!("uid={user}"),
+                        "--cookie".into(),
+                        format!("user={user}"),
+                    ]);
+                    request = request.header("cookie", format!("uid={user}; user={user}"));
+                }
+                if !xff.is_empty() {
+                    args.extend(["--xff".into(), format!("{xff}, 10.0.{i}.1")]);
+                    request = request.header("x-forwarded-for", format!("{xff}, 10.0.{i}.1"));
+                }
+                request = request.peer(&peer);
+                let decision = engine::decide(&config, &request, 0);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let json = explain_json(&args);
+                assert_eq!(
+                    json["version"],
+                    config.version_name(decision.version),
+                    "{args:?}"
+                );
+                let decided = match decision.decided_by {
+                    engine::DecidedBy::Rule(index) => serde_json::json!(index),
+                    _ => Value::Null,
+                };
+                assert_eq!(json["decided_by"]["index"], decided, "{args:?}");
+                // The trace ends at the rule that decided.
+                if let Some(index) = decided.as_u64() {
+                    let steps = json["rules"].as_array().unwrap();
+                    assert_eq!(steps.len() as u64, index + 1);
+                    assert_eq!(steps.last().unwrap()["result"], "decided");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 64);
+}
+
+#[test]
+fn explain_rejects_an_invalid_config_with_every_error() {
+    let file = temp_file(
+        "bad.json",
+        r#"{"versions": ["v1"], "default_version": "v2", "rules": [{"name": "a", "version": "v9"}]}"#,
+    );
+    let out = run(&["explain", &file]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr_lines(),
+        vec![
+            format!(r#"{file}: default_version: unknown version "v2"; versions are v1"#),
+            format!(r#"{file}: rules[0].version: unknown version "v9"; versions are v1"#),
+        ]
+    );
+    let two = temp_file(
+        "two.yaml",
+        "versions: [v1]\ndefault_version: v1\n---\nversions: [v2]\ndefault_version: v2\n",
+    );
+    let out = run(&["explain", &two]);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr,
+        format!("canary-tagger: {two} holds 2 plugin configurations ({two}, {two}); pass a file with one\n")
+    );
+}
+
+// ---------------------------------------------------------------------------- render
+
+#[test]
+fn render_routes_every_version_and_defaults_to_default_version() {
+    let file = temp_file(
+        "config.json",
+        r#"{"tag_header": "X-Shop-Version", "versions": ["v1", "v2", "v3"], "default_version": "v2"}"#,
+    );
+    let out = run(&[
+        "render",
+        &file,
+        "--host",
+        "shop.example.com",
+        "--service",
+        "frontend.shop.svc.cluster.local",
+        "--namespace",
+        "shop",
+        "--gateway",
+        "istio-system/shop-gateway",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let docs: Vec<Value> = serde_norway::Deserializer::from_str(&out.stdout)
+        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 2);
+    let (vs, dr) = (&docs[0], &docs[1]);
+
+    assert_eq!(vs["apiVersion"], "networking.istio.io/v1");
+    assert_eq!(vs["kind"], "VirtualService");
+    assert_eq!(vs["metadata"]["name"], "frontend");
+    assert_eq!(vs["metadata"]["namespace"], "shop");
+    assert_eq!(vs["spec"]["hosts"], serde_json::json!(["shop.example.com"]));
+    assert_eq!(
+        vs["spec"]["gateways"],
+        serde_json::json!(["istio-system/shop-gateway"])
+    );
+    let routes = vs["spec"]["http"].as_array().unwrap();
+    assert_eq!(routes.len(), 4);
+    for (route, version) in routes.iter().zip(["v1", "v2", "v3"]) {
+        assert_eq!(
+            route["match"],
+            serde_json::json!([{"headers": {"x-shop-version": {"exact": version}}}]),
+            "Istio wants header names lower-case"
+        );
+        assert_eq!(
+            route["route"],
+            serde_json::json!([{"destination": {"host": "frontend.shop.svc.cluster.local", "subset": version}}])
+        );
+    }
+    let default = &routes[3];
+    assert!(
+        default.get("match").is_none(),
+        "the last route takes everything else"
+    );
+    assert_eq!(default["route"][0]["destination"]["subset"], "v2");
+
+    assert_eq!(dr["kind"], "DestinationRule");
+    assert_eq!(dr["spec"]["host"], "frontend.shop.svc.cluster.local");
+    let subsets: Vec<(String, String)> = dr["spec"]["subsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["labels"]["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        subsets,
+        vec![
+            ("v1".into(), "v1".into()),
+            ("v2".into(), "v2".into()),
+            ("v3".into(), "v3".into())
+        ]
+    );
+    // Every subset a route names exists.
+    for route in routes {
+        let subset = route["route"][0]["destination"]["subset"].as_str().unwrap();
+        assert!(subsets.iter().any(|(name, _)| name == subset), "{subset}");
+    }
+}
+
+#[test]
+fn render_maps_versions_to_valid_subset_names() {
+    let file = temp_file(
+        "config.json",
+        r#"{"versions": ["stable", "v2.1_RC"], "default_version": "stable"}"#,
+    );
+    let out = run(&["render", &file, "--host", "api", "--service", "api"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("  - name: v2-1-rc\n    labels:\n      version: v2.1_RC\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("          exact: v2.1_RC\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("namespace:"),
+        "no --namespace, no namespace"
+    );
+
+    let file = temp_file(
+        "config.json",
+        r#"{"versions": ["v1", "-v2"], "default_version": "v1"}"#,
+    );
+    let out = run(&["render", &file, "--host", "api", "--service", "api"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        format!("{file}: version \"-v2\" cannot be a DestinationRule subset name (a DNS label: a-z 0-9 -)\n")
+    );
+}
+
+// ---------------------------------------------------------------------------- schema
+
+fn example_configs() -> Vec<PathBuf> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = path.file_name().unwrap().to_str().unwrap();
+            if path.is_dir() && name != "tests" {
+                walk(&path, found);
+            } else if name.ends_with(".json") && !name.ends_with(".schema.json") {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for dir in ["tests/data", "envoyfilter", "bench/configs"] {
+        walk(&repo(dir), &mut found);
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn schema_file_is_up_to_date() {
+    let out = run(&["schema"]);
+    assert_eq!(out.code, 0);
+    let path = repo("envoyfilter/config.schema.json");
+    let stored = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        stored == out.stdout,
+        "{} is stale: regenerate it with\n  cargo run --bin canary-tagger -- schema > envoyfilter/config.schema.json",
+        path.display()
+    );
+}
+
+#[test]
+fn every_example_config_satisfies_the_schema() {
+    let schema: Value = serde_json::from_str(&run(&["schema"]).stdout).unwrap();
+    let configs = example_configs();
+    assert!(configs.len() >= 8, "{configs:?}");
+    let mut failures = Vec::new();
+    for path in &configs {
+        let config: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        // The schema never rejects what the filter accepts.
+        assert!(
+            CompiledConfig::from_json(config.to_string().as_bytes()).is_ok(),
+            "{} is not a valid config",
+            path.display()
+        );
+        for error in canary_tagger::schema::validate(&schema, &config) {
+            failures.push(format!("{}: {error}", path.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_schema_rejects_what_it_can_express() {
+    let schema: Value = serde_json::from_str(&run(&["schema"]).stdout).unwrap();
+    let rejected = [
+        r#"{"default_version": "v1"}"#,
+        r#"{"versions": [], "default_version": "v1"}"#,
+        r#"{"versions": ["v1", "v1"], "default_version": "v1"}"#,
+        r#"{"versions": ["v 1"], "default_version": "v 1"}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "schema": 2}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "tag_headr": "x"}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "client_ip": {"from": "peer", "trusted_hops": 1}}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a"}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a.b", "version": "v1"}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "version": "v1", "split": {"weights": [{"version": "v1", "percent": 100}]}}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "match": {}, "version": "v1"}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "match": {"header": "x"}, "version": "v1"}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "match": {"header": "x", "cookie": "y", "exact": "1"}, "version": "v1"}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "match": {"all": []}, "version": "v1"}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "match": {"not": {"source_ip": ["10.0.0.0/8"], "regex": "x"}}, "version": "v1"}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "version_from": "query:v"}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "split": {"weights": []}}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "split": {"weights": [{"version": "v1", "percent": 101}]}}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "split": {"weights": [{"version": "v1", "percent": 100}], "key": ["ip"]}}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "sticky_cookie": {"name": "c", "max_age_s": 0}}"#,
+    ];
+    for json in rejected {
+        let config: Value = serde_json::from_str(json).unwrap();
+        assert!(
+            !canary_tagger::schema::validate(&schema, &config).is_empty(),
+            "the schema accepts {json}"
+        );
+        assert!(
+            CompiledConfig::from_json(json.as_bytes()).is_err(),
+            "the filter accepts {json}, so the schema must too"
+        );
+    }
+}
+
+/// An independent validator, where one is installed: Python's `jsonschema` checks that the
+/// schema is valid draft 2020-12 and that the example configs satisfy it.
+#[test]
+fn python_jsonschema_agrees_when_installed() {
+    let probe = Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .output();
+    if !probe.is_ok_and(|out| out.status.success()) {
+        eprintln!("python3 with jsonschema not found: independent schema check skipped");
+        return;
+    }
+    let schema = temp_file("schema.json", &run(&["schema"]).stdout);
+    let script = r#"
+import json, sys
+from jsonschema import Draft202012Validator
+schema = json.load(open(sys.argv[1]))
+Draft202012Validator.check_schema(schema)
+validator = Draft202012Validator(schema)
+bad = []
+for path in sys.argv[2:]:
+    for error in validator.iter_errors(json.load(open(path))):
+        bad.append(f"{path}: {error.message}")
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+"#;
+    let mut args = vec!["-c".to_string(), script.to_string(), schema];
+    args.extend(
+        example_configs()
+            .iter()
+            .map(|p| p.to_str().unwrap().to_string()),
+    );
+    let out = Command::new("python3").args(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
