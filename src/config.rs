@@ -1145,8 +1145,8 @@ fn compile_operator(c: &ConditionDto, path: &str, errors: &mut Errors) -> Option
         }
         "regex" => {
             let pattern = text(&c.regex);
-            match crate::matcher::full_match_regex(&pattern, ignore_case, REGEX_SIZE_LIMIT) {
-                Ok(regex) => Some(StringMatch::Regex(Box::new(regex))),
+            match crate::matcher::compile_regex(&pattern, ignore_case, REGEX_SIZE_LIMIT) {
+                Ok(op) => Some(op),
                 Err(reason) => {
                     errors.add(&op_path, reason);
                     None

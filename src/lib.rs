@@ -15,3 +15,6 @@ pub mod request;
 
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 mod filter;
+
+#[cfg(all(feature = "schema", not(target_arch = "wasm32")))]
+pub mod schema;

@@ -1,0 +1,1399 @@
+//! The plugin configuration's JSON Schema (draft 2020-12), generated from the config DTOs,
+//! and a validator for the part of JSON Schema that schema uses.
+//!
+//! - [`plugin_config_schema`] is what `canary-tagger schema` prints and what
+//!   `envoyfilter/config.schema.json` holds: the DTOs' fields and types (derived with
+//!   `schemars`, so a new field cannot be forgotten), plus the rules JSON Schema can state —
+//!   exactly one kind and one operator per `match`, exactly one action per rule, version and
+//!   rule-name patterns, percent ranges. Rules it cannot state (a percent sum, a version
+//!   that must be listed in `versions`) stay with the config compiler.
+//! - [`validate`] checks a document against that schema (tests run every example config
+//!   through it; no heavy validator crate needed for the keywords we emit).
+//! - [`compile_reporting_all`] is `canary-tagger validate`'s compiler: the library's serde
+//!   pass stops at the first structural error, so this walks the JSON against the schema's
+//!   structural keywords to find every unknown field, wrong type and missing field — in the
+//!   library's own words — and then adds the compiler's semantic errors.
+
+use serde_json::{json, Map, Value};
+
+use crate::config::{self, CompiledConfig, ConfigError, ConfigErrors, PluginConfigDto};
+
+/// A version name: 1-63 of `A-Z a-z 0-9 . _ -` (as the config compiler checks).
+const VERSION_PATTERN: &str = "^[A-Za-z0-9._-]{1,63}$";
+/// A rule name: 1-63 of `A-Z a-z 0-9 _ -`.
+const RULE_NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,63}$";
+/// An HTTP token (RFC 9110): header and cookie names.
+const TOKEN_PATTERN: &str = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+/// A request header a condition may read: a token or a pseudo-header.
+const MATCH_HEADER_PATTERN: &str = "^(:[A-Za-z]+|[!#$%&'*+.^_`|~0-9A-Za-z-]+)$";
+const VERSION_FROM_PATTERN: &str =
+    "^(header:(:[A-Za-z]+|[!#$%&'*+.^_`|~0-9A-Za-z-]+)|cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$";
+const SPLIT_KEY_PATTERN: &str = "^(source_ip|header:(:[A-Za-z]+|[!#$%&'*+.^_`|~0-9A-Za-z-]+)|cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+|query:.+)$";
+
+const CONDITION_KINDS: [&str; 7] = [
+    "header",
+    "cookie",
+    "query",
+    "source_ip",
+    "all",
+    "any",
+    "not",
+];
+const OPERATORS: [&str; 6] = ["exact", "prefix", "suffix", "contains", "regex", "present"];
+
+// ---------------------------------------------------------------------------- schema
+
+/// The JSON Schema of the plugin configuration, draft 2020-12.
+pub fn plugin_config_schema() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let mut schema = generator
+        .into_root_schema_for::<PluginConfigDto>()
+        .to_value();
+    remove_generated_descriptions(&mut schema);
+    remove_null(&mut schema);
+    rename_definitions(&mut schema);
+    for (pointer, patch) in annotations() {
+        if let (Some(Value::Object(target)), Value::Object(patch)) =
+            (schema.pointer_mut(pointer), patch)
+        {
+            target.extend(patch);
+        }
+    }
+    order_keys(&mut schema);
+    schema
+}
+
+/// The DTOs' doc comments speak to Rust readers; the schema gets its own words below.
+fn remove_generated_descriptions(schema: &mut Value) {
+    visit_schemas(schema, &mut |object| {
+        object.remove("description");
+        object.remove("title");
+    });
+}
+
+/// `Option<T>` means "may be left out"; the schema asks for the value or nothing rather than
+/// advertising `null` (which the filter treats as left out).
+fn remove_null(schema: &mut Value) {
+    visit_schemas(schema, &mut |object| {
+        if let Some(Value::Array(types)) = object.get_mut("type") {
+            types.retain(|t| t != "null");
+            if let [single] = types.as_slice() {
+                let single = single.clone();
+                object.insert("type".into(), single);
+            }
+        }
+        let non_null = match object.get("anyOf") {
+            Some(Value::Array(options)) => {
+                let kept: Vec<&Value> = options
+                    .iter()
+                    .filter(|o| o.get("type") != Some(&json!("null")))
+                    .collect();
+                match kept.as_slice() {
+                    [only] if options.len() == 2 => Some((*only).clone()),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some(Value::Object(only)) = non_null {
+            object.remove("anyOf");
+            object.extend(only);
+        }
+    });
+}
+
+/// `ConditionDto` → `Condition`: the names users see in editors and errors.
+fn rename_definitions(schema: &mut Value) {
+    let plain = |name: &str| name.strip_suffix("Dto").unwrap_or(name).to_string();
+    if let Some(Value::Object(defs)) = schema.get_mut("$defs") {
+        let renamed: Map<String, Value> = std::mem::take(defs)
+            .into_iter()
+            .map(|(name, def)| (plain(&name), def))
+            .collect();
+        *defs = renamed;
+    }
+    visit_schemas(schema, &mut |object| {
+        if let Some(Value::String(reference)) = object.get_mut("$ref") {
+            if let Some(name) = reference.strip_prefix("#/$defs/") {
+                *reference = format!("#/$defs/{}", plain(name));
+            }
+        }
+    });
+}
+
+/// Calls `f` on every schema object in `schema` (the root, definitions, properties, items,
+/// and the subschemas of the applicators).
+fn visit_schemas(schema: &mut Value, f: &mut dyn FnMut(&mut Map<String, Value>)) {
+    let Value::Object(object) = schema else {
+        return;
+    };
+    f(object);
+    for key in ["$defs", "properties"] {
+        if let Some(Value::Object(children)) = object.get_mut(key) {
+            for child in children.values_mut() {
+                visit_schemas(child, f);
+            }
+        }
+    }
+    for key in ["items", "not", "if", "then", "else", "additionalProperties"] {
+        if let Some(child) = object.get_mut(key) {
+            visit_schemas(child, f);
+        }
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        if let Some(Value::Array(children)) = object.get_mut(key) {
+            for child in children {
+                visit_schemas(child, f);
+            }
+        }
+    }
+}
+
+fn required(names: &[&str]) -> Vec<Value> {
+    names
+        .iter()
+        .map(|name| json!({ "required": [name] }))
+        .collect()
+}
+
+/// Descriptions, defaults and the constraints JSON Schema can express, by JSON pointer.
+fn annotations() -> Vec<(&'static str, Value)> {
+    let value_kinds = required(&["header", "cookie", "query"]);
+    vec![
+        (
+            "",
+            json!({
+                "title": "canary-tagger plugin configuration",
+                "description": "The pluginConfig of the canary-tagger WasmPlugin (or the JSON string in an EnvoyFilter's wasm configuration). canary-tagger decides, once per request at the gateway, which version of the backend the request belongs to and writes it into the tag header, so that VirtualService header matches route every hop to that version. Checked strictly when Envoy loads it: a rejected configuration is logged with its JSON path and Envoy keeps the previous one. `canary-tagger validate` reports the same errors before you apply it.",
+            }),
+        ),
+        (
+            "/properties/schema",
+            json!({
+                "description": "Version of this configuration format.",
+                "const": 1,
+                "default": 1,
+            }),
+        ),
+        (
+            "/properties/tag_header",
+            json!({
+                "description": "The request header the decided version is written to; route on it with a VirtualService `headers: {<tag_header>: {exact: <version>}}` match. A client-sent value is removed unless it comes from trusted_tag_sources.",
+                "pattern": TOKEN_PATTERN,
+                "default": config::DEFAULT_TAG_HEADER,
+            }),
+        ),
+        (
+            "/properties/versions",
+            json!({
+                "description": "Every version a request can be tagged with (the DestinationRule subsets).",
+                "minItems": 1,
+                "uniqueItems": true,
+            }),
+        ),
+        (
+            "/properties/versions/items",
+            json!({ "pattern": VERSION_PATTERN }),
+        ),
+        (
+            "/properties/default_version",
+            json!({
+                "description": "The version of requests no rule claims. Must be one of `versions`.",
+                "pattern": VERSION_PATTERN,
+            }),
+        ),
+        (
+            "/properties/client_ip",
+            json!({
+                "description": "Where the client address (for source_ip conditions, split keys and trusted_tag_sources) comes from.",
+                "default": { "from": "peer" },
+            }),
+        ),
+        (
+            "/properties/trusted_tag_sources",
+            json!({
+                "description": "Clients in these ranges may choose their version by sending the tag header with a known version; no rule runs for them. Everybody else's tag header is removed.",
+            }),
+        ),
+        (
+            "/properties/trusted_tag_sources/items",
+            json!({
+                "description": "An IPv4 or IPv6 address or CIDR range (host bits clear), e.g. 10.20.0.0/16 or 2001:db8::/32.",
+                "minLength": 1,
+            }),
+        ),
+        (
+            "/properties/normalize",
+            json!({
+                "description": "Header rewrites applied before the rules: a header that is missing or not in `allowed` is set to `default` (when `when` holds).",
+                "maxItems": config::MAX_NORMALIZE,
+                "default": [],
+            }),
+        ),
+        (
+            "/properties/rules",
+            json!({
+                "description": "Evaluated in order; the first rule whose `match` holds decides the version. No rule matches: default_version.",
+                "default": [],
+            }),
+        ),
+        (
+            "/properties/sticky_cookie",
+            json!({
+                "description": "When a split finds none of its keys, the filter issues a random id in this cookie and hashes it, so the next request lands on the same version. The cookie is always the first key a split tries.",
+            }),
+        ),
+        (
+            "/properties/response_header",
+            json!({
+                "description": "If set, the response carries this header with the decided version.",
+                "pattern": TOKEN_PATTERN,
+            }),
+        ),
+        (
+            "/properties/baggage",
+            json!({
+                "description": "Also add `canary-version=<version>` to the W3C `baggage` header, which OpenTelemetry-instrumented services forward to the next hop.",
+            }),
+        ),
+        (
+            "/$defs/ClientIp",
+            json!({
+                "description": "`peer`: the downstream connection's address. `xff`: the x-forwarded-for entry `trusted_hops` from the right (Envoy's xff_num_trusted_hops rule); too few or malformed entries fall back to the peer.",
+                "if": { "properties": { "from": { "const": "peer" } }, "required": ["from"] },
+                "then": { "not": { "required": ["trusted_hops"] } },
+            }),
+        ),
+        (
+            "/$defs/ClientIp/properties/from",
+            json!({
+                "description": "peer or xff.",
+            }),
+        ),
+        (
+            "/$defs/ClientIp/properties/trusted_hops",
+            json!({
+                "description": "Proxies in front of this gateway that append to x-forwarded-for (from: xff only).",
+                "default": 0,
+            }),
+        ),
+        (
+            "/$defs/ClientIpFrom",
+            json!({ "description": "Where the client address comes from." }),
+        ),
+        (
+            "/$defs/Normalize",
+            json!({ "description": "One header rewrite (the generalised Lua normalization filter)." }),
+        ),
+        (
+            "/$defs/Normalize/properties/header",
+            json!({
+                "description": "The request header to normalize (not the tag header, not a pseudo-header).",
+                "pattern": TOKEN_PATTERN,
+            }),
+        ),
+        (
+            "/$defs/Normalize/properties/allowed",
+            json!({
+                "description": "Values kept as they are.",
+                "minItems": 1,
+            }),
+        ),
+        (
+            "/$defs/Normalize/properties/default",
+            json!({
+                "description": "The value a missing or unknown header is set to; must be one of `allowed`.",
+            }),
+        ),
+        (
+            "/$defs/Normalize/properties/when",
+            json!({
+                "description": "Normalize only requests this condition holds for (e.g. gRPC requests).",
+            }),
+        ),
+        (
+            "/$defs/Rule",
+            json!({
+                "description": "A condition and exactly one action: `version`, `version_from` or `split`.",
+                "oneOf": required(&["version", "version_from", "split"]),
+            }),
+        ),
+        (
+            "/$defs/Rule/properties/name",
+            json!({
+                "description": "Unique rule name; names the rule in counters and in `canary-tagger explain`.",
+                "pattern": RULE_NAME_PATTERN,
+            }),
+        ),
+        (
+            "/$defs/Rule/properties/match",
+            json!({
+                "description": "When the rule applies; left out, it applies to every request.",
+            }),
+        ),
+        (
+            "/$defs/Rule/properties/version",
+            json!({
+                "description": "Tag matching requests with this version (one of `versions`).",
+                "pattern": VERSION_PATTERN,
+            }),
+        ),
+        (
+            "/$defs/Rule/properties/version_from",
+            json!({
+                "description": "`header:NAME` or `cookie:NAME`: the request's value when it names a known version; otherwise the rule does not apply and the next one is tried.",
+                "pattern": VERSION_FROM_PATTERN,
+            }),
+        ),
+        (
+            "/$defs/Rule/properties/split",
+            json!({
+                "description": "Divide matching requests between versions by weight, sticky per user.",
+            }),
+        ),
+        (
+            "/$defs/Split",
+            json!({
+                "description": "Each user hashes to one of 10000 buckets: fmix64(fnv1a64(salt + \":\" + key)) mod 10000. Weights take consecutive bucket ranges in the listed order, so growing the first version only moves users into it.",
+            }),
+        ),
+        (
+            "/$defs/Split/properties/weights",
+            json!({
+                "description": "Versions and their percents, which must sum to 100 (two decimals at most).",
+                "minItems": 1,
+            }),
+        ),
+        (
+            "/$defs/Split/properties/key",
+            json!({
+                "description": "The first of these present in the request is hashed: `cookie:NAME`, `header:NAME`, `query:NAME` or `source_ip`. None present: the sticky cookie (if configured), else a random bucket per request (not sticky).",
+            }),
+        ),
+        (
+            "/$defs/Split/properties/key/items",
+            json!({ "pattern": SPLIT_KEY_PATTERN }),
+        ),
+        (
+            "/$defs/Split/properties/salt",
+            json!({
+                "description": "Hash salt; defaults to the rule name. Two splits with the same salt and key put a user in the same bucket.",
+            }),
+        ),
+        (
+            "/$defs/Weight",
+            json!({ "description": "One version's share of a split." }),
+        ),
+        (
+            "/$defs/Weight/properties/version",
+            json!({
+                "description": "One of `versions`, listed once per split.",
+                "pattern": VERSION_PATTERN,
+            }),
+        ),
+        (
+            "/$defs/Weight/properties/percent",
+            json!({
+                "description": "0 to 100 with at most two decimals (one bucket is 0.01 %).",
+                "minimum": 0,
+                "maximum": 100,
+            }),
+        ),
+        (
+            "/$defs/StickyCookie",
+            json!({
+                "description": "Set as `NAME=ID; Path=/; Max-Age=...; HttpOnly; SameSite=Lax` (plus `Secure` if asked).",
+            }),
+        ),
+        (
+            "/$defs/StickyCookie/properties/name",
+            json!({
+                "description": "Cookie name.",
+                "pattern": TOKEN_PATTERN,
+            }),
+        ),
+        (
+            "/$defs/StickyCookie/properties/max_age_s",
+            json!({
+                "description": "Cookie lifetime in seconds.",
+                "minimum": 1,
+                "default": config::DEFAULT_STICKY_MAX_AGE_S,
+            }),
+        ),
+        (
+            "/$defs/StickyCookie/properties/secure",
+            json!({
+                "description": "Add the `Secure` attribute (HTTPS only).",
+                "default": false,
+            }),
+        ),
+        (
+            "/$defs/Condition",
+            json!({
+                "description": "Exactly one of `header`, `cookie`, `query` (each with exactly one operator: exact, prefix, suffix, contains, regex or present, and optionally ignore_case), `source_ip`, `all`, `any`, `not`.",
+                "oneOf": required(&CONDITION_KINDS),
+                "if": { "anyOf": value_kinds },
+                "then": {
+                    "oneOf": required(&OPERATORS),
+                    "not": { "required": ["present", "ignore_case"] },
+                },
+                "else": {
+                    "not": { "anyOf": required(&[
+                        "exact", "prefix", "suffix", "contains", "regex", "present", "ignore_case",
+                    ]) },
+                },
+            }),
+        ),
+        (
+            "/$defs/Condition/properties/header",
+            json!({
+                "description": "A request header, case-insensitive; :path, :method, :authority and :scheme allowed. Any of repeated values may match.",
+                "pattern": MATCH_HEADER_PATTERN,
+            }),
+        ),
+        (
+            "/$defs/Condition/properties/cookie",
+            json!({
+                "description": "A cookie, from every cookie header.",
+                "pattern": TOKEN_PATTERN,
+            }),
+        ),
+        (
+            "/$defs/Condition/properties/query",
+            json!({
+                "description": "A query parameter of :path, percent-decoded.",
+                "minLength": 1,
+            }),
+        ),
+        (
+            "/$defs/Condition/properties/source_ip",
+            json!({
+                "description": "The client address (see client_ip) is in one of these addresses or CIDR ranges (IPv4 and IPv6).",
+                "minItems": 1,
+            }),
+        ),
+        (
+            "/$defs/Condition/properties/all",
+            json!({
+                "description": "Every condition holds.",
+                "minItems": 1,
+            }),
+        ),
+        (
+            "/$defs/Condition/properties/any",
+            json!({
+                "description": "At least one condition holds.",
+                "minItems": 1,
+            }),
+        ),
+        (
+            "/$defs/Condition/properties/not",
+            json!({ "description": "The condition does not hold." }),
+        ),
+        (
+            "/$defs/Condition/properties/exact",
+            json!({ "description": "The value equals this." }),
+        ),
+        (
+            "/$defs/Condition/properties/prefix",
+            json!({ "description": "The value starts with this." }),
+        ),
+        (
+            "/$defs/Condition/properties/suffix",
+            json!({ "description": "The value ends with this." }),
+        ),
+        (
+            "/$defs/Condition/properties/contains",
+            json!({ "description": "The value contains this." }),
+        ),
+        (
+            "/$defs/Condition/properties/regex",
+            json!({
+                "description": "A regular expression (Rust regex syntax) that must match the whole value, as Istio's regex matches do.",
+            }),
+        ),
+        (
+            "/$defs/Condition/properties/present",
+            json!({
+                "description": "true: the header, cookie or parameter is present (any value); false: it is absent.",
+            }),
+        ),
+        (
+            "/$defs/Condition/properties/ignore_case",
+            json!({
+                "description": "Compare ASCII letters case-insensitively (not with present).",
+                "default": false,
+            }),
+        ),
+    ]
+}
+
+/// Keys in the order people read a schema in.
+fn order_keys(schema: &mut Value) {
+    const ORDER: [&str; 33] = [
+        "$schema",
+        "$id",
+        "title",
+        "description",
+        "$ref",
+        "type",
+        "const",
+        "enum",
+        "default",
+        "format",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "items",
+        "properties",
+        "required",
+        "additionalProperties",
+        "oneOf",
+        "anyOf",
+        "allOf",
+        "not",
+        "if",
+        "then",
+        "else",
+        "$defs",
+        "examples",
+        "readOnly",
+        "writeOnly",
+    ];
+    let rank = |key: &str| ORDER.iter().position(|k| *k == key).unwrap_or(ORDER.len());
+    match schema {
+        Value::Object(object) => {
+            let mut entries: Vec<(String, Value)> = std::mem::take(object).into_iter().collect();
+            // Property names and definitions keep their own (declaration) order.
+            entries.sort_by_key(|(key, _)| rank(key));
+            for (key, value) in &mut entries {
+                if key != "enum" && key != "const" && key != "default" {
+                    order_keys(value);
+                }
+            }
+            object.extend(entries);
+        }
+        Value::Array(items) => items.iter_mut().for_each(order_keys),
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------- validation
+
+/// Every way `instance` does not satisfy `schema` (the JSON Schema subset
+/// [`plugin_config_schema`] uses: type, enum, const, properties, required,
+/// additionalProperties, items, `$ref` into `$defs`, oneOf, anyOf, allOf, not, if/then/else,
+/// minimum, maximum, minLength, maxLength, pattern, minItems, maxItems, uniqueItems).
+/// Paths are written like the config compiler's (`rules[0].split`).
+pub fn validate(schema: &Value, instance: &Value) -> Vec<ConfigError> {
+    let mut findings = Vec::new();
+    let validator = Validator {
+        root: schema,
+        mode: Mode::Full,
+    };
+    validator.check(schema, instance, &mut Vec::new(), &mut findings);
+    findings.into_iter().map(Finding::into_error).collect()
+}
+
+/// Like [`CompiledConfig::from_json`], but reports every error, not only the first
+/// structural one: every unknown field (with the closest known name), wrong type and missing
+/// field, then — when those were only fields the compiler can do without — the semantic
+/// errors too. Texts are the library's wherever both report the same thing.
+pub fn compile_reporting_all(json: &[u8]) -> Result<CompiledConfig, ConfigErrors> {
+    let first = match config::parse_dto(json) {
+        Ok(dto) => return CompiledConfig::try_from(dto),
+        Err(first) => first,
+    };
+    let Ok(document) = serde_json::from_slice::<Value>(json) else {
+        return Err(ConfigErrors(vec![first]));
+    };
+    let schema = plugin_config_schema();
+    let validator = Validator {
+        root: &schema,
+        mode: Mode::Structural,
+    };
+    let mut findings = Vec::new();
+    validator.check(&schema, &document, &mut Vec::new(), &mut findings);
+    if findings.is_empty() {
+        // Something serde refuses that the walk does not model (a duplicate key, say).
+        return Err(ConfigErrors(vec![first]));
+    }
+    let all_prunable = findings.iter().all(|f| f.prune);
+    let mut pruned = document;
+    for finding in findings.iter().filter(|f| f.prune).rev() {
+        remove_at(&mut pruned, &finding.location);
+    }
+    // Without a misspelt field its object may lack an action or a condition kind; that
+    // follows from the error already reported, so the compiler's word on it is left out.
+    let pruned_parents: Vec<String> = findings
+        .iter()
+        .filter(|f| f.prune)
+        .map(|f| {
+            format_path(
+                f.location
+                    .split_last()
+                    .map_or(&[][..], |(_, parent)| parent),
+            )
+        })
+        .collect();
+    let mut errors: Vec<ConfigError> = findings.into_iter().map(Finding::into_error).collect();
+    // The walk and serde agree on the common cases; when serde saw something else at another
+    // place, say that too (but not serde_json's "expected value" for an enum given a number).
+    if !errors.iter().any(|e| e.path == first.path) && !first.reason.starts_with("invalid JSON") {
+        errors.insert(0, first);
+    }
+    if all_prunable {
+        if let Ok(pruned_json) = serde_json::to_vec(&pruned) {
+            match config::parse_dto(&pruned_json) {
+                Ok(dto) => {
+                    if let Err(more) = CompiledConfig::try_from(dto) {
+                        errors.extend(
+                            more.0
+                                .into_iter()
+                                .filter(|e| !pruned_parents.contains(&e.path)),
+                        );
+                    }
+                }
+                Err(more) => {
+                    if !errors.iter().any(|e| e.path == more.path) {
+                        errors.push(more);
+                    }
+                }
+            }
+        }
+    }
+    Err(ConfigErrors(errors))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Every keyword.
+    Full,
+    /// What serde checks when it deserializes the DTOs: types, enums, unknown and missing
+    /// fields, unsigned integer ranges; `null` for a field that may be left out is "left out".
+    Structural,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+struct Finding {
+    location: Vec<Segment>,
+    /// The path reported (an unknown field is reported at its parent, as serde does).
+    path: String,
+    reason: String,
+    /// Removing `location` leaves a document the compiler can still judge.
+    prune: bool,
+}
+
+impl Finding {
+    fn into_error(self) -> ConfigError {
+        ConfigError {
+            path: self.path,
+            reason: self.reason,
+        }
+    }
+}
+
+fn format_path(location: &[Segment]) -> String {
+    let mut path = String::new();
+    for segment in location {
+        match segment {
+            Segment::Key(key) if path.is_empty() => path.push_str(key),
+            Segment::Key(key) => {
+                path.push('.');
+                path.push_str(key);
+            }
+            Segment::Index(index) => path.push_str(&format!("[{index}]")),
+        }
+    }
+    if path.is_empty() {
+        "$".into()
+    } else {
+        path
+    }
+}
+
+fn remove_at(document: &mut Value, location: &[Segment]) {
+    let Some((last, parents)) = location.split_last() else {
+        return;
+    };
+    let mut node = document;
+    for segment in parents {
+        let next = match (segment, node) {
+            (Segment::Key(key), Value::Object(object)) => object.get_mut(key),
+            (Segment::Index(index), Value::Array(items)) => items.get_mut(*index),
+            _ => None,
+        };
+        match next {
+            Some(child) => node = child,
+            None => return,
+        }
+    }
+    if let (Segment::Key(key), Value::Object(object)) = (last, node) {
+        object.shift_remove(key);
+    }
+}
+
+struct Validator<'s> {
+    root: &'s Value,
+    mode: Mode,
+}
+
+impl<'s> Validator<'s> {
+    fn resolve(&self, reference: &str) -> Option<&'s Value> {
+        let name = reference.strip_prefix("#/$defs/")?;
+        self.root.get("$defs")?.get(name)
+    }
+
+    fn report(
+        &self,
+        findings: &mut Vec<Finding>,
+        location: &[Segment],
+        reason: String,
+        prune: bool,
+    ) {
+        findings.push(Finding {
+            location: location.to_vec(),
+            path: format_path(location),
+            reason,
+            prune,
+        });
+    }
+
+    /// Appends to `findings` every way `value` (at `location`) fails `schema`.
+    fn check(
+        &self,
+        schema: &'s Value,
+        value: &Value,
+        location: &mut Vec<Segment>,
+        findings: &mut Vec<Finding>,
+    ) {
+        self.check_value(schema, value, location, findings, false);
+    }
+
+    /// `optional`: `value` is a property that may be left out, so a wrong type there can be
+    /// pruned and the rest of the document still judged by the compiler.
+    fn check_value(
+        &self,
+        schema: &'s Value,
+        value: &Value,
+        location: &mut Vec<Segment>,
+        findings: &mut Vec<Finding>,
+        optional: bool,
+    ) {
+        let object = match schema {
+            Value::Bool(true) => return,
+            Value::Bool(false) => {
+                self.report(
+                    findings,
+                    location,
+                    "no value is allowed here".into(),
+                    optional,
+                );
+                return;
+            }
+            Value::Object(object) => object,
+            _ => return,
+        };
+        if let Some(target) = object
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| self.resolve(r))
+        {
+            let before = findings.len();
+            self.check_value(target, value, location, findings, optional);
+            if findings.len() > before {
+                return;
+            }
+        }
+        if let Some(expected) = object.get("type") {
+            if let Some(reason) = self.type_mismatch(object, expected, value) {
+                let reason = match object.get("enum") {
+                    Some(Value::Array(variants)) => unknown_variant(variants, value),
+                    _ => reason,
+                };
+                self.report(findings, location, reason, optional);
+                return;
+            }
+        }
+        if let Some(Value::Array(variants)) = object.get("enum") {
+            if !variants.contains(value) {
+                self.report(
+                    findings,
+                    location,
+                    unknown_variant(variants, value),
+                    optional,
+                );
+                return;
+            }
+        }
+        match value {
+            Value::Object(members) => self.check_object(object, members, location, findings),
+            Value::Array(items) => self.check_array(object, items, location, findings),
+            _ => {}
+        }
+        if self.mode == Mode::Full {
+            self.check_full(object, value, location, findings);
+        }
+    }
+
+    fn type_mismatch(
+        &self,
+        schema: &Map<String, Value>,
+        expected: &Value,
+        value: &Value,
+    ) -> Option<String> {
+        let unsigned = match schema.get("format").and_then(Value::as_str) {
+            Some("uint32") => Some(u64::from(u32::MAX)),
+            Some("uint64") => Some(u64::MAX),
+            _ => None,
+        };
+        let types: Vec<&str> = match expected {
+            Value::String(single) => vec![single.as_str()],
+            Value::Array(several) => several.iter().filter_map(Value::as_str).collect(),
+            _ => return None,
+        };
+        let matches = |t: &str| match (t, value) {
+            ("null", Value::Null)
+            | ("boolean", Value::Bool(_))
+            | ("string", Value::String(_))
+            | ("array", Value::Array(_))
+            | ("object", Value::Object(_))
+            | ("number", Value::Number(_)) => true,
+            ("integer", Value::Number(n)) if self.mode == Mode::Structural => match unsigned {
+                Some(max) => n.as_u64().is_some_and(|u| u <= max),
+                None => n.is_i64() || n.is_u64(),
+            },
+            ("integer", Value::Number(n)) => {
+                n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+            }
+            _ => false,
+        };
+        if types.iter().any(|t| matches(t)) {
+            return None;
+        }
+        let first = types.first().copied().unwrap_or("value");
+        let expected_text = match first {
+            "string" => "a string",
+            "boolean" => "a boolean",
+            "array" => "an array",
+            "object" => "a JSON object",
+            "number" => "a number",
+            "integer" if unsigned.is_some() => "a non-negative integer",
+            "integer" => "an integer",
+            "null" => "null",
+            _ => "a value",
+        };
+        // serde: a negative or too large integer is the right type with an invalid value.
+        let kind = match value {
+            Value::Number(n) if first == "integer" && (n.is_i64() || n.is_u64()) => "value",
+            _ => "type",
+        };
+        let unexpected = match value {
+            // A JSON array where an object belongs: the config compiler's wording.
+            Value::Array(_) if first == "object" => "array".to_string(),
+            other => unexpected(other),
+        };
+        Some(format!(
+            "invalid {kind}: {unexpected}, expected {expected_text}"
+        ))
+    }
+
+    fn check_object(
+        &self,
+        schema: &'s Map<String, Value>,
+        members: &Map<String, Value>,
+        location: &mut Vec<Segment>,
+        findings: &mut Vec<Finding>,
+    ) {
+        let properties = schema.get("properties").and_then(Value::as_object);
+        let required: Vec<&str> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|names| names.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+        for (key, member) in members {
+            let is_required = required.contains(&key.as_str());
+            match properties.and_then(|p| p.get(key)) {
+                Some(_) if member.is_null() && !is_required && self.mode == Mode::Structural => {}
+                Some(property) => {
+                    location.push(Segment::Key(key.clone()));
+                    self.check_value(property, member, location, findings, !is_required);
+                    location.pop();
+                }
+                None if closed => {
+                    let known: Vec<String> = properties
+                        .map(|p| p.keys().cloned().collect())
+                        .unwrap_or_default();
+                    let reason = match config::closest_name(key, &known) {
+                        Some(suggestion) => {
+                            format!("unknown field \"{key}\" (did you mean \"{suggestion}\"?)")
+                        }
+                        None => format!(
+                            "unknown field \"{key}\"; expected one of {}",
+                            known.join(", ")
+                        ),
+                    };
+                    let path = format_path(location);
+                    let mut at = location.clone();
+                    at.push(Segment::Key(key.clone()));
+                    findings.push(Finding {
+                        location: at,
+                        path,
+                        reason,
+                        prune: true,
+                    });
+                }
+                None => {}
+            }
+        }
+        for name in required {
+            if !members.contains_key(name) {
+                let mut at = location.clone();
+                at.push(Segment::Key(name.to_string()));
+                findings.push(Finding {
+                    path: format_path(&at),
+                    location: at,
+                    reason: "required field is missing".into(),
+                    prune: false,
+                });
+            }
+        }
+    }
+
+    fn check_array(
+        &self,
+        schema: &'s Map<String, Value>,
+        items: &[Value],
+        location: &mut Vec<Segment>,
+        findings: &mut Vec<Finding>,
+    ) {
+        let Some(item_schema) = schema.get("items") else {
+            return;
+        };
+        for (index, item) in items.iter().enumerate() {
+            location.push(Segment::Index(index));
+            self.check_value(item_schema, item, location, findings, false);
+            location.pop();
+        }
+    }
+
+    /// The keywords beyond serde's view: values, sizes, patterns and the applicators.
+    fn check_full(
+        &self,
+        schema: &'s Map<String, Value>,
+        value: &Value,
+        location: &mut Vec<Segment>,
+        findings: &mut Vec<Finding>,
+    ) {
+        let mut report = |reason: String| self.report(findings, location, reason, false);
+        if let Some(constant) = schema.get("const") {
+            if constant != value {
+                report(format!("must be {constant}"));
+            }
+        }
+        match value {
+            Value::String(text) => {
+                let length = text.chars().count();
+                if let Some(min) = schema.get("minLength").and_then(Value::as_u64) {
+                    if u64::try_from(length).unwrap_or(u64::MAX) < min {
+                        report(format!("must be at least {min} characters long"));
+                    }
+                }
+                if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
+                    if u64::try_from(length).unwrap_or(u64::MAX) > max {
+                        report(format!("must be at most {max} characters long"));
+                    }
+                }
+                if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
+                    match regex::Regex::new(pattern) {
+                        Ok(regex) if !regex.is_match(text) => {
+                            report(format!("{text:?} does not match {pattern}"));
+                        }
+                        Ok(_) => {}
+                        Err(error) => report(format!(
+                            "the schema's pattern {pattern} is invalid: {error}"
+                        )),
+                    }
+                }
+            }
+            Value::Number(number) => {
+                let n = number.as_f64().unwrap_or(f64::NAN);
+                if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
+                    if n < min || n.is_nan() {
+                        report(format!("{number} is less than the minimum {min}"));
+                    }
+                }
+                if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
+                    if n > max || n.is_nan() {
+                        report(format!("{number} is more than the maximum {max}"));
+                    }
+                }
+            }
+            Value::Array(items) => {
+                if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
+                    if u64::try_from(items.len()).unwrap_or(u64::MAX) < min {
+                        report(format!("must have at least {min} item(s)"));
+                    }
+                }
+                if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
+                    if u64::try_from(items.len()).unwrap_or(u64::MAX) > max {
+                        report(format!("must have at most {max} items"));
+                    }
+                }
+                if schema.get("uniqueItems") == Some(&Value::Bool(true)) {
+                    for (i, item) in items.iter().enumerate() {
+                        if items.iter().take(i).any(|earlier| earlier == item) {
+                            report(format!("item {i} ({item}) is listed twice"));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.check_applicators(schema, value, location, findings);
+    }
+
+    fn holds(&self, schema: &'s Value, value: &Value, location: &[Segment]) -> bool {
+        let mut scratch = Vec::new();
+        self.check(schema, value, &mut location.to_vec(), &mut scratch);
+        scratch.is_empty()
+    }
+
+    fn check_applicators(
+        &self,
+        schema: &'s Map<String, Value>,
+        value: &Value,
+        location: &mut Vec<Segment>,
+        findings: &mut Vec<Finding>,
+    ) {
+        if let Some(Value::Array(all)) = schema.get("allOf") {
+            for sub in all {
+                self.check(sub, value, location, findings);
+            }
+        }
+        if let Some(Value::Array(any)) = schema.get("anyOf") {
+            if !any.iter().any(|sub| self.holds(sub, value, location)) {
+                let reason = format!("must be {}", describe_alternatives(any, " or "));
+                self.report(findings, location, reason, false);
+            }
+        }
+        if let Some(Value::Array(one)) = schema.get("oneOf") {
+            let holding: Vec<&Value> = one
+                .iter()
+                .filter(|sub| self.holds(sub, value, location))
+                .collect();
+            if holding.len() != 1 {
+                let found = if holding.is_empty() {
+                    "none".to_string()
+                } else {
+                    holding
+                        .iter()
+                        .map(|sub| describe(sub))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                };
+                let reason = format!(
+                    "expected exactly one of {}; found {found}",
+                    describe_alternatives(one, ", ")
+                );
+                self.report(findings, location, reason, false);
+            }
+        }
+        if let Some(not) = schema.get("not") {
+            if self.holds(not, value, location) {
+                let reason = format!("must not have {}", describe(not));
+                self.report(findings, location, reason, false);
+            }
+        }
+        if let Some(condition) = schema.get("if") {
+            let branch = if self.holds(condition, value, location) {
+                schema.get("then")
+            } else {
+                schema.get("else")
+            };
+            if let Some(branch) = branch {
+                self.check(branch, value, location, findings);
+            }
+        }
+    }
+}
+
+/// What a subschema asks for, for messages: its required fields, or its title.
+fn describe(schema: &Value) -> String {
+    if let Some(Value::Array(names)) = schema.get("required") {
+        return names
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" with ");
+    }
+    if let Some(Value::Array(any)) = schema.get("anyOf") {
+        return format!("any of {}", describe_alternatives(any, ", "));
+    }
+    match schema.get("title").and_then(Value::as_str) {
+        Some(title) => title.to_string(),
+        None => schema.to_string(),
+    }
+}
+
+fn describe_alternatives(alternatives: &[Value], separator: &str) -> String {
+    alternatives
+        .iter()
+        .map(describe)
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
+/// serde's `Unexpected` wording for a JSON value.
+fn unexpected(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("boolean `{b}`"),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                format!("integer `{u}`")
+            } else if let Some(i) = n.as_i64() {
+                format!("integer `{i}`")
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                let text = f.to_string();
+                if f.is_finite() && !text.contains('.') {
+                    format!("floating point `{text}.0`")
+                } else {
+                    format!("floating point `{text}`")
+                }
+            }
+        }
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "sequence".into(),
+        Value::Object(_) => "map".into(),
+    }
+}
+
+/// serde's wording for a value outside an enum's variants.
+fn unknown_variant(variants: &[Value], value: &Value) -> String {
+    let names: Vec<String> = variants
+        .iter()
+        .map(|v| match v {
+            Value::String(s) => format!("`{s}`"),
+            other => format!("`{other}`"),
+        })
+        .collect();
+    let expected = match names.as_slice() {
+        [one] => one.clone(),
+        [a, b] => format!("{a} or {b}"),
+        _ => format!("one of {}", names.join(", ")),
+    };
+    match value {
+        Value::String(s) => format!("unknown variant `{s}`, expected {expected}"),
+        other => format!("invalid type: {}, expected {expected}", unexpected(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_errors(json: &str) -> Vec<String> {
+        match compile_reporting_all(json.as_bytes()) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn every_annotation_lands_on_a_schema_object() {
+        let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+        let mut raw = generator
+            .into_root_schema_for::<PluginConfigDto>()
+            .to_value();
+        remove_null(&mut raw);
+        rename_definitions(&mut raw);
+        for (pointer, _) in annotations() {
+            assert!(
+                raw.pointer(pointer).is_some_and(Value::is_object),
+                "{pointer} is not in the generated schema (did a DTO change?)"
+            );
+        }
+    }
+
+    #[test]
+    fn every_property_is_described() {
+        let schema = plugin_config_schema();
+        let mut missing = Vec::new();
+        let mut objects = vec![("".to_string(), &schema)];
+        if let Some(Value::Object(defs)) = schema.get("$defs") {
+            for (name, def) in defs {
+                assert!(
+                    def.get("description").is_some(),
+                    "$defs/{name} has no description"
+                );
+                objects.push((format!("/$defs/{name}"), def));
+            }
+        }
+        for (at, object) in objects {
+            if let Some(Value::Object(properties)) = object.get("properties") {
+                for (name, property) in properties {
+                    if property.get("description").is_none() {
+                        missing.push(format!("{at}/properties/{name}"));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "undescribed: {missing:?}");
+    }
+
+    #[test]
+    fn no_null_and_no_dto_names_remain() {
+        let text = plugin_config_schema().to_string();
+        assert!(!text.contains("null"), "{text}");
+        assert!(!text.contains("Dto"), "{text}");
+    }
+
+    #[test]
+    fn schema_patterns_compile() {
+        for pattern in [
+            VERSION_PATTERN,
+            RULE_NAME_PATTERN,
+            TOKEN_PATTERN,
+            MATCH_HEADER_PATTERN,
+            VERSION_FROM_PATTERN,
+            SPLIT_KEY_PATTERN,
+        ] {
+            regex::Regex::new(pattern).unwrap();
+        }
+    }
+
+    #[test]
+    fn all_structural_errors_are_reported() {
+        let json = r#"{
+            "versions": ["v1", "v2"], "default_version": "v1", "tag_headr": "x",
+            "client_ip": {"from": "xf"},
+            "rules": [
+                {"name": "a", "versoin": "v2"},
+                {"name": "b", "match": {"header": "ua", "regx": ".*"}, "version": 2},
+                {"name": "c", "split": {"weights": [{"version": "v1", "percent": "100"}]}}
+            ],
+            "sticky_cookie": {"max_age_s": -1}
+        }"#;
+        assert_eq!(
+            all_errors(json),
+            vec![
+                r#"$: unknown field "tag_headr" (did you mean "tag_header"?)"#,
+                "client_ip.from: unknown variant `xf`, expected `peer` or `xff`",
+                r#"rules[0]: unknown field "versoin" (did you mean "version"?)"#,
+                r#"rules[1].match: unknown field "regx" (did you mean "regex"?)"#,
+                "rules[1].version: invalid type: integer `2`, expected a string",
+                r#"rules[2].split.weights[0].percent: invalid type: string "100", expected a number"#,
+                "sticky_cookie.max_age_s: invalid value: integer `-1`, expected a non-negative integer",
+                "sticky_cookie.name: required field is missing",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_do_not_hide_semantic_errors() {
+        let json = r#"{"versions": ["v1", "v2"], "default_version": "v3", "colour": "red",
+            "rules": [{"name": "a", "versoin": "v2", "split": {"weights": [{"version": "v1", "percent": 90}]}}]}"#;
+        assert_eq!(
+            all_errors(json),
+            vec![
+                "$: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage",
+                r#"rules[0]: unknown field "versoin" (did you mean "version"?)"#,
+                r#"default_version: unknown version "v3"; versions are v1, v2"#,
+                "rules[0].split.weights: percents sum to 90, expected 100",
+            ]
+        );
+    }
+
+    #[test]
+    fn null_counts_as_left_out_for_optional_fields() {
+        let json = r#"{"versions": ["v1"], "default_version": "v1", "tag_header": null, "client_ip": null}"#;
+        assert!(all_errors(json).is_empty());
+        // But not where serde wants a value: the library's own error.
+        let json = r#"{"versions": ["v1"], "default_version": "v1", "baggage": null, "x": 1}"#;
+        assert_eq!(
+            all_errors(json),
+            vec![
+                "baggage: invalid type: null, expected a boolean",
+                "$: unknown field \"x\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage",
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_and_quirks_fall_back_to_the_library() {
+        assert_eq!(
+            all_errors("{"),
+            vec!["$: invalid JSON: EOF while parsing an object at line 1 column 1"]
+        );
+        assert_eq!(
+            all_errors(r#"{"versions": ["v1"], "default_version": "v1", "versions": ["v2"]}"#),
+            vec!["$: duplicate field `versions`"]
+        );
+        // serde_json says "expected value" for an enum given a number; the walk says more.
+        assert_eq!(
+            all_errors(
+                r#"{"versions": ["v1"], "default_version": "v1", "client_ip": {"from": 1}}"#
+            ),
+            vec!["client_ip.from: invalid type: integer `1`, expected `peer` or `xff`"]
+        );
+    }
+
+    #[test]
+    fn full_validation_states_the_expressible_rules() {
+        let schema = plugin_config_schema();
+        let errors = |json: &str| -> Vec<String> {
+            let value: Value = serde_json::from_str(json).unwrap();
+            validate(&schema, &value)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert!(errors(include_str!("../tests/data/spec-example.json")).is_empty());
+        assert_eq!(
+            errors(r#"{"versions": [], "default_version": "v 1", "schema": 2}"#),
+            vec![
+                "versions: must have at least 1 item(s)",
+                r#"default_version: "v 1" does not match ^[A-Za-z0-9._-]{1,63}$"#,
+                "schema: must be 1",
+            ]
+        );
+        assert_eq!(
+            errors(r#"{"versions": ["v1"], "default_version": "v1", "rules": [
+                {"name": "a", "match": {"header": "x", "cookie": "y", "exact": "1"}, "version": "v1"},
+                {"name": "b", "match": {"header": "x", "exact": "1", "prefix": "2"}, "version": "v1"},
+                {"name": "c", "match": {"source_ip": ["10.0.0.0/8"], "exact": "1"}, "version": "v1"},
+                {"name": "d", "match": {"header": "x", "present": true, "ignore_case": true}, "version": "v1"},
+                {"name": "e", "version": "v1", "version_from": "header:x"},
+                {"name": "f", "split": {"weights": [{"version": "v1", "percent": 120}], "key": ["ip"]}}
+            ]}"#),
+            vec![
+                "rules[0].match: expected exactly one of header, cookie, query, source_ip, all, any, not; found header and cookie",
+                "rules[1].match: expected exactly one of exact, prefix, suffix, contains, regex, present; found exact and prefix",
+                "rules[2].match: must not have any of exact, prefix, suffix, contains, regex, present, ignore_case",
+                "rules[3].match: must not have present with ignore_case",
+                "rules[4]: expected exactly one of version, version_from, split; found version and version_from",
+                "rules[5].split.weights[0].percent: 120 is more than the maximum 100",
+                r#"rules[5].split.key[0]: "ip" does not match ^(source_ip|header:(:[A-Za-z]+|[!#$%&'*+.^_`|~0-9A-Za-z-]+)|cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+|query:.+)$"#,
+            ]
+        );
+        assert_eq!(
+            errors(
+                r#"{"versions": ["v1"], "default_version": "v1", "client_ip": {"from": "peer", "trusted_hops": 1}}"#
+            ),
+            vec!["client_ip: must not have trusted_hops"]
+        );
+    }
+}
