@@ -564,7 +564,7 @@ def markdown(result: dict) -> str:
                        f"| {fmt(s['pairs'].get(key + '|h2'), '.3f')} |")
         out.append("")
     if result["modules"]:
-        out.append("**Modules** (after wasm-opt -O3)")
+        out.append("**Modules** (after wasm-opt, as `make wasm` ships them)")
         out.append("")
         out.append("| module | bytes | KiB |")
         out.append("|---|---:|---:|")

@@ -41,11 +41,11 @@ fi
 
 # ---------------------------------------------------------------- Envoy load comparison
 if [ "${BENCH_SKIP_ENVOY:-0}" != 1 ]; then
-  # The empty-filter floor, built and optimized exactly like dist/canary_tagger.wasm.
-  cargo build -q --release --target wasm32-wasip1 --manifest-path bench/empty-filter/Cargo.toml
-  wasm-opt -O3 --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+  # The empty-filter floor, built and optimized like dist/canary_tagger.wasm (make wasm).
+  cargo build -q --profile wasm --target wasm32-wasip1 --manifest-path bench/empty-filter/Cargo.toml
+  wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
     --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types \
-    --strip-debug bench/empty-filter/target/wasm32-wasip1/release/empty_filter.wasm \
+    --strip-debug --strip-producers bench/empty-filter/target/wasm32-wasip1/wasm/empty_filter.wasm \
     -o bench/empty-filter/target/empty_filter.opt.wasm
   "$PY" bench/envoy_bench.py "$@"
 fi

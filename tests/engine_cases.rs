@@ -364,9 +364,8 @@ fn version_from_known_value_or_next_rule() {
     run_table(&version_from_config(), &cases);
 }
 
-/// `Resolved::first_value` (src/engine.rs) is documented as "the first non-empty value of
-/// `source` for which `pick` returns something": an unknown first value of a repeated
-/// header or cookie must not hide a known later one.
+/// With a repeated header or cookie, an unknown first value must not hide a known later
+/// one: `version_from` takes the first value that names a version.
 #[test]
 fn version_from_uses_the_first_known_value_of_a_repeated_source() {
     #[rustfmt::skip]
@@ -677,8 +676,8 @@ fn split_key_chain() {
     run_table(&config, &cases);
 }
 
-/// `Resolved::first_value` promises the first *non-empty* value: an empty `uid` cookie
-/// followed by a real one must hash the real one, not fall through to the next key source.
+/// Empty key values are skipped value by value: an empty `uid` cookie followed by a real one
+/// hashes the real one instead of falling through to the next key source.
 #[test]
 fn split_key_skips_an_empty_value_for_a_later_value_of_the_same_source() {
     let config = compile(SPLIT_50_50);
