@@ -39,9 +39,10 @@ rust-targets:
 	  grep -qx "$$t" <<<"$$installed" || rustup target add "$$t"; \
 	done
 
-# Debian packages: wasm-opt (binaryen) shrinks the module; docker-compose only parses the
-# compose file in the manifest checks. Installed only when missing.
-APT_PACKAGES := binaryen:wasm-opt docker-compose:docker-compose
+# Debian packages, installed only when missing: wasm-opt (binaryen) shrinks the module;
+# docker-compose only parses the compose file in the manifest checks; prometheus scrapes a
+# real Envoy to prove every documented PromQL query (docs/metrics.md) returns data.
+APT_PACKAGES := binaryen:wasm-opt docker-compose:docker-compose prometheus:prometheus
 apt-deps:
 	@missing=""; for pair in $(APT_PACKAGES); do \
 	  pkg="$${pair%%:*}"; cmd="$${pair##*:}"; \
@@ -112,7 +113,9 @@ wasm-test: rust-targets wasm-bindgen-runner
 manifests: venv wasm
 	$(PY) -m pytest -q envoyfilter/tests
 
+# The CLI agreement test runs `canary-tagger explain` next to the real Envoy.
 e2e: venv wasm
+	cargo build -q --bin canary-tagger
 	$(PY) -m pytest -q test-harness
 
 test: deps fmt-check clippy unit-test wasm-test manifests e2e
