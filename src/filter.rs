@@ -13,7 +13,7 @@ use crate::config::{CompiledConfig, VersionId};
 use crate::engine::{self, ClientTag, DecidedBy, StickyId};
 use crate::metrics::{self, MetricNames};
 use crate::net::ClientIpSource;
-use crate::request::RequestView;
+use crate::request::{OwnedRequest, RequestView};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -200,31 +200,12 @@ struct CanaryRequest {
 
 impl Context for CanaryRequest {}
 
-/// The request headers Envoy handed over, as the engine's view of the request.
-struct HostRequest {
-    headers: Vec<(String, Vec<u8>)>,
-    peer: Option<Vec<u8>>,
-}
-
-impl RequestView for HostRequest {
-    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + Clone {
-        self.headers
-            .iter()
-            .filter(move |(key, _)| key == name)
-            .map(|(_, value)| value.as_slice())
-    }
-
-    fn peer_address(&self) -> Option<&[u8]> {
-        self.peer.as_deref()
-    }
-}
-
 impl HttpContext for CanaryRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let request = HostRequest {
-            headers: self.get_http_request_headers_bytes(),
-            peer: self.get_property(vec!["source", "address"]),
-        };
+        let request = OwnedRequest::from_parts(
+            self.get_http_request_headers_bytes(),
+            self.get_property(vec!["source", "address"]),
+        );
         let active = Rc::clone(&self.active);
         let config = &active.config;
         let decision = engine::decide(config, &request, self.random.next_u128());

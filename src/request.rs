@@ -104,7 +104,8 @@ pub fn trim_ascii(bytes: &[u8]) -> &[u8] {
     bytes.get(start..end).unwrap_or(&[])
 }
 
-/// A request held in memory: for tests, benchmarks and `canary-tagger explain`.
+/// A request held in memory: what the filter read from Envoy, or one built for tests,
+/// benchmarks and `canary-tagger explain`.
 #[derive(Clone, Debug, Default)]
 pub struct OwnedRequest {
     headers: Vec<(String, Vec<u8>)>,
@@ -114,6 +115,12 @@ pub struct OwnedRequest {
 impl OwnedRequest {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A request from headers whose names are lower-case already (as Envoy hands them
+    /// over) and the peer address as `source.address` reports it.
+    pub fn from_parts(headers: Vec<(String, Vec<u8>)>, peer: Option<Vec<u8>>) -> Self {
+        OwnedRequest { headers, peer }
     }
 
     /// Adds one header line; the name is lower-cased as Envoy does.
