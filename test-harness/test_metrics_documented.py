@@ -104,7 +104,8 @@ MIX = [
 ]
 ANONYMOUS_ANDROIDS = 2   # no key at all: each gets a sticky id, then comes back with it once
 
-# Every counter the configuration defines, at zero: pairs a rule can never produce are not
+# Every counter the configuration defines, at zero (config_rejected too, so that
+# Prometheus' increase() sees the first rejection): pairs a rule can never produce are not
 # defined (testers is always v2, ...); trusted_tag.* exist because trusted_tag_sources is set.
 ALL_COUNTERS_AT_ZERO = {f"{P}{name}": 0 for name in [
     "requests.rule.testers.v2", "requests.rule.office.v3", "requests.rule.chrome.v2",
@@ -113,6 +114,7 @@ ALL_COUNTERS_AT_ZERO = {f"{P}{name}": 0 for name in [
     "requests.default.v1",
     "requests.trusted_tag.v1", "requests.trusted_tag.v2", "requests.trusted_tag.v3",
     "normalized.grpcsvc", "client_tag_stripped", "sticky_id_issued", "client_ip_fallback",
+    "config_rejected",
 ]}
 
 
