@@ -273,6 +273,17 @@ pub struct StickyCookie {
     pub secure: bool,
 }
 
+impl StickyCookie {
+    /// The `Set-Cookie` value that issues sticky id `id` (SPEC §4).
+    pub fn set_cookie(&self, id: &str) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!(
+            "{}={id}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+            self.name, self.max_age_s
+        )
+    }
+}
+
 /// A configuration known to be valid: everything the request path needs, precompiled.
 #[derive(Debug)]
 pub struct CompiledConfig {

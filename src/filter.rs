@@ -256,14 +256,7 @@ impl HttpContext for CanaryRequest {
         };
         let config = &self.active.config;
         if let (Some(id), Some(sticky)) = (&tagged.sticky_id, &config.sticky_cookie) {
-            let secure = if sticky.secure { "; Secure" } else { "" };
-            let cookie = format!(
-                "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-                sticky.name,
-                id.as_str(),
-                sticky.max_age_s
-            );
-            self.add_http_response_header("set-cookie", &cookie);
+            self.add_http_response_header("set-cookie", &sticky.set_cookie(id.as_str()));
         }
         if let Some(header) = &config.response_header {
             self.add_http_response_header(header, config.version_name(tagged.version));

@@ -373,15 +373,9 @@ pub fn explain(config: &CompiledConfig, request: &OwnedRequest, entropy: u128) -
 
     let mut response_headers = Vec::new();
     if let (Some(id), Some(sticky)) = (&decision.sticky_id, &config.sticky_cookie) {
-        let secure = if sticky.secure { "; Secure" } else { "" };
         response_headers.push(HeaderOut {
             name: "set-cookie".into(),
-            value: format!(
-                "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-                sticky.name,
-                id.as_str(),
-                sticky.max_age_s
-            ),
+            value: sticky.set_cookie(id.as_str()),
         });
     }
     if let Some(header) = &config.response_header {
