@@ -736,16 +736,11 @@ fn compile_normalize(
 fn compile_rule(rule: &RuleDto, path: &str, known: &Known, errors: &mut Errors) -> Option<Rule> {
     if rule.name.is_empty() {
         errors.add(&format!("{path}.name"), "must not be empty");
-    } else if rule.name.len() > MAX_NAME_LEN
-        || !rule
-            .name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
-    {
+    } else if rule.name.len() > MAX_NAME_LEN || !rule.name.bytes().all(|b| b.is_ascii_graphic()) {
         errors.add(
             &format!("{path}.name"),
             format!(
-                "\"{}\" is not a valid rule name (1-{MAX_NAME_LEN} of A-Z a-z 0-9 _ -)",
+                "\"{}\" is not a valid rule name (1-{MAX_NAME_LEN} visible ASCII characters, no spaces)",
                 rule.name
             ),
         );

@@ -36,7 +36,7 @@ impl MetricNames {
                         reachable.then(|| {
                             format!(
                                 "{PREFIX}.requests.rule.{}.{}",
-                                rule.name,
+                                metric_part(&rule.name),
                                 metric_part(version)
                             )
                         })
@@ -72,7 +72,53 @@ impl MetricNames {
     }
 }
 
-/// Dots separate stat name segments in Envoy; keep names inside one segment.
+/// One stat name segment: dots separate segments in Envoy, and Prometheus accepts only
+/// `[A-Za-z0-9_]` anyway, so anything but letters, digits, `_` and `-` is written as `_`.
 fn metric_part(name: &str) -> String {
-    name.replace('.', "_")
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_stay_one_stat_segment() {
+        let config = CompiledConfig::from_json(
+            br#"{"versions": ["v1", "v1.2"], "default_version": "v1",
+                 "normalize": [{"header": "x.svc", "allowed": ["a"], "default": "a"}],
+                 "rules": [{"name": "beta.users:eu", "version": "v1.2"},
+                           {"name": "half", "split": {"weights": [{"version": "v1", "percent": 50},
+                                                                  {"version": "v1.2", "percent": 50}]}}]}"#,
+        )
+        .unwrap();
+        let names = MetricNames::new(&config);
+        assert_eq!(
+            names.decisions,
+            vec![
+                vec![
+                    None,
+                    Some("canary_tagger.requests.rule.beta_users_eu.v1_2".to_string())
+                ],
+                vec![
+                    Some("canary_tagger.requests.rule.half.v1".to_string()),
+                    Some("canary_tagger.requests.rule.half.v1_2".to_string())
+                ],
+                vec![Some("canary_tagger.requests.default.v1".to_string()), None],
+                vec![None, None],
+            ]
+        );
+        assert_eq!(
+            names.normalized,
+            vec!["canary_tagger.normalized.x_svc".to_string()]
+        );
+    }
 }

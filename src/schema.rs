@@ -20,8 +20,8 @@ use crate::config::{self, CompiledConfig, ConfigError, ConfigErrors, PluginConfi
 
 /// A version name: 1-63 of `A-Z a-z 0-9 . _ -` (as the config compiler checks).
 const VERSION_PATTERN: &str = "^[A-Za-z0-9._-]{1,63}$";
-/// A rule name: 1-63 of `A-Z a-z 0-9 _ -`.
-const RULE_NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,63}$";
+/// A rule name: 1-63 visible ASCII characters.
+const RULE_NAME_PATTERN: &str = "^[!-~]{1,63}$";
 /// An HTTP token (RFC 9110): header and cookie names.
 const TOKEN_PATTERN: &str = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
 /// A request header a condition may read: a token or a pseudo-header.

@@ -946,7 +946,7 @@ fn the_schema_rejects_what_it_can_express() {
         r#"{"versions": ["v1"], "default_version": "v1", "tag_headr": "x"}"#,
         r#"{"versions": ["v1"], "default_version": "v1", "client_ip": {"from": "peer", "trusted_hops": 1}}"#,
         r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a"}]}"#,
-        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a.b", "version": "v1"}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "office ip", "version": "v1"}]}"#,
         r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "version": "v1", "split": {"weights": [{"version": "v1", "percent": 100}]}}]}"#,
         r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "match": {}, "version": "v1"}]}"#,
         r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "match": {"header": "x"}, "version": "v1"}]}"#,

@@ -70,7 +70,7 @@ fn bad_configs_are_rejected_with_path_and_reason() {
         (with(r#""normalize": [{"header": "grpcsvc", "allowed": ["v1"], "default": "v1", "when": {"header": "content-type"}}]"#), "normalize[0].when: expected exactly one operator of exact, prefix, suffix, contains, regex, present; found none"),
         // Rules: names and actions.
         (rule(r#"{"name": "", "version": "v1"}"#), "rules[0].name: must not be empty"),
-        (rule(r#"{"name": "a.b", "version": "v1"}"#), r#"rules[0].name: "a.b" is not a valid rule name (1-63 of A-Z a-z 0-9 _ -)"#),
+        (rule(r#"{"name": "office ip", "version": "v1"}"#), r#"rules[0].name: "office ip" is not a valid rule name (1-63 visible ASCII characters, no spaces)"#),
         (with(r#""rules": [{"name": "a", "version": "v1"}, {"name": "a", "version": "v2"}]"#), r#"rules[1].name: duplicate rule name "a""#),
         (rule(r#"{"name": "a"}"#), "rules[0]: expected exactly one action of version, version_from, split; found none"),
         (rule(r#"{"name": "a", "version": "v1", "version_from": "header:x"}"#), "rules[0]: expected exactly one action of version, version_from, split; found version and version_from"),
