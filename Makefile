@@ -23,13 +23,14 @@ WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/"/
 export CARGO_TERM_COLOR := never
 
 .PHONY: help wasm test run bench deps rust-targets apt-deps venv wasm-bindgen-runner \
-        fmt-check clippy unit-test wasm-test e2e manifests oci clean
+        fmt-check clippy unit-test wasm-test e2e manifests oci install clean
 
 help:
 	@echo "make run    - build the plugin and start Envoy with v1/v2/v3 upstreams (Ctrl-C stops)"
 	@echo "make test   - every test: fmt, clippy, native + wasm unit tests, manifests, Envoy e2e"
 	@echo "make wasm   - build $(DIST_WASM)"
 	@echo "make bench  - benchmarks (see BENCHMARKS.md)"
+	@echo "make install - the canary-tagger CLI (cargo install --path .)"
 	@echo "make oci    - Wasm OCI image of the module (IMAGE=..., PUSH=1); needs buildah, podman or docker"
 
 # ---------------------------------------------------------------- installs (idempotent)
@@ -131,6 +132,10 @@ bench: venv wasm
 #   make oci [IMAGE=ghcr.io/<owner>/canary-tagger:0.1.0] [PUSH=1]
 oci: wasm
 	bash envoyfilter/oci/build.sh $(if $(PUSH),--push) $(IMAGE)
+
+# The canary-tagger CLI (validate / explain / render / schema) into ~/.cargo/bin.
+install:
+	cargo install --path .
 
 clean:
 	cargo clean
