@@ -100,9 +100,16 @@ impl Normalized {
         self.0 == 0
     }
 
-    /// Indices in ascending order.
+    /// Indices in ascending order (visits only the set bits).
     pub fn iter(self) -> impl Iterator<Item = usize> {
-        (0..64).filter(move |&i| self.contains(i))
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            let index = bits.trailing_zeros();
+            (bits != 0).then(|| {
+                bits &= bits - 1;
+                usize::try_from(index).unwrap_or(0)
+            })
+        })
     }
 }
 
