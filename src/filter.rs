@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use log::{error, info, warn};
+use log::{error, info};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType};
@@ -223,17 +223,13 @@ impl HttpContext for CanaryRequest {
         if decision.client_ip_source == ClientIpSource::PeerAfterXffFallback {
             increment(active.counters.client_ip_fallback);
         }
+        // Envoy picked a route before this filter ran. Every request-header write through
+        // the proxy-wasm ABI makes Envoy clear its route cache (Context::*HeaderMapValue),
+        // so the router matches again on the new tag; the e2e tables prove it.
         self.set_http_request_header(&config.tag_header, Some(version));
         if config.baggage {
             let baggage = crate::baggage::with_version(request.header_values("baggage"), version);
             self.set_http_request_header_bytes("baggage", Some(&baggage));
-        }
-        // Envoy chose a route before this filter ran; make it choose again on the new tag.
-        if let Err(status) = hostcalls::call_foreign_function("clear_route_cache", None) {
-            warn!(
-                "#{} clear_route_cache unavailable: {status:?}",
-                self.context_id
-            );
         }
         increment(
             active
