@@ -174,10 +174,9 @@ impl RootContext for CanaryRoot {
         Some(ContextType::HttpContext)
     }
 
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let active = self.active.clone()?;
         Some(Box::new(CanaryRequest {
-            context_id,
             active,
             random: self.random.clone(),
             tagged: None,
@@ -192,7 +191,6 @@ struct Tagged {
 }
 
 struct CanaryRequest {
-    context_id: u32,
     active: Rc<Active>,
     random: Rc<Random>,
     tagged: Option<Tagged>,
