@@ -54,8 +54,14 @@ pub enum StringMatch {
         needle: Vec<u8>,
         ignore_case: bool,
     },
-    /// Anchored to the whole value, as Envoy's and Istio's regex matches are.
-    Regex(Box<Regex>),
+    /// Anchored to the whole value, as Envoy's and Istio's regex matches are. `required`
+    /// is a literal every match contains (lower-cased when `ignore_case`): values without
+    /// it are rejected by a substring check, without running the regex.
+    Regex {
+        regex: Box<Regex>,
+        required: Vec<u8>,
+        ignore_case: bool,
+    },
     Present(bool),
 }
 
@@ -97,13 +103,29 @@ impl StringMatch {
                         .checked_sub(n)
                         .and_then(|start| value.get(start..))
                         .is_some_and(eq),
-                    LiteralKind::Contains => n == 0 || value.windows(n).any(eq),
+                    LiteralKind::Contains => contains(value, needle, *ignore_case),
                 }
             }
-            StringMatch::Regex(regex) => regex.is_match(value),
+            StringMatch::Regex {
+                regex,
+                required,
+                ignore_case,
+            } => contains(value, required, *ignore_case) && regex.is_match(value),
             StringMatch::Present(expected) => *expected,
         }
     }
+}
+
+/// Whether `needle` (lower-case when `ignore_case`) occurs in `value`.
+fn contains(value: &[u8], needle: &[u8], ignore_case: bool) -> bool {
+    needle.is_empty()
+        || value.windows(needle.len()).any(|window| {
+            if ignore_case {
+                window.eq_ignore_ascii_case(needle)
+            } else {
+                window == needle
+            }
+        })
 }
 
 /// Compiles a `regex` operator. Patterns that only wrap a literal in `.*` (the seed's
@@ -117,8 +139,107 @@ pub fn compile_regex(
     if let Some((kind, literal)) = literal_pattern(pattern) {
         return Ok(StringMatch::literal(kind, &literal, ignore_case));
     }
-    full_match_regex(pattern, ignore_case, size_limit)
-        .map(|regex| StringMatch::Regex(Box::new(regex)))
+    let regex = full_match_regex(pattern, ignore_case, size_limit)?;
+    let required = required_literal(pattern).unwrap_or_default();
+    let required = if ignore_case {
+        required.to_ascii_lowercase()
+    } else {
+        required
+    };
+    Ok(StringMatch::Regex {
+        regex: Box::new(regex),
+        required: required.into_bytes(),
+        ignore_case,
+    })
+}
+
+/// The longest run of literal characters at the top level of `pattern`, which every match
+/// must contain (`.*(SamsungBrowser|YaBrowser)/16\..*` → `/16.`). Conservative: `None` for a
+/// top-level alternation or inline flags; a character under `*`, `?` or `{..}` is dropped.
+fn required_literal(pattern: &str) -> Option<String> {
+    if pattern.contains("(?") {
+        return None;
+    }
+    let mut best = String::new();
+    let mut run = String::new();
+    let mut depth = 0usize;
+    let mut chars = pattern.chars().peekable();
+    let end_run = |run: &mut String, best: &mut String| {
+        if run.len() > best.len() {
+            *best = std::mem::take(run);
+        }
+        run.clear();
+    };
+    while let Some(c) = chars.next() {
+        let literal = match c {
+            '\\' => match chars.next() {
+                Some(escaped) if escaped.is_ascii_punctuation() => Some(escaped),
+                _ => None,
+            },
+            '[' => {
+                skip_class(&mut chars);
+                None
+            }
+            '(' => {
+                depth += 1;
+                None
+            }
+            ')' => {
+                depth = depth.saturating_sub(1);
+                None
+            }
+            '|' if depth == 0 => return None,
+            '{' => {
+                // A counted repetition `{n,m}`: its digits are not literals.
+                for c in chars.by_ref() {
+                    if c == '}' {
+                        break;
+                    }
+                }
+                None
+            }
+            '*' | '?' => None,
+            '+' => {
+                end_run(&mut run, &mut best);
+                continue;
+            }
+            '.' | '^' | '$' | '|' => None,
+            other => Some(other),
+        };
+        match literal {
+            Some(c) if depth == 0 && !matches!(chars.peek(), Some('*' | '?' | '{')) => run.push(c),
+            Some(c) if depth == 0 && matches!(chars.peek(), Some('+')) => run.push(c),
+            _ => end_run(&mut run, &mut best),
+        }
+    }
+    end_run(&mut run, &mut best);
+    (!best.is_empty()).then_some(best)
+}
+
+/// Skips a character class after its opening `[` (nested classes and escapes included).
+fn skip_class(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    let mut depth = 1usize;
+    if chars.peek() == Some(&'^') {
+        chars.next();
+    }
+    if chars.peek() == Some(&']') {
+        chars.next();
+    }
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '[' => depth += 1,
+            ']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return;
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// `[^][.*]LITERAL[.*][$]` with no other metacharacters → the literal operator it equals.
@@ -274,23 +395,18 @@ mod tests {
 
     #[test]
     fn regex_matches_whole_value() {
-        let chrome = StringMatch::Regex(Box::new(
-            full_match_regex(".*Chrome.*", false, 1 << 20).unwrap(),
-        ));
-        assert!(chrome.matches(b"Mozilla/5.0 Chrome/120.0"));
-        assert!(!chrome.matches(b"Mozilla/5.0 Firefox/121.0"));
-        let partial = StringMatch::Regex(Box::new(
-            full_match_regex("Chrome", false, 1 << 20).unwrap(),
-        ));
+        let chrome = full_match_regex(".*Chrome.*", false, 1 << 20).unwrap();
+        assert!(chrome.is_match(b"Mozilla/5.0 Chrome/120.0"));
+        assert!(!chrome.is_match(b"Mozilla/5.0 Firefox/121.0"));
+        let partial = full_match_regex("Chrome", false, 1 << 20).unwrap();
         assert!(
-            !partial.matches(b"Mozilla Chrome"),
+            !partial.is_match(b"Mozilla Chrome"),
             "regex must match the whole value"
         );
-        assert!(partial.matches(b"Chrome"));
-        let alternation =
-            StringMatch::Regex(Box::new(full_match_regex("a|b", false, 1 << 20).unwrap()));
+        assert!(partial.is_match(b"Chrome"));
+        let alternation = full_match_regex("a|b", false, 1 << 20).unwrap();
         assert!(
-            !alternation.matches(b"ab"),
+            !alternation.is_match(b"ab"),
             "alternation is grouped before anchoring"
         );
         let cookie = full_match_regex("^(.*?;)?(user=tester)(;.*)?$", false, 1 << 20).unwrap();
@@ -362,6 +478,69 @@ mod tests {
                         fast.matches(value),
                         regex.is_match(value),
                         "{pattern} on {value:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn required_literals() {
+        let table: &[(&str, Option<&str>)] = &[
+            (".*(SamsungBrowser|YaBrowser)/16\\..*", Some("/16.")),
+            (".*Chrome/[0-9]+.*", Some("Chrome/")),
+            ("^(.*?;)?(user=tester)(;.*)?$", None),
+            ("a|b", None),
+            ("abc*d", Some("ab")),
+            ("ab+c", Some("ab")),
+            ("x{2}yz", Some("yz")),
+            ("[a-z]+-canary-[0-9]", Some("-canary-")),
+            ("[]x]yz", Some("yz")),
+            ("[[:alpha:]]+v2", Some("v2")),
+            ("\\d+ms", Some("ms")),
+            ("(?i)chrome", None),
+            ("(a|b)", None),
+            (".*", None),
+        ];
+        for (pattern, expected) in table {
+            assert_eq!(required_literal(pattern).as_deref(), *expected, "{pattern}");
+        }
+    }
+
+    #[test]
+    fn required_literal_never_changes_an_answer() {
+        let patterns = [
+            ".*(SamsungBrowser|YaBrowser)/16\\..*",
+            ".*Chrome/[0-9]+.*",
+            "abc*d",
+            "ab+c",
+            "x{2}yz",
+            "[a-z]+-canary-[0-9]",
+            "\\d+ms",
+        ];
+        let values: [&[u8]; 12] = [
+            b"Mozilla/5.0 SamsungBrowser/16.2 Mobile",
+            b"Mozilla/5.0 YaBrowser/16.",
+            b"SamsungBrowser/17.0",
+            b"Chrome/120.0",
+            b"chrome/120",
+            b"abd",
+            b"abccd",
+            b"abbbc",
+            b"xxyz",
+            b"web-canary-7",
+            b"250ms",
+            b"",
+        ];
+        for pattern in patterns {
+            for ignore_case in [false, true] {
+                let compiled = compile_regex(pattern, ignore_case, 1 << 20).unwrap();
+                let plain = full_match_regex(pattern, ignore_case, 1 << 20).unwrap();
+                for value in values {
+                    assert_eq!(
+                        compiled.matches(value),
+                        plain.is_match(value),
+                        "{pattern} {value:?}"
                     );
                 }
             }
