@@ -236,8 +236,11 @@ pub fn client_ip<R: RequestView>(
     config: &CompiledConfig,
     request: &R,
 ) -> (Option<IpAddr>, ClientIpSource) {
-    let peer = request.peer_address().and_then(net::parse_address);
-    let from_peer = |fallback: bool| match (peer, fallback) {
+    // Read the peer only when it is needed: in the filter it is a host call.
+    let from_peer = |fallback: bool| match (
+        request.peer_address().and_then(net::parse_address),
+        fallback,
+    ) {
         (Some(ip), false) => (Some(ip), ClientIpSource::Peer),
         (Some(ip), true) => (Some(ip), ClientIpSource::PeerAfterXffFallback),
         (None, _) => (None, ClientIpSource::Unknown),

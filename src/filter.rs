@@ -200,10 +200,11 @@ impl Context for CanaryRequest {}
 
 impl HttpContext for CanaryRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let request = OwnedRequest::from_parts(
-            self.get_http_request_headers_bytes(),
-            self.get_property(vec!["source", "address"]),
-        );
+        let request = OwnedRequest::from_parts(self.get_http_request_headers_bytes(), || {
+            hostcalls::get_property(vec!["source", "address"])
+                .ok()
+                .flatten()
+        });
         let active = Rc::clone(&self.active);
         let config = &active.config;
         let decision = engine::decide(config, &request, self.random.next_u128());

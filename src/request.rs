@@ -4,6 +4,7 @@
 //! Envoy handed it, tests and the command-line tool use [`OwnedRequest`].
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 /// Read-only access to one request.
 pub trait RequestView {
@@ -109,7 +110,9 @@ pub fn trim_ascii(bytes: &[u8]) -> &[u8] {
 #[derive(Clone, Debug, Default)]
 pub struct OwnedRequest {
     headers: Vec<(String, Vec<u8>)>,
-    peer: Option<Vec<u8>>,
+    /// Filled on first use: by [`OwnedRequest::peer`], or by `fetch_peer`.
+    peer: OnceCell<Option<Vec<u8>>>,
+    fetch_peer: Option<fn() -> Option<Vec<u8>>>,
 }
 
 impl OwnedRequest {
@@ -118,9 +121,17 @@ impl OwnedRequest {
     }
 
     /// A request from headers whose names are lower-case already (as Envoy hands them
-    /// over) and the peer address as `source.address` reports it.
-    pub fn from_parts(headers: Vec<(String, Vec<u8>)>, peer: Option<Vec<u8>>) -> Self {
-        OwnedRequest { headers, peer }
+    /// over); `fetch_peer` returns the peer address as `source.address` reports it and is
+    /// called only if the decision needs it.
+    pub fn from_parts(
+        headers: Vec<(String, Vec<u8>)>,
+        fetch_peer: fn() -> Option<Vec<u8>>,
+    ) -> Self {
+        OwnedRequest {
+            headers,
+            peer: OnceCell::new(),
+            fetch_peer: Some(fetch_peer),
+        }
     }
 
     /// Adds one header line; the name is lower-cased as Envoy does.
@@ -143,7 +154,7 @@ impl OwnedRequest {
 
     /// The peer address, as `source.address` would report it.
     pub fn peer(mut self, address: &str) -> Self {
-        self.peer = Some(address.as_bytes().to_vec());
+        self.peer = OnceCell::from(Some(address.as_bytes().to_vec()));
         self
     }
 
@@ -161,7 +172,9 @@ impl RequestView for OwnedRequest {
     }
 
     fn peer_address(&self) -> Option<&[u8]> {
-        self.peer.as_deref()
+        self.peer
+            .get_or_init(|| self.fetch_peer.and_then(|fetch| fetch()))
+            .as_deref()
     }
 }
 
