@@ -34,8 +34,11 @@ PY=.venv/bin/python
 
 # ---------------------------------------------------------------- engine benches
 if [ "${BENCH_SKIP_CRITERION:-0}" != 1 ]; then
-  echo "bench: cargo bench --bench engine"
-  cargo bench --bench engine -- --noplot 2>&1 | tee bench/criterion.log
+  # --no-default-features: the engine bench needs no CLI, and without the `cli` feature
+  # cargo does not build the binary (in the bench profile the cdylib+rlib library is
+  # otherwise built twice and the binary fails to link).
+  echo "bench: cargo bench --bench engine --no-default-features"
+  cargo bench --bench engine --no-default-features -- --noplot 2>&1 | tee bench/criterion.log
   "$PY" bench/criterion_summary.py
 fi
 
