@@ -13,7 +13,7 @@ use crate::config::{CompiledConfig, VersionId};
 use crate::engine::{self, ClientTag, DecidedBy, StickyId};
 use crate::metrics::{self, MetricNames};
 use crate::net::ClientIpSource;
-use crate::request::{OwnedRequest, RequestView};
+use crate::request::{RequestView, SerializedRequest};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -116,6 +116,35 @@ fn wasi_random(buf: &mut [u8]) -> bool {
     unsafe { random_get(buf.as_mut_ptr(), buf.len()) == 0 }
 }
 
+/// The request header map in proxy-wasm's serialized form, as one buffer. The SDK's own
+/// getters copy every name and value into a new String/Vec (about twenty allocations per
+/// request) and panic on an unexpected status; this keeps the buffer and reads it in
+/// place ([`SerializedRequest`]). An unavailable map reads as no headers.
+fn request_header_map() -> Vec<u8> {
+    #[link(wasm_import_module = "env")]
+    extern "C" {
+        fn proxy_get_header_map_pairs(
+            map_type: u32,
+            return_map_data: *mut *mut u8,
+            return_map_size: *mut usize,
+        ) -> u32;
+    }
+    const REQUEST_HEADERS: u32 = 0;
+    const OK: u32 = 0;
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: on success the host stores a buffer of `size` bytes that it obtained from
+    // this module's `proxy_on_memory_allocate` (a boxed slice of exactly `size` bytes), so
+    // taking ownership as a Vec with length and capacity `size` frees it correctly.
+    unsafe {
+        if proxy_get_header_map_pairs(REQUEST_HEADERS, &mut data, &mut size) != OK || data.is_null()
+        {
+            return Vec::new();
+        }
+        Vec::from_raw_parts(data, size, size)
+    }
+}
+
 /// The configuration every request of this plugin instance decides with.
 struct Active {
     config: CompiledConfig,
@@ -200,7 +229,7 @@ impl Context for CanaryRequest {}
 
 impl HttpContext for CanaryRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let request = OwnedRequest::from_parts(self.get_http_request_headers_bytes(), || {
+        let request = SerializedRequest::new(request_header_map(), || {
             hostcalls::get_property(vec!["source", "address"])
                 .ok()
                 .flatten()

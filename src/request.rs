@@ -105,33 +105,16 @@ pub fn trim_ascii(bytes: &[u8]) -> &[u8] {
     bytes.get(start..end).unwrap_or(&[])
 }
 
-/// A request held in memory: what the filter read from Envoy, or one built for tests,
-/// benchmarks and `canary-tagger explain`.
+/// A request held in memory: for tests, benchmarks and `canary-tagger explain`.
 #[derive(Clone, Debug, Default)]
 pub struct OwnedRequest {
     headers: Vec<(String, Vec<u8>)>,
-    /// Filled on first use: by [`OwnedRequest::peer`], or by `fetch_peer`.
-    peer: OnceCell<Option<Vec<u8>>>,
-    fetch_peer: Option<fn() -> Option<Vec<u8>>>,
+    peer: Option<Vec<u8>>,
 }
 
 impl OwnedRequest {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// A request from headers whose names are lower-case already (as Envoy hands them
-    /// over); `fetch_peer` returns the peer address as `source.address` reports it and is
-    /// called only if the decision needs it.
-    pub fn from_parts(
-        headers: Vec<(String, Vec<u8>)>,
-        fetch_peer: fn() -> Option<Vec<u8>>,
-    ) -> Self {
-        OwnedRequest {
-            headers,
-            peer: OnceCell::new(),
-            fetch_peer: Some(fetch_peer),
-        }
     }
 
     /// Adds one header line; the name is lower-cased as Envoy does.
@@ -154,7 +137,7 @@ impl OwnedRequest {
 
     /// The peer address, as `source.address` would report it.
     pub fn peer(mut self, address: &str) -> Self {
-        self.peer = OnceCell::from(Some(address.as_bytes().to_vec()));
+        self.peer = Some(address.as_bytes().to_vec());
         self
     }
 
@@ -172,9 +155,85 @@ impl RequestView for OwnedRequest {
     }
 
     fn peer_address(&self) -> Option<&[u8]> {
-        self.peer
-            .get_or_init(|| self.fetch_peer.and_then(|fetch| fetch()))
-            .as_deref()
+        self.peer.as_deref()
+    }
+}
+
+/// The request as Envoy hands it over through the proxy-wasm ABI: the header map in its
+/// serialized form (u32 count; count × (u32 name length, u32 value length); then each name
+/// and value followed by a NUL), read in place without copying a header. The peer address
+/// is fetched on first use only. Malformed bytes yield fewer headers, never a panic.
+pub struct SerializedRequest {
+    map: Vec<u8>,
+    peer: OnceCell<Option<Vec<u8>>>,
+    fetch_peer: fn() -> Option<Vec<u8>>,
+}
+
+impl SerializedRequest {
+    pub fn new(map: Vec<u8>, fetch_peer: fn() -> Option<Vec<u8>>) -> Self {
+        SerializedRequest {
+            map,
+            peer: OnceCell::new(),
+            fetch_peer,
+        }
+    }
+
+    /// Every (name, value) pair, in order.
+    pub fn pairs(&self) -> SerializedPairs<'_> {
+        let count = read_u32(&self.map, 0).unwrap_or(0);
+        let sizes_len = count.saturating_mul(8);
+        SerializedPairs {
+            sizes: self
+                .map
+                .get(4..4usize.saturating_add(sizes_len))
+                .unwrap_or(&[]),
+            data: self
+                .map
+                .get(4usize.saturating_add(sizes_len)..)
+                .unwrap_or(&[]),
+        }
+    }
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> Option<usize> {
+    let word: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    usize::try_from(u32::from_le_bytes(word)).ok()
+}
+
+#[derive(Clone)]
+pub struct SerializedPairs<'a> {
+    /// The size table still to read.
+    sizes: &'a [u8],
+    /// The names and values still to read.
+    data: &'a [u8],
+}
+
+impl<'a> Iterator for SerializedPairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let name_len = read_u32(self.sizes, 0)?;
+        let value_len = read_u32(self.sizes, 4)?;
+        self.sizes = self.sizes.get(8..)?;
+        let name = self.data.get(..name_len)?;
+        let value_start = name_len.checked_add(1)?;
+        let value = self
+            .data
+            .get(value_start..value_start.checked_add(value_len)?)?;
+        self.data = self.data.get(value_start + value_len + 1..).unwrap_or(&[]);
+        Some((name, value))
+    }
+}
+
+impl RequestView for SerializedRequest {
+    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + Clone {
+        self.pairs()
+            .filter(move |(key, _)| *key == name.as_bytes())
+            .map(|(_, value)| value)
+    }
+
+    fn peer_address(&self) -> Option<&[u8]> {
+        self.peer.get_or_init(self.fetch_peer).as_deref()
     }
 }
 
@@ -221,5 +280,91 @@ mod tests {
         assert_eq!(trim_ascii(b"  a b \t"), b"a b");
         assert_eq!(trim_ascii(b"   "), b"");
         assert_eq!(trim_ascii(b""), b"");
+    }
+
+    /// Serializes like Envoy's proxy-wasm host does.
+    fn serialize(pairs: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = u32::try_from(pairs.len()).unwrap().to_le_bytes().to_vec();
+        for (name, value) in pairs {
+            out.extend(u32::try_from(name.len()).unwrap().to_le_bytes());
+            out.extend(u32::try_from(value.len()).unwrap().to_le_bytes());
+        }
+        for (name, value) in pairs {
+            out.extend(name.as_bytes());
+            out.push(0);
+            out.extend(*value);
+            out.push(0);
+        }
+        out
+    }
+
+    fn no_peer() -> Option<Vec<u8>> {
+        None
+    }
+
+    #[test]
+    fn serialized_map_is_read_in_place() {
+        let map = serialize(&[
+            (":path", b"/p?beta=0"),
+            ("cookie", b"a=1; user=tester"),
+            ("x-empty", b""),
+            ("cookie", b"uid=bob"),
+            ("user-agent", b"\xff\xfeChrome"),
+        ]);
+        let request = SerializedRequest::new(map, no_peer);
+        assert_eq!(request.pairs().count(), 5);
+        let cookies: Vec<_> = request.header_values("cookie").collect();
+        assert_eq!(
+            cookies,
+            vec![b"a=1; user=tester".as_slice(), b"uid=bob".as_slice()]
+        );
+        assert_eq!(
+            request.header_values("x-empty").next(),
+            Some(b"".as_slice())
+        );
+        assert_eq!(
+            request.header_values("user-agent").next(),
+            Some(b"\xff\xfeChrome".as_slice())
+        );
+        assert_eq!(
+            cookie_values(&request, b"uid").next(),
+            Some(b"bob".as_slice())
+        );
+        assert!(request.header_values("missing").next().is_none());
+        assert_eq!(request.peer_address(), None);
+    }
+
+    #[test]
+    fn malformed_maps_yield_fewer_headers_never_a_panic() {
+        let whole = serialize(&[("a", b"1"), ("bb", b"22")]);
+        for cut in 0..whole.len() {
+            let request = SerializedRequest::new(whole[..cut].to_vec(), no_peer);
+            assert!(request.pairs().count() <= 2, "cut at {cut}");
+        }
+        let mut lying = whole.clone();
+        lying[0] = 200; // claims 200 pairs
+        assert!(SerializedRequest::new(lying, no_peer).pairs().count() <= 2);
+        let mut huge = whole;
+        huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes()); // a name longer than the buffer
+        assert_eq!(SerializedRequest::new(huge, no_peer).pairs().count(), 0);
+        assert_eq!(
+            SerializedRequest::new(Vec::new(), no_peer).pairs().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn peer_is_fetched_once_and_only_when_asked() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static FETCHES: AtomicUsize = AtomicUsize::new(0);
+        fn fetch() -> Option<Vec<u8>> {
+            FETCHES.fetch_add(1, Ordering::SeqCst);
+            Some(b"10.0.0.1:5000".to_vec())
+        }
+        let request = SerializedRequest::new(serialize(&[]), fetch);
+        assert_eq!(FETCHES.load(Ordering::SeqCst), 0);
+        assert_eq!(request.peer_address(), Some(b"10.0.0.1:5000".as_slice()));
+        assert_eq!(request.peer_address(), Some(b"10.0.0.1:5000".as_slice()));
+        assert_eq!(FETCHES.load(Ordering::SeqCst), 1);
     }
 }
