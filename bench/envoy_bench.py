@@ -10,17 +10,20 @@ alternating, so that every number can be reported as a ratio to "none" from the 
   canary-seed     dist/canary_tagger.wasm with bench/configs/seed.json (SPEC section 2)
   canary-50rules  dist/canary_tagger.wasm with bench/configs/rules50.json
 
-Per round and variant: start Envoy (--concurrency 1, pinned to CPU 0 when there are two or
-more CPUs; the load generator gets CPU 1), check the decisions it makes for every request of
-bench/requests.json (preflight only), warm up, then
+One Envoy per variant (--concurrency 1; all pinned to CPU 0 when there are two or more
+CPUs, the load generator to CPU 1) is started, checked for the decisions it makes for every
+request of bench/requests.json, and warmed up. Then, for 8 rounds (BENCH_ROUNDS), every
+variant in a rotated order gets
 
-  wrk    -t1 -c50 -d5s --latency  HTTP/1.1, cycling through the request mix    (peak)
-  h2load -t1 -c50 -m10 -D5        HTTP/2, the deepest seed path                (peak)
+  wrk    -t1 -c50 -d3s --latency  HTTP/1.1, cycling through the request mix    (peak)
+  h2load -t1 -c50 -m10 -D3        HTTP/2, the deepest seed path                (peak)
   h2load --h1 -t1 -c10 --rps      HTTP/1.1 at a constant rate (rounds 2..N): half of the
                                   median canary-seed wrk peak of the rounds before  (half peak)
 
-and read Envoy's VmRSS / VmHWM and CPU time from /proc. Medians over rounds, ratios to
-"none" are per-round ratios (paired within a round), then the median of those.
+with Envoy's CPU time per request from /proc/<pid>/stat over each window; VmRSS / VmHWM at
+the end. Medians over rounds; ratios to "none" are per-round ratios (paired within a
+round), then the median of those. Many short rounds with every variant running all along
+(no restarts between rounds) make the ratios robust on a shared, noisy machine.
 
 Only the standard library; run with the project venv's python (make bench does).
 """
@@ -121,10 +124,19 @@ def expected_version(variant: str, req: dict) -> str | None:
 
 # --------------------------------------------------------------------------- Envoy config
 
+_ports_taken: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port, never the same twice in one run (several Envoys run at once)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_taken:
+            _ports_taken.add(port)
+            return port
+    die("no free loopback port")
 
 
 def wasm_filter(name: str, root_id: str, module: Path, configuration: str) -> dict:
@@ -288,15 +300,23 @@ def cpu_pressure_us() -> int | None:
     return int(m.group(1)) if m else None
 
 
+def steal_seconds() -> float:
+    """CPU time the hypervisor gave to someone else, summed over CPUs (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
+
+
 def measured(envoy: "Envoy", load) -> dict:
-    """Runs one load measurement; adds Envoy's CPU time per request and the machine's CPU
-    pressure (share of the wall time some task waited for a CPU) over the same window."""
-    cpu0, psi0, t0 = envoy.cpu_seconds(), cpu_pressure_us(), time.monotonic()
+    """Runs one load measurement; adds Envoy's CPU time per request and two signs of a
+    noisy machine over the same window: CPU pressure (share of the wall time some task
+    waited for a CPU) and steal (share of CPU time the hypervisor took away)."""
+    cpu0, psi0, steal0, t0 = envoy.cpu_seconds(), cpu_pressure_us(), steal_seconds(), time.monotonic()
     out = load()
     wall = time.monotonic() - t0
     out["envoy_cpu_us_per_req"] = (envoy.cpu_seconds() - cpu0) * 1e6 / max(1, out["requests"])
     psi1 = cpu_pressure_us()
     out["cpu_pressure"] = None if psi0 is None or psi1 is None else (psi1 - psi0) / (wall * 1e6)
+    out["steal"] = (steal_seconds() - steal0) / (wall * (os.cpu_count() or 1))
     return out
 
 
@@ -440,13 +460,12 @@ def tool_versions(envoy_bin: str) -> dict:
             "wrk": first_line(["wrk", "-v"]), "h2load": first_line(["h2load", "--version"])}
 
 
-def summarize(rounds: list[dict], variants: list[str]) -> dict:
+def summarize(rounds: list[dict], variants: list[str], memory: dict) -> dict:
     """Medians over rounds; ratios and differences are paired within a round first."""
     summary: dict = {}
     has_none = "none" in variants
     for v in variants:
-        recs = [r[v] for r in rounds]
-        s: dict = {}
+        s: dict = {"rss_kb": memory[v]["VmRSS"], "hwm_kb": memory[v]["VmHWM"]}
         for phase in ("h1", "h2", "half"):
             rs = [r for r in rounds if phase in r[v]]
             if not rs:
@@ -456,8 +475,6 @@ def summarize(rounds: list[dict], variants: list[str]) -> dict:
                 if has_none:
                     s[f"{phase}.{m}.ratio"] = med([r[v][phase][m] / r["none"][phase][m] for r in rs])
                     s[f"{phase}.{m}.added"] = med([r[v][phase][m] - r["none"][phase][m] for r in rs])
-        for m in ("rss_kb", "hwm_kb"):
-            s[m] = med([rec[m] for rec in recs])
         summary[v] = s
     pairs = {}
     for a, b in [("canary-seed", "lua"), ("canary-seed", "empty-wasm"), ("canary-seed", "none"),
@@ -466,9 +483,10 @@ def summarize(rounds: list[dict], variants: list[str]) -> dict:
             for phase in ("h1", "h2"):
                 pairs[f"{a} / {b}|{phase}"] = med([r[a][phase]["rps"] / r[b][phase]["rps"] for r in rounds])
     summary["pairs"] = pairs
-    pressures = [rec[phase]["cpu_pressure"] for r in rounds for rec in r.values()
-                 for phase in ("h1", "h2", "half") if phase in rec and rec[phase].get("cpu_pressure") is not None]
-    summary["cpu_pressure"] = {"median": med(pressures), "max": max(pressures) if pressures else None}
+    for key in ("cpu_pressure", "steal"):
+        values = [rec[phase][key] for r in rounds for rec in r.values()
+                  for phase in ("h1", "h2", "half") if phase in rec and rec[phase].get(key) is not None]
+        summary[key] = {"median": med(values), "max": max(values) if values else None}
     return summary
 
 
@@ -504,13 +522,14 @@ def fmt(x, spec=".0f"):
 
 def markdown(result: dict) -> str:
     s, variants = result["summary"], result["variants"]
-    cp = s["cpu_pressure"]
+    cp, st = s["cpu_pressure"], s["steal"]
     out = [f"{result['rounds']} rounds × {len(variants)} variants, {result['seconds']} s per measurement, "
            f"variant order rotated each round; Envoy {result['tools']['envoy'].split('/')[1] if '/' in result['tools']['envoy'] else result['tools']['envoy']} "
            f"--concurrency 1{', pinned to CPU 0, load generator on CPU 1' if result['pinned'] else ''}. "
            f"Medians over rounds; ×none and +none are per-round ratios/differences to \"none\", then the median. "
            f"Machine CPU pressure during the measurements (PSI some): median {fmt(cp['median'] and cp['median'] * 100)} %, "
-           f"max {fmt(cp['max'] and cp['max'] * 100)} %.", ""]
+           f"max {fmt(cp['max'] and cp['max'] * 100)} %; steal: median {fmt(st['median'] and st['median'] * 100, '.1f')} %, "
+           f"max {fmt(st['max'] and st['max'] * 100, '.1f')} %.", ""]
     titles = {"h1": f"HTTP/1.1 peak — {result['load']['h1']}",
               "h2": f"HTTP/2 peak — {result['load']['h2']}",
               "half": f"Half of peak — {result['load']['half']}"}
@@ -547,7 +566,7 @@ def markdown(result: dict) -> str:
                            f"| {fmt(x[phase + '.envoy_cpu_us_per_req'], '.1f')} "
                            f"| {fmt(x.get(phase + '.envoy_cpu_us_per_req.added'), '+.1f')} |")
         out.append("")
-    out.append("**Envoy memory** (after the measurements, /proc/<pid>/status)")
+    out.append("**Envoy memory** (each variant's Envoy after all its measurements, /proc/<pid>/status)")
     out.append("")
     out.append("| variant | VmRSS MiB | VmHWM MiB |")
     out.append("|---|---:|---:|")
@@ -588,9 +607,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", default=os.environ.get("BENCH_VARIANTS", ",".join(ALL_VARIANTS)),
                     help="comma-separated subset of " + ",".join(ALL_VARIANTS) + " (env BENCH_VARIANTS)")
-    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 5)))
-    ap.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", 5)),
-                    help="duration of each measurement (env BENCH_SECONDS)")
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 8)),
+                    help="rounds (env BENCH_ROUNDS; default 8)")
+    ap.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", 3)),
+                    help="duration of each measurement (env BENCH_SECONDS; default 3)")
     ap.add_argument("--no-half-peak", action="store_true", help="skip the constant-rate measurement")
     ap.add_argument("--no-pin", action="store_true", help="do not pin Envoy / load generator to CPUs")
     ap.add_argument("--envoy", default=os.environ.get("ENVOY", str(ROOT / ".venv" / "bin" / "envoy")))
@@ -623,40 +643,38 @@ def main() -> None:
     pin = Pinning(not args.no_pin)
     started = time.monotonic()
 
-    # Validate every bootstrap, then preflight: each variant decides as expected.
-    for v in variants:
-        e = Envoy(args.envoy, v, pin)
+    # Validate every bootstrap, then start one Envoy per variant (all pinned to the same CPU;
+    # the idle ones cost nothing measurable) and preflight: each decides as expected.
+    envoys = {v: Envoy(args.envoy, v, pin) for v in variants}
+    for e in envoys.values():
         run([args.envoy, "--mode", "validate", "-c", str(e.config_path), "--log-level", "error"], timeout=60)
     log(f"validated {len(variants)} bootstraps")
-    for v in variants:
-        e = Envoy(args.envoy, v, pin)
-        e.start()
-        try:
-            preflight(e, requests)
-        finally:
-            e.stop()
-    log(f"preflight ok: every variant makes the expected decisions for {len(requests)} request kinds")
-
-    # Half of peak: from round 2 on, every variant also gets the same constant offered rate,
-    # half of the median HTTP/1.1 peak that canary-seed reached in the rounds before.
-    half_peak = None
-    if not args.no_half_peak and args.rounds >= 2:
-        half_peak = {"variant": "canary-seed" if "canary-seed" in variants else variants[-1],
-                     "connections": 10, "target_rps_per_round": []}
-
-    rounds = []
-    for i in range(args.rounds):
-        order = variants[i % len(variants):] + variants[:i % len(variants)]  # each variant in each slot
-        record = {}
-        target = None
-        if half_peak and i >= 1:
-            target = 0.5 * statistics.median(r[half_peak["variant"]]["h1"]["rps"] for r in rounds)
-            half_peak["target_rps_per_round"].append(target)
-        for v in order:
-            e = Envoy(args.envoy, v, pin)
+    try:
+        for e in envoys.values():
             e.start()
-            try:
-                wrk(pin, e.url(), script, 1)  # warm-up: connections, V8 tier-up, Lua JIT
+            preflight(e, requests)
+            wrk(pin, e.url(), script, 1)  # warm-up: connections, V8 tier-up, Lua JIT
+        log(f"preflight ok: every variant makes the expected decisions for {len(requests)} request kinds")
+
+        # Half of peak: from round 2 on, every variant also gets the same constant offered
+        # rate, half of the median HTTP/1.1 peak that canary-seed reached in the rounds before.
+        half_peak = None
+        if not args.no_half_peak and args.rounds >= 2:
+            half_peak = {"variant": "canary-seed" if "canary-seed" in variants else variants[-1],
+                         "connections": 10, "target_rps_per_round": []}
+
+        # Rounds: every variant once per round, in a rotated order, so that a slow spell of
+        # the machine hits all variants alike and the per-round ratios stay fair.
+        rounds = []
+        for i in range(args.rounds):
+            order = variants[i % len(variants):] + variants[:i % len(variants)]
+            record = {}
+            target = None
+            if half_peak and i >= 1:
+                target = 0.5 * statistics.median(r[half_peak["variant"]]["h1"]["rps"] for r in rounds)
+                half_peak["target_rps_per_round"].append(target)
+            for v in order:
+                e = envoys[v]
                 rec = {"h1": measured(e, lambda: wrk(pin, e.url(), script, args.seconds)),
                        "h2": measured(e, lambda: h2load(pin, e.url(h2_request["path"]), h2_request["headers"],
                                                         args.seconds, connections=50, streams=10))}
@@ -665,16 +683,16 @@ def main() -> None:
                     rec["half"] = measured(e, lambda: h2load(
                         pin, e.url(h2_request["path"]), h2_request["headers"], args.seconds,
                         connections=half_peak["connections"], streams=1, h1=True, rps_per_client=rate))
-                mem = e.memory_kb()
-                rec["rss_kb"], rec["hwm_kb"] = mem["VmRSS"], mem["VmHWM"]
-            finally:
-                e.stop()
-            record[v] = rec
-            half_txt = f" | half peak p99 {rec['half']['p99_us']:.0f} µs" if target else ""
-            log(f"round {i + 1}/{args.rounds} {v:14s} h1 {rec['h1']['rps']:6.0f} req/s "
-                f"{rec['h1']['envoy_cpu_us_per_req']:5.1f} µs CPU/req | h2 {rec['h2']['rps']:6.0f} req/s "
-                f"{rec['h2']['envoy_cpu_us_per_req']:5.1f} µs CPU/req{half_txt} | RSS {rec['rss_kb'] / 1024:.1f} MiB")
-        rounds.append(record)
+                record[v] = rec
+                half_txt = f" | half peak p99 {rec['half']['p99_us']:5.0f} µs" if target else ""
+                log(f"round {i + 1}/{args.rounds} {v:14s} h1 {rec['h1']['rps']:6.0f} req/s "
+                    f"{rec['h1']['envoy_cpu_us_per_req']:5.1f} µs CPU/req | h2 {rec['h2']['rps']:6.0f} req/s "
+                    f"{rec['h2']['envoy_cpu_us_per_req']:5.1f} µs CPU/req{half_txt}")
+            rounds.append(record)
+        memory = {v: e.memory_kb() for v, e in envoys.items()}
+    finally:
+        for e in envoys.values():
+            e.stop()
 
     modules = {}
     if CANARY_WASM.exists() and any(v.startswith("canary") for v in variants):
@@ -697,9 +715,10 @@ def main() -> None:
         "half_peak": half_peak,
         "modules": modules,
         "raw": rounds,
+        "memory_kb": memory,
         "elapsed_s": round(time.monotonic() - started, 1),
     }
-    result["summary"] = summarize(rounds, variants)
+    result["summary"] = summarize(rounds, variants, memory)
     if half_peak:
         half_peak["fraction_of_median_peak"] = [t / result["summary"][half_peak["variant"]]["h1.rps"]
                                                 for t in half_peak["target_rps_per_round"]]

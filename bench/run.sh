@@ -4,7 +4,7 @@
 #
 #   bash bench/run.sh                          everything (needs dist/canary_tagger.wasm: make wasm)
 #   BENCH_VARIANTS=none,lua,empty-wasm bash bench/run.sh   a subset of the Envoy variants
-#   BENCH_ROUNDS=5 BENCH_SECONDS=5             rounds and seconds per measurement (defaults)
+#   BENCH_ROUNDS=8 BENCH_SECONDS=3             rounds and seconds per measurement (defaults)
 #   BENCH_SKIP_CRITERION=1 / BENCH_SKIP_ENVOY=1   run only one half
 #
 # Installs what it needs when missing (wrk, h2load, wasm-opt: Debian packages), builds the
