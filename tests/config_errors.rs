@@ -6,6 +6,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use canary_tagger::config::CompiledConfig;
 
 /// A minimal valid config with `extra` fields spliced in.
@@ -123,13 +125,7 @@ fn bad_configs_are_rejected_with_path_and_reason() {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases differ:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    common::assert_all_pass(&failures, cases.len());
 }
 
 #[test]

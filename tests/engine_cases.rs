@@ -593,13 +593,7 @@ fn client_ip_from_x_forwarded_for() {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases differ:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    common::assert_all_pass(&failures, cases.len());
 }
 
 #[test]

@@ -125,11 +125,16 @@ pub fn run_table(config: &CompiledConfig, cases: &[Case]) {
             })
         })
         .collect();
+    assert_all_pass(&failures, cases.len());
+}
+
+/// Fails with every differing case of a table at once.
+pub fn assert_all_pass(failures: &[String], total: usize) {
     assert!(
         failures.is_empty(),
         "{} of {} cases differ:\n{}",
         failures.len(),
-        cases.len(),
+        total,
         failures.join("\n")
     );
 }
