@@ -473,8 +473,10 @@ def summarize(rounds: list[dict], variants: list[str], memory: dict) -> dict:
             for m in ("rps", "p50_us", "p99_us", "envoy_cpu_us_per_req"):
                 s[f"{phase}.{m}"] = med([r[v][phase][m] for r in rs])
                 if has_none:
+                    added = [r[v][phase][m] - r["none"][phase][m] for r in rs]
                     s[f"{phase}.{m}.ratio"] = med([r[v][phase][m] / r["none"][phase][m] for r in rs])
-                    s[f"{phase}.{m}.added"] = med([r[v][phase][m] - r["none"][phase][m] for r in rs])
+                    s[f"{phase}.{m}.added"] = med(added)
+                    s[f"{phase}.{m}.added_range"] = [min(added), max(added)]
         summary[v] = s
     pairs = {}
     for a, b in [("canary-seed", "lua"), ("canary-seed", "empty-wasm"), ("canary-seed", "none"),
@@ -506,9 +508,11 @@ def goals(result: dict) -> list[tuple[str, str, str]]:
     seed = s.get("canary-seed", {})
     if "half.p99_us.added" in seed:
         added = seed["half.p99_us.added"]
+        lo, hi = seed["half.p99_us.added_range"]
         out.append(("p99 added latency ≤ 50 µs at half of peak load",
                     f"{added:+.0f} µs (p99 {seed['half.p99_us']:.0f} µs vs none "
-                    f"{s['none']['half.p99_us']:.0f} µs)", verdict(added <= 50)))
+                    f"{s['none']['half.p99_us']:.0f} µs; per round {lo:+.0f} … {hi:+.0f} µs)",
+                    verdict(added <= 50)))
     size = result["modules"].get("canary_tagger.wasm")
     if size:
         out.append(("module ≤ 512 KB after wasm-opt", f"{size / 1024:.0f} KiB ({size} bytes)",
@@ -547,13 +551,16 @@ def markdown(result: dict) -> str:
                        f"{fractions} × its final median peak).")
             out.append("")
             out.append("| variant | req/s | p50 µs | p50 +none µs | p99 µs | p99 +none µs "
-                       "| Envoy CPU µs/req | +none |")
-            out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+                       "| p99 +none, min … max over rounds | Envoy CPU µs/req | +none |")
+            out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
             for v in variants:
                 x = s[v]
+                lo, hi = x.get("half.p99_us.added_range") or (None, None)
+                spread = "–" if lo is None or v == "none" else f"{lo:+.0f} … {hi:+.0f}"
                 out.append(f"| {v} | {fmt(x['half.rps'])} | {fmt(x['half.p50_us'])} "
                            f"| {fmt(x.get('half.p50_us.added'), '+.0f')} | {fmt(x['half.p99_us'])} "
-                           f"| {fmt(x.get('half.p99_us.added'), '+.0f')} | {fmt(x['half.envoy_cpu_us_per_req'], '.1f')} "
+                           f"| {fmt(x.get('half.p99_us.added'), '+.0f')} | {spread} "
+                           f"| {fmt(x['half.envoy_cpu_us_per_req'], '.1f')} "
                            f"| {fmt(x.get('half.envoy_cpu_us_per_req.added'), '+.1f')} |")
         else:
             out.append("| variant | req/s | ×none | p50 µs | ×none | p99 µs | ×none | Envoy CPU µs/req | +none |")
@@ -614,7 +621,14 @@ def main() -> None:
     ap.add_argument("--no-half-peak", action="store_true", help="skip the constant-rate measurement")
     ap.add_argument("--no-pin", action="store_true", help="do not pin Envoy / load generator to CPUs")
     ap.add_argument("--envoy", default=os.environ.get("ENVOY", str(ROOT / ".venv" / "bin" / "envoy")))
+    ap.add_argument("--render", metavar="RESULT_JSON",
+                    help="only print the tables of a saved bench/results/*-envoy.json (summary recomputed)")
     args = ap.parse_args()
+    if args.render:
+        result = json.loads(Path(args.render).read_text())
+        result["summary"] = summarize(result["raw"], result["variants"], result["memory_kb"])
+        print(markdown(result))
+        return
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in ALL_VARIANTS]
