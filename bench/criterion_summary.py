@@ -13,11 +13,12 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 RESULTS = ROOT / "bench" / "results"
 
-ORDER = ["decide/seed/mix", "decide/rules50/mix", "decide/seed/tester", "decide/seed/chrome-desktop",
+ORDER = ["decide/seed/mix", "decide/seed/mix-serialized", "decide/rules50/mix", "decide/seed/tester", "decide/seed/chrome-desktop",
          "decide/seed/android-firefox-uid", "decide/seed/iphone-safari", "hash/bucket",
          "config/compile/seed"]
 WHAT = {
     "decide/seed/mix": "seed config (SPEC §2), the 21-request mix of bench/requests.json",
+    "decide/seed/mix-serialized": "seed config, same mix, read as the filter reads it (Envoy's serialized header map)",
     "decide/rules50/mix": "50-rule config, same mix (every request walks all 50 rules)",
     "decide/seed/tester": "seed, first rule matches (cookie user=tester)",
     "decide/seed/chrome-desktop": "seed, regex rule .*Chrome.* matches",

@@ -10,7 +10,7 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use canary_tagger::request::OwnedRequest;
+use canary_tagger::request::{OwnedRequest, SerializedRequest};
 
 pub const REQUESTS_JSON: &str = include_str!("requests.json");
 pub const SEED_CONFIG: &str = include_str!("configs/seed.json");
@@ -80,4 +80,24 @@ pub fn cycle(templates: &[MixRequest]) -> Vec<&OwnedRequest> {
         }
     }
     out
+}
+
+/// `request` as the filter receives it from Envoy: the header map in the proxy-wasm
+/// serialized form (u32 count; count × (u32 name length, u32 value length); then each name
+/// and value followed by a NUL), read in place by `SerializedRequest`.
+pub fn serialized(request: &OwnedRequest) -> SerializedRequest {
+    let headers = request.headers();
+    let mut map = Vec::new();
+    map.extend_from_slice(&u32::try_from(headers.len()).unwrap().to_le_bytes());
+    for (name, value) in headers {
+        map.extend_from_slice(&u32::try_from(name.len()).unwrap().to_le_bytes());
+        map.extend_from_slice(&u32::try_from(value.len()).unwrap().to_le_bytes());
+    }
+    for (name, value) in headers {
+        map.extend_from_slice(name.as_bytes());
+        map.push(0);
+        map.extend_from_slice(value);
+        map.push(0);
+    }
+    SerializedRequest::new(map, || Some(PEER.as_bytes().to_vec()))
 }

@@ -48,6 +48,17 @@ fn engine(c: &mut Criterion) {
     bench_mix(c, "decide/seed/mix", &seed, &requests);
     bench_mix(c, "decide/rules50/mix", &rules50, &requests);
 
+    // The same mix read the way the filter reads it: every lookup walks Envoy's serialized
+    // header map in place (SerializedRequest) instead of a pre-split list.
+    let serialized: Vec<_> = requests.iter().map(|r| mix::serialized(r)).collect();
+    let mut next = 0usize;
+    c.bench_function("decide/seed/mix-serialized", |b| {
+        b.iter(|| {
+            next = (next + 1) % serialized.len();
+            decide(&seed, black_box(&serialized[next]), ENTROPY)
+        })
+    });
+
     // The seed's paths one by one: first rule (cookie), regex rule, the deepest path
     // (every rule, then the split hash), and no rule matching at all.
     for name in [

@@ -137,6 +137,35 @@ fn fifty_rule_config_decides_without_allocating() {
     );
 }
 
+/// The filter's own request type: Envoy's serialized header map read in place. The seed
+/// config takes the client IP from x-forwarded-for, so the peer address (which would be
+/// fetched, and allocated, on first use) is never needed.
+#[test]
+fn seed_config_over_the_serialized_header_map_does_not_allocate() {
+    let config = CompiledConfig::from_json(mix::SEED_CONFIG.as_bytes()).unwrap();
+    let templates = mix::templates();
+    let serialized: Vec<_> = templates
+        .iter()
+        .map(|t| mix::serialized(&t.request))
+        .collect();
+    for request in &serialized {
+        decide(&config, request, ENTROPY);
+    }
+    let over: Vec<String> = templates
+        .iter()
+        .zip(&serialized)
+        .filter_map(|(template, request)| {
+            let (_, n) = allocations(|| decide(&config, request, ENTROPY));
+            (n > BUDGET).then(|| format!("{}: {n} allocations", template.name))
+        })
+        .collect();
+    assert!(
+        over.is_empty(),
+        "over the budget of {BUDGET} per decision:\n{}",
+        over.join("\n")
+    );
+}
+
 #[test]
 fn the_counter_counts() {
     let (_, n) = allocations(|| Vec::<u8>::with_capacity(16));
