@@ -138,18 +138,19 @@ pub fn decide<R: RequestView>(config: &CompiledConfig, request: &R, entropy: u12
         normalized: Normalized::default(),
     };
 
-    let client_tag_value = single_value(request.header_values(&config.tag_header));
-    let client_tag = match client_tag_value {
-        ClientTagValue::None => ClientTag::Absent,
-        ClientTagValue::One(value) => {
+    // A client-sent tag is kept only when it is one known version from a trusted source.
+    let mut tag_values = request.header_values(&config.tag_header);
+    let (client_tag, kept_version) = match (tag_values.next(), tag_values.next()) {
+        (None, _) => (ClientTag::Absent, None),
+        (Some(value), None) => {
             let trusted = client_ip
                 .is_some_and(|ip| config.trusted_tag_sources.iter().any(|r| r.contains(ip)));
             match config.version_named(value) {
-                Some(_) if trusted => ClientTag::Kept,
-                _ => ClientTag::Stripped,
+                Some(version) if trusted => (ClientTag::Kept, Some(version)),
+                _ => (ClientTag::Stripped, None),
             }
         }
-        ClientTagValue::Several => ClientTag::Stripped,
+        (Some(_), Some(_)) => (ClientTag::Stripped, None),
     };
 
     for (index, entry) in config.normalize.iter().enumerate() {
@@ -178,13 +179,9 @@ pub fn decide<R: RequestView>(config: &CompiledConfig, request: &R, entropy: u12
         client_ip_source,
     };
 
-    if client_tag == ClientTag::Kept {
-        if let ClientTagValue::One(value) = client_tag_value {
-            if let Some(version) = config.version_named(value) {
-                decision.version = version;
-                decision.decided_by = DecidedBy::TrustedClientTag;
-            }
-        }
+    if let Some(version) = kept_version {
+        decision.version = version;
+        decision.decided_by = DecidedBy::TrustedClientTag;
         return decision;
     }
 
@@ -215,20 +212,6 @@ pub fn decide<R: RequestView>(config: &CompiledConfig, request: &R, entropy: u12
         }
     }
     decision
-}
-
-enum ClientTagValue<'a> {
-    None,
-    One(&'a [u8]),
-    Several,
-}
-
-fn single_value<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> ClientTagValue<'a> {
-    match (values.next(), values.next()) {
-        (None, _) => ClientTagValue::None,
-        (Some(value), None) => ClientTagValue::One(value),
-        (Some(_), Some(_)) => ClientTagValue::Several,
-    }
 }
 
 /// SPEC §1.1: the peer, or the XFF entry `trusted_hops` from the right; peer as fallback.
