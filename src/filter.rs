@@ -60,7 +60,11 @@ impl Counters {
             DecidedBy::Default => config.rules.len(),
             DecidedBy::TrustedClientTag => config.rules.len() + 1,
         };
-        self.decisions.get(slot)?.get(version.0).copied().flatten()
+        self.decisions
+            .get(slot)?
+            .get(version.index())
+            .copied()
+            .flatten()
     }
 }
 
@@ -180,7 +184,7 @@ impl RootContext for CanaryRoot {
                 info!(
                     "#{} canary-tagger configured: {} versions, {} rules, {} normalizations",
                     self.context_id,
-                    config.versions.len(),
+                    config.versions().len(),
                     config.rules.len(),
                     config.normalize.len()
                 );

@@ -1,13 +1,15 @@
 //! canary-tagger: decides at the edge which version of a service a request belongs to and
 //! tags it, so that plain Istio `VirtualService` header matches route every hop of it.
 //!
-//! The engine (`config`, `engine`, `matcher`, `hash`, `net`, `request`) is plain Rust that
-//! knows nothing of Envoy; `filter` is the thin proxy-wasm shell, built only for wasm.
+//! The engine (`config`, `engine`, `matcher`, `hash`, `http`, `net`, `request`) is plain
+//! Rust that knows nothing of Envoy; `filter` is the thin proxy-wasm shell, built only for
+//! wasm.
 
 pub mod baggage;
 pub mod config;
 pub mod engine;
 pub mod hash;
+pub mod http;
 pub mod matcher;
 pub mod metrics;
 pub mod net;

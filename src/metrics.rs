@@ -21,7 +21,7 @@ pub struct MetricNames {
 
 impl MetricNames {
     pub fn new(config: &CompiledConfig) -> MetricNames {
-        let versions = || config.versions.iter().enumerate();
+        let versions = || config.versions().iter().enumerate();
         let mut decisions: Vec<Vec<Option<String>>> = config
             .rules
             .iter()
@@ -29,9 +29,11 @@ impl MetricNames {
                 versions()
                     .map(|(index, version)| {
                         let reachable = match &rule.action {
-                            Action::Fixed(fixed) => fixed.0 == index,
+                            Action::Fixed(fixed) => fixed.index() == index,
                             Action::VersionFrom(_) => true,
-                            Action::Split(split) => split.ranges.iter().any(|(_, v)| v.0 == index),
+                            Action::Split(split) => {
+                                split.ranges.iter().any(|(_, v)| v.index() == index)
+                            }
                         };
                         reachable.then(|| {
                             format!(
@@ -47,7 +49,7 @@ impl MetricNames {
         decisions.push(
             versions()
                 .map(|(index, version)| {
-                    (index == config.default_version.0)
+                    (index == config.default_version.index())
                         .then(|| format!("{PREFIX}.requests.default.{}", metric_part(version)))
                 })
                 .collect(),

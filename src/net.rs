@@ -11,27 +11,32 @@ pub enum Cidr {
     V6 { network: u128, mask: u128 },
 }
 
+/// Why a text is not a [`Cidr`] (the config error names the text and says which).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CidrError {
+    NotAnAddress,
+    /// The prefix length is not a number in `0..=max`.
+    PrefixLength {
+        max: u8,
+    },
+    HostBitsSet,
+}
+
 impl Cidr {
     /// Parses `addr/len` or a bare address (a /32 or /128). Host bits must be zero, so a
     /// typo such as `10.20.1.0/16` is caught at configure time instead of silently widened.
-    pub fn parse(text: &str) -> Result<Cidr, String> {
+    pub fn parse(text: &str) -> Result<Cidr, CidrError> {
         let (addr_text, len_text) = match text.split_once('/') {
             Some((addr, len)) => (addr, Some(len)),
             None => (text, None),
         };
-        let addr: IpAddr = addr_text
-            .parse()
-            .map_err(|_| format!("\"{text}\" is not an IP address or CIDR range"))?;
+        let addr: IpAddr = addr_text.parse().map_err(|_| CidrError::NotAnAddress)?;
         let max_len: u8 = if addr.is_ipv4() { 32 } else { 128 };
         let len = match len_text {
             None => max_len,
             Some(len) => match len.parse::<u8>() {
                 Ok(parsed) if parsed <= max_len && !len.starts_with('+') => parsed,
-                _ => {
-                    return Err(format!(
-                        "\"{text}\" has a prefix length outside 0..={max_len}"
-                    ))
-                }
+                _ => return Err(CidrError::PrefixLength { max: max_len }),
             },
         };
         let cidr = match addr {
@@ -55,9 +60,7 @@ impl Cidr {
             Cidr::V6 { network, mask } => network & !mask == 0,
         };
         if !host_bits_clear {
-            return Err(format!(
-                "\"{text}\" has host bits set beyond its prefix length"
-            ));
+            return Err(CidrError::HostBitsSet);
         }
         Ok(cidr)
     }

@@ -11,35 +11,48 @@
 //!   through it; no heavy validator crate needed for the keywords we emit).
 //! - [`compile_reporting_all`] is `canary-tagger validate`'s compiler: the library's serde
 //!   pass stops at the first structural error, so this walks the JSON against the schema's
-//!   structural keywords to find every unknown field, wrong type and missing field — in the
-//!   library's own words — and then adds the compiler's semantic errors.
+//!   structural keywords to find every unknown field, wrong type and missing field — as the
+//!   same [`ErrorKind`]s the library's serde pass reports, so in the same words — and then
+//!   adds the compiler's semantic errors.
 
 use serde_json::{json, Map, Value};
 
-use crate::config::{self, CompiledConfig, ConfigError, ConfigErrors, PluginConfigDto};
+use crate::config::dto::{ConditionDto, RuleDto};
+use crate::config::error::{Expected, Found, PathSegment};
+use crate::config::{
+    self, CompiledConfig, ConfigError, ConfigErrors, ErrorKind, JsonPath, PluginConfigDto,
+};
+use crate::http;
 
-/// A version name: 1-63 of `A-Z a-z 0-9 . _ -` (as the config compiler checks).
-const VERSION_PATTERN: &str = "^[A-Za-z0-9._-]{1,63}$";
-/// A rule name: 1-63 visible ASCII characters.
-const RULE_NAME_PATTERN: &str = "^[!-~]{1,63}$";
-/// An HTTP token (RFC 9110): header and cookie names.
-const TOKEN_PATTERN: &str = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
-/// A request header a condition may read: a token or a pseudo-header.
-const MATCH_HEADER_PATTERN: &str = "^(:[A-Za-z]+|[!#$%&'*+.^_`|~0-9A-Za-z-]+)$";
-const VERSION_FROM_PATTERN: &str =
-    "^(header:(:[A-Za-z]+|[!#$%&'*+.^_`|~0-9A-Za-z-]+)|cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$";
-const SPLIT_KEY_PATTERN: &str = "^(source_ip|header:(:[A-Za-z]+|[!#$%&'*+.^_`|~0-9A-Za-z-]+)|cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+|query:.+)$";
+/// The `pattern`s of the schema, built from the rules the config compiler checks.
+struct Patterns {
+    /// A version name: 1-63 of `A-Z a-z 0-9 . _ -`.
+    version: String,
+    /// A rule name: 1-63 visible ASCII characters.
+    rule_name: String,
+    /// An HTTP token: header and cookie names.
+    token: String,
+    /// A request header a condition may read: a token or a pseudo-header.
+    match_header: String,
+    version_from: String,
+    split_key: String,
+}
 
-const CONDITION_KINDS: [&str; 7] = [
-    "header",
-    "cookie",
-    "query",
-    "source_ip",
-    "all",
-    "any",
-    "not",
-];
-const OPERATORS: [&str; 6] = ["exact", "prefix", "suffix", "contains", "regex", "present"];
+impl Patterns {
+    fn new() -> Patterns {
+        let max = config::MAX_NAME_LEN;
+        let token = format!("{}+", http::token_class());
+        let header = format!("(:[A-Za-z]+|{token})");
+        Patterns {
+            version: format!("^[A-Za-z0-9{}]{{1,{max}}}$", config::VERSION_PUNCTUATION),
+            rule_name: format!("^[!-~]{{1,{max}}}$"),
+            match_header: format!("^{header}$"),
+            version_from: format!("^(header:{header}|cookie:{token})$"),
+            split_key: format!("^(source_ip|header:{header}|cookie:{token}|query:.+)$"),
+            token: format!("^{token}$"),
+        }
+    }
+}
 
 // ---------------------------------------------------------------------------- schema
 
@@ -158,7 +171,12 @@ fn required(names: &[&str]) -> Vec<Value> {
 
 /// Descriptions, defaults and the constraints JSON Schema can express, by JSON pointer.
 fn annotations() -> Vec<(&'static str, Value)> {
+    let patterns = Patterns::new();
     let value_kinds = required(&["header", "cookie", "query"]);
+    let operator_fields: Vec<&str> = ConditionDto::OPERATORS
+        .into_iter()
+        .chain(["ignore_case"])
+        .collect();
     vec![
         (
             "",
@@ -179,7 +197,7 @@ fn annotations() -> Vec<(&'static str, Value)> {
             "/properties/tag_header",
             json!({
                 "description": "The request header the decided version is written to; route on it with a VirtualService `headers: {<tag_header>: {exact: <version>}}` match. A client-sent value is removed unless it comes from trusted_tag_sources.",
-                "pattern": TOKEN_PATTERN,
+                "pattern": patterns.token,
                 "default": config::DEFAULT_TAG_HEADER,
             }),
         ),
@@ -193,13 +211,13 @@ fn annotations() -> Vec<(&'static str, Value)> {
         ),
         (
             "/properties/versions/items",
-            json!({ "pattern": VERSION_PATTERN }),
+            json!({ "pattern": patterns.version }),
         ),
         (
             "/properties/default_version",
             json!({
                 "description": "The version of requests no rule claims. Must be one of `versions`.",
-                "pattern": VERSION_PATTERN,
+                "pattern": patterns.version,
             }),
         ),
         (
@@ -247,7 +265,7 @@ fn annotations() -> Vec<(&'static str, Value)> {
             "/properties/response_header",
             json!({
                 "description": "If set, the response carries this header with the decided version.",
-                "pattern": TOKEN_PATTERN,
+                "pattern": patterns.token,
             }),
         ),
         (
@@ -289,7 +307,7 @@ fn annotations() -> Vec<(&'static str, Value)> {
             "/$defs/Normalize/properties/header",
             json!({
                 "description": "The request header to normalize (not the tag header, not a pseudo-header).",
-                "pattern": TOKEN_PATTERN,
+                "pattern": patterns.token,
             }),
         ),
         (
@@ -315,14 +333,14 @@ fn annotations() -> Vec<(&'static str, Value)> {
             "/$defs/Rule",
             json!({
                 "description": "A condition and exactly one action: `version`, `version_from` or `split`.",
-                "oneOf": required(&["version", "version_from", "split"]),
+                "oneOf": required(&RuleDto::ACTIONS),
             }),
         ),
         (
             "/$defs/Rule/properties/name",
             json!({
                 "description": "Unique rule name; names the rule in counters and in `canary-tagger explain`.",
-                "pattern": RULE_NAME_PATTERN,
+                "pattern": patterns.rule_name,
             }),
         ),
         (
@@ -335,14 +353,14 @@ fn annotations() -> Vec<(&'static str, Value)> {
             "/$defs/Rule/properties/version",
             json!({
                 "description": "Tag matching requests with this version (one of `versions`).",
-                "pattern": VERSION_PATTERN,
+                "pattern": patterns.version,
             }),
         ),
         (
             "/$defs/Rule/properties/version_from",
             json!({
                 "description": "`header:NAME` or `cookie:NAME`: the request's value when it names a known version; otherwise the rule does not apply and the next one is tried.",
-                "pattern": VERSION_FROM_PATTERN,
+                "pattern": patterns.version_from,
             }),
         ),
         (
@@ -372,7 +390,7 @@ fn annotations() -> Vec<(&'static str, Value)> {
         ),
         (
             "/$defs/Split/properties/key/items",
-            json!({ "pattern": SPLIT_KEY_PATTERN }),
+            json!({ "pattern": patterns.split_key }),
         ),
         (
             "/$defs/Split/properties/salt",
@@ -388,7 +406,7 @@ fn annotations() -> Vec<(&'static str, Value)> {
             "/$defs/Weight/properties/version",
             json!({
                 "description": "One of `versions`, listed once per split.",
-                "pattern": VERSION_PATTERN,
+                "pattern": patterns.version,
             }),
         ),
         (
@@ -409,7 +427,7 @@ fn annotations() -> Vec<(&'static str, Value)> {
             "/$defs/StickyCookie/properties/name",
             json!({
                 "description": "Cookie name.",
-                "pattern": TOKEN_PATTERN,
+                "pattern": patterns.token,
             }),
         ),
         (
@@ -431,16 +449,14 @@ fn annotations() -> Vec<(&'static str, Value)> {
             "/$defs/Condition",
             json!({
                 "description": "Exactly one of `header`, `cookie`, `query` (each with exactly one operator: exact, prefix, suffix, contains, regex or present, and optionally ignore_case), `source_ip`, `all`, `any`, `not`.",
-                "oneOf": required(&CONDITION_KINDS),
+                "oneOf": required(&ConditionDto::KINDS),
                 "if": { "anyOf": value_kinds },
                 "then": {
-                    "oneOf": required(&OPERATORS),
+                    "oneOf": required(&ConditionDto::OPERATORS),
                     "not": { "required": ["present", "ignore_case"] },
                 },
                 "else": {
-                    "not": { "anyOf": required(&[
-                        "exact", "prefix", "suffix", "contains", "regex", "present", "ignore_case",
-                    ]) },
+                    "not": { "anyOf": required(&operator_fields) },
                 },
             }),
         ),
@@ -448,14 +464,14 @@ fn annotations() -> Vec<(&'static str, Value)> {
             "/$defs/Condition/properties/header",
             json!({
                 "description": "A request header, case-insensitive; :path, :method, :authority and :scheme allowed. Any of repeated values may match.",
-                "pattern": MATCH_HEADER_PATTERN,
+                "pattern": patterns.match_header,
             }),
         ),
         (
             "/$defs/Condition/properties/cookie",
             json!({
                 "description": "A cookie, from every cookie header.",
-                "pattern": TOKEN_PATTERN,
+                "pattern": patterns.token,
             }),
         ),
         (
@@ -596,14 +612,15 @@ pub fn validate(schema: &Value, instance: &Value) -> Vec<ConfigError> {
         root: schema,
         mode: Mode::Full,
     };
-    validator.check(schema, instance, &mut Vec::new(), &mut findings);
+    validator.check(schema, instance, &mut JsonPath::root(), &mut findings);
     findings.into_iter().map(Finding::into_error).collect()
 }
 
 /// Like [`CompiledConfig::from_json`], but reports every error, not only the first
 /// structural one: every unknown field (with the closest known name), wrong type and missing
 /// field, then — when those were only fields the compiler can do without — the semantic
-/// errors too. Texts are the library's wherever both report the same thing.
+/// errors too. Both report [`ErrorKind`]s, so where they find the same thing they say it
+/// alike.
 pub fn compile_reporting_all(json: &[u8]) -> Result<CompiledConfig, ConfigErrors> {
     let first = match config::parse_dto(json) {
         Ok(dto) => return CompiledConfig::try_from(dto),
@@ -618,7 +635,7 @@ pub fn compile_reporting_all(json: &[u8]) -> Result<CompiledConfig, ConfigErrors
         mode: Mode::Structural,
     };
     let mut findings = Vec::new();
-    validator.check(&schema, &document, &mut Vec::new(), &mut findings);
+    validator.check(&schema, &document, &mut JsonPath::root(), &mut findings);
     if findings.is_empty() {
         // Something serde refuses that the walk does not model (a duplicate key, say).
         return Err(ConfigErrors(vec![first]));
@@ -630,21 +647,16 @@ pub fn compile_reporting_all(json: &[u8]) -> Result<CompiledConfig, ConfigErrors
     }
     // Without a misspelt field its object may lack an action or a condition kind; that
     // follows from the error already reported, so the compiler's word on it is left out.
-    let pruned_parents: Vec<String> = findings
+    let pruned_parents: Vec<JsonPath> = findings
         .iter()
         .filter(|f| f.prune)
-        .map(|f| {
-            format_path(
-                f.location
-                    .split_last()
-                    .map_or(&[][..], |(_, parent)| parent),
-            )
-        })
+        .map(|f| f.location.parent())
         .collect();
     let mut errors: Vec<ConfigError> = findings.into_iter().map(Finding::into_error).collect();
     // The walk and serde agree on the common cases; when serde saw something else at another
     // place, say that too (but not serde_json's "expected value" for an enum given a number).
-    if !errors.iter().any(|e| e.path == first.path) && !first.reason.starts_with("invalid JSON") {
+    let syntax = matches!(first.kind, ErrorKind::InvalidJson(_));
+    if !errors.iter().any(|e| e.path == first.path) && !syntax {
         errors.insert(0, first);
     }
     if all_prunable {
@@ -679,58 +691,31 @@ enum Mode {
     Structural,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Segment {
-    Key(String),
-    Index(usize),
-}
-
 struct Finding {
-    location: Vec<Segment>,
+    /// The value at fault.
+    location: JsonPath,
     /// The path reported (an unknown field is reported at its parent, as serde does).
-    path: String,
-    reason: String,
+    path: JsonPath,
+    kind: ErrorKind,
     /// Removing `location` leaves a document the compiler can still judge.
     prune: bool,
 }
 
 impl Finding {
     fn into_error(self) -> ConfigError {
-        ConfigError {
-            path: self.path,
-            reason: self.reason,
-        }
+        ConfigError::new(self.path, self.kind)
     }
 }
 
-fn format_path(location: &[Segment]) -> String {
-    let mut path = String::new();
-    for segment in location {
-        match segment {
-            Segment::Key(key) if path.is_empty() => path.push_str(key),
-            Segment::Key(key) => {
-                path.push('.');
-                path.push_str(key);
-            }
-            Segment::Index(index) => path.push_str(&format!("[{index}]")),
-        }
-    }
-    if path.is_empty() {
-        "$".into()
-    } else {
-        path
-    }
-}
-
-fn remove_at(document: &mut Value, location: &[Segment]) {
-    let Some((last, parents)) = location.split_last() else {
+fn remove_at(document: &mut Value, location: &JsonPath) {
+    let Some((last, parents)) = location.segments().split_last() else {
         return;
     };
     let mut node = document;
     for segment in parents {
         let next = match (segment, node) {
-            (Segment::Key(key), Value::Object(object)) => object.get_mut(key),
-            (Segment::Index(index), Value::Array(items)) => items.get_mut(*index),
+            (PathSegment::Key(key), Value::Object(object)) => object.get_mut(key),
+            (PathSegment::Index(index), Value::Array(items)) => items.get_mut(*index),
             _ => None,
         };
         match next {
@@ -738,7 +723,7 @@ fn remove_at(document: &mut Value, location: &[Segment]) {
             None => return,
         }
     }
-    if let (Segment::Key(key), Value::Object(object)) = (last, node) {
+    if let (PathSegment::Key(key), Value::Object(object)) = (last, node) {
         object.shift_remove(key);
     }
 }
@@ -757,14 +742,14 @@ impl<'s> Validator<'s> {
     fn report(
         &self,
         findings: &mut Vec<Finding>,
-        location: &[Segment],
-        reason: String,
+        location: &JsonPath,
+        kind: ErrorKind,
         prune: bool,
     ) {
         findings.push(Finding {
-            location: location.to_vec(),
-            path: format_path(location),
-            reason,
+            location: location.clone(),
+            path: location.clone(),
+            kind,
             prune,
         });
     }
@@ -774,7 +759,7 @@ impl<'s> Validator<'s> {
         &self,
         schema: &'s Value,
         value: &Value,
-        location: &mut Vec<Segment>,
+        location: &mut JsonPath,
         findings: &mut Vec<Finding>,
     ) {
         self.check_value(schema, value, location, findings, false);
@@ -786,19 +771,14 @@ impl<'s> Validator<'s> {
         &self,
         schema: &'s Value,
         value: &Value,
-        location: &mut Vec<Segment>,
+        location: &mut JsonPath,
         findings: &mut Vec<Finding>,
         optional: bool,
     ) {
         let object = match schema {
             Value::Bool(true) => return,
             Value::Bool(false) => {
-                self.report(
-                    findings,
-                    location,
-                    "no value is allowed here".into(),
-                    optional,
-                );
+                self.report(findings, location, ErrorKind::NoValueAllowed, optional);
                 return;
             }
             Value::Object(object) => object,
@@ -816,12 +796,12 @@ impl<'s> Validator<'s> {
             }
         }
         if let Some(expected) = object.get("type") {
-            if let Some(reason) = self.type_mismatch(object, expected, value) {
-                let reason = match object.get("enum") {
+            if let Some(kind) = self.type_mismatch(object, expected, value) {
+                let kind = match object.get("enum") {
                     Some(Value::Array(variants)) => unknown_variant(variants, value),
-                    _ => reason,
+                    _ => kind,
                 };
-                self.report(findings, location, reason, optional);
+                self.report(findings, location, kind, optional);
                 return;
             }
         }
@@ -851,7 +831,7 @@ impl<'s> Validator<'s> {
         schema: &Map<String, Value>,
         expected: &Value,
         value: &Value,
-    ) -> Option<String> {
+    ) -> Option<ErrorKind> {
         let unsigned = match schema.get("format").and_then(Value::as_str) {
             Some("uint32") => Some(u64::from(u32::MAX)),
             Some("uint64") => Some(u64::MAX),
@@ -882,37 +862,32 @@ impl<'s> Validator<'s> {
             return None;
         }
         let first = types.first().copied().unwrap_or("value");
-        let expected_text = match first {
-            "string" => "a string",
-            "boolean" => "a boolean",
-            "array" => "an array",
-            "object" => "a JSON object",
-            "number" => "a number",
-            "integer" if unsigned.is_some() => "a non-negative integer",
-            "integer" => "an integer",
-            "null" => "null",
-            _ => "a value",
+        let expected = match first {
+            "string" => Expected::String,
+            "boolean" => Expected::Boolean,
+            "array" => Expected::Array,
+            "object" => Expected::Object,
+            "number" => Expected::Number,
+            "integer" if unsigned.is_some() => Expected::NonNegativeInteger,
+            "integer" => Expected::Integer,
+            "null" => Expected::Null,
+            _ => Expected::Value,
         };
+        let found = Found::from(value);
         // serde: a negative or too large integer is the right type with an invalid value.
-        let kind = match value {
-            Value::Number(n) if first == "integer" && (n.is_i64() || n.is_u64()) => "value",
-            _ => "type",
-        };
-        let unexpected = match value {
-            // A JSON array where an object belongs: the config compiler's wording.
-            Value::Array(_) if first == "object" => "array".to_string(),
-            other => unexpected(other),
-        };
-        Some(format!(
-            "invalid {kind}: {unexpected}, expected {expected_text}"
-        ))
+        Some(match value {
+            Value::Number(n) if first == "integer" && (n.is_i64() || n.is_u64()) => {
+                ErrorKind::InvalidValue { found, expected }
+            }
+            _ => ErrorKind::InvalidType { found, expected },
+        })
     }
 
     fn check_object(
         &self,
         schema: &'s Map<String, Value>,
         members: &Map<String, Value>,
-        location: &mut Vec<Segment>,
+        location: &mut JsonPath,
         findings: &mut Vec<Finding>,
     ) {
         let properties = schema.get("properties").and_then(Value::as_object);
@@ -927,7 +902,7 @@ impl<'s> Validator<'s> {
             match properties.and_then(|p| p.get(key)) {
                 Some(_) if member.is_null() && !is_required && self.mode == Mode::Structural => {}
                 Some(property) => {
-                    location.push(Segment::Key(key.clone()));
+                    location.push(PathSegment::Key(key.clone()));
                     self.check_value(property, member, location, findings, !is_required);
                     location.pop();
                 }
@@ -935,22 +910,13 @@ impl<'s> Validator<'s> {
                     let known: Vec<String> = properties
                         .map(|p| p.keys().cloned().collect())
                         .unwrap_or_default();
-                    let reason = match config::closest_name(key, &known) {
-                        Some(suggestion) => {
-                            format!("unknown field \"{key}\" (did you mean \"{suggestion}\"?)")
-                        }
-                        None => format!(
-                            "unknown field \"{key}\"; expected one of {}",
-                            known.join(", ")
-                        ),
-                    };
-                    let path = format_path(location);
-                    let mut at = location.clone();
-                    at.push(Segment::Key(key.clone()));
                     findings.push(Finding {
-                        location: at,
-                        path,
-                        reason,
+                        location: location.key(key),
+                        path: location.clone(),
+                        kind: ErrorKind::UnknownField {
+                            field: key.clone(),
+                            known,
+                        },
                         prune: true,
                     });
                 }
@@ -959,12 +925,10 @@ impl<'s> Validator<'s> {
         }
         for name in required {
             if !members.contains_key(name) {
-                let mut at = location.clone();
-                at.push(Segment::Key(name.to_string()));
                 findings.push(Finding {
-                    path: format_path(&at),
-                    location: at,
-                    reason: "required field is missing".into(),
+                    location: location.key(name),
+                    path: location.key(name),
+                    kind: ErrorKind::MissingField,
                     prune: false,
                 });
             }
@@ -975,14 +939,14 @@ impl<'s> Validator<'s> {
         &self,
         schema: &'s Map<String, Value>,
         items: &[Value],
-        location: &mut Vec<Segment>,
+        location: &mut JsonPath,
         findings: &mut Vec<Finding>,
     ) {
         let Some(item_schema) = schema.get("items") else {
             return;
         };
         for (index, item) in items.iter().enumerate() {
-            location.push(Segment::Index(index));
+            location.push(PathSegment::Index(index));
             self.check_value(item_schema, item, location, findings, false);
             location.pop();
         }
@@ -993,13 +957,13 @@ impl<'s> Validator<'s> {
         &self,
         schema: &'s Map<String, Value>,
         value: &Value,
-        location: &mut Vec<Segment>,
+        location: &mut JsonPath,
         findings: &mut Vec<Finding>,
     ) {
-        let mut report = |reason: String| self.report(findings, location, reason, false);
+        let mut report = |kind: ErrorKind| self.report(findings, location, kind, false);
         if let Some(constant) = schema.get("const") {
             if constant != value {
-                report(format!("must be {constant}"));
+                report(ErrorKind::NotConst(constant.to_string()));
             }
         }
         match value {
@@ -1007,54 +971,61 @@ impl<'s> Validator<'s> {
                 let length = text.chars().count();
                 if let Some(min) = schema.get("minLength").and_then(Value::as_u64) {
                     if u64::try_from(length).unwrap_or(u64::MAX) < min {
-                        report(format!("must be at least {min} characters long"));
+                        report(ErrorKind::TooShort(min));
                     }
                 }
                 if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
                     if u64::try_from(length).unwrap_or(u64::MAX) > max {
-                        report(format!("must be at most {max} characters long"));
+                        report(ErrorKind::TooLong(max));
                     }
                 }
                 if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
                     match regex::Regex::new(pattern) {
                         Ok(regex) if !regex.is_match(text) => {
-                            report(format!("{text:?} does not match {pattern}"));
+                            report(ErrorKind::PatternMismatch {
+                                text: text.clone(),
+                                pattern: pattern.to_string(),
+                            });
                         }
                         Ok(_) => {}
-                        Err(error) => report(format!(
-                            "the schema's pattern {pattern} is invalid: {error}"
-                        )),
+                        Err(error) => report(ErrorKind::InvalidSchemaPattern {
+                            pattern: pattern.to_string(),
+                            error: error.to_string(),
+                        }),
                     }
                 }
             }
             Value::Number(number) => {
                 let n = number.as_f64().unwrap_or(f64::NAN);
-                if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
-                    if n < min || n.is_nan() {
-                        report(format!("{number} is less than the minimum {min}"));
+                if let Some(minimum) = schema.get("minimum").and_then(Value::as_f64) {
+                    if n < minimum || n.is_nan() {
+                        let value = number.clone();
+                        report(ErrorKind::BelowMinimum { value, minimum });
                     }
                 }
-                if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
-                    if n > max || n.is_nan() {
-                        report(format!("{number} is more than the maximum {max}"));
+                if let Some(maximum) = schema.get("maximum").and_then(Value::as_f64) {
+                    if n > maximum || n.is_nan() {
+                        let value = number.clone();
+                        report(ErrorKind::AboveMaximum { value, maximum });
                     }
                 }
             }
             Value::Array(items) => {
                 if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
                     if u64::try_from(items.len()).unwrap_or(u64::MAX) < min {
-                        report(format!("must have at least {min} item(s)"));
+                        report(ErrorKind::TooFewItems(min));
                     }
                 }
                 if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
                     if u64::try_from(items.len()).unwrap_or(u64::MAX) > max {
-                        report(format!("must have at most {max} items"));
+                        report(ErrorKind::TooManyItems(max));
                     }
                 }
                 if schema.get("uniqueItems") == Some(&Value::Bool(true)) {
                     for (i, item) in items.iter().enumerate() {
                         if items.iter().take(i).any(|earlier| earlier == item) {
-                            report(format!("item {i} ({item}) is listed twice"));
+                            let item = item.to_string();
+                            report(ErrorKind::ListedTwice { index: i, item });
                         }
                     }
                 }
@@ -1064,9 +1035,9 @@ impl<'s> Validator<'s> {
         self.check_applicators(schema, value, location, findings);
     }
 
-    fn holds(&self, schema: &'s Value, value: &Value, location: &[Segment]) -> bool {
+    fn holds(&self, schema: &'s Value, value: &Value, location: &JsonPath) -> bool {
         let mut scratch = Vec::new();
-        self.check(schema, value, &mut location.to_vec(), &mut scratch);
+        self.check(schema, value, &mut location.clone(), &mut scratch);
         scratch.is_empty()
     }
 
@@ -1074,7 +1045,7 @@ impl<'s> Validator<'s> {
         &self,
         schema: &'s Map<String, Value>,
         value: &Value,
-        location: &mut Vec<Segment>,
+        location: &mut JsonPath,
         findings: &mut Vec<Finding>,
     ) {
         if let Some(Value::Array(all)) = schema.get("allOf") {
@@ -1084,8 +1055,8 @@ impl<'s> Validator<'s> {
         }
         if let Some(Value::Array(any)) = schema.get("anyOf") {
             if !any.iter().any(|sub| self.holds(sub, value, location)) {
-                let reason = format!("must be {}", describe_alternatives(any, " or "));
-                self.report(findings, location, reason, false);
+                let kind = ErrorKind::NoneOf(any.iter().map(describe).collect());
+                self.report(findings, location, kind, false);
             }
         }
         if let Some(Value::Array(one)) = schema.get("oneOf") {
@@ -1094,26 +1065,18 @@ impl<'s> Validator<'s> {
                 .filter(|sub| self.holds(sub, value, location))
                 .collect();
             if holding.len() != 1 {
-                let found = if holding.is_empty() {
-                    "none".to_string()
-                } else {
-                    holding
-                        .iter()
-                        .map(|sub| describe(sub))
-                        .collect::<Vec<_>>()
-                        .join(" and ")
+                let kind = ErrorKind::ExactlyOne {
+                    noun: None,
+                    choices: one.iter().map(describe).collect(),
+                    found: holding.into_iter().map(describe).collect(),
                 };
-                let reason = format!(
-                    "expected exactly one of {}; found {found}",
-                    describe_alternatives(one, ", ")
-                );
-                self.report(findings, location, reason, false);
+                self.report(findings, location, kind, false);
             }
         }
         if let Some(not) = schema.get("not") {
             if self.holds(not, value, location) {
-                let reason = format!("must not have {}", describe(not));
-                self.report(findings, location, reason, false);
+                let kind = ErrorKind::MustNotHave(describe(not));
+                self.report(findings, location, kind, false);
             }
         }
         if let Some(condition) = schema.get("if") {
@@ -1139,7 +1102,8 @@ fn describe(schema: &Value) -> String {
             .join(" with ");
     }
     if let Some(Value::Array(any)) = schema.get("anyOf") {
-        return format!("any of {}", describe_alternatives(any, ", "));
+        let alternatives: Vec<String> = any.iter().map(describe).collect();
+        return format!("any of {}", alternatives.join(", "));
     }
     match schema.get("title").and_then(Value::as_str) {
         Some(title) => title.to_string(),
@@ -1147,57 +1111,24 @@ fn describe(schema: &Value) -> String {
     }
 }
 
-fn describe_alternatives(alternatives: &[Value], separator: &str) -> String {
-    alternatives
-        .iter()
-        .map(describe)
-        .collect::<Vec<_>>()
-        .join(separator)
-}
-
-/// serde's `Unexpected` wording for a JSON value.
-fn unexpected(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("boolean `{b}`"),
-        Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                format!("integer `{u}`")
-            } else if let Some(i) = n.as_i64() {
-                format!("integer `{i}`")
-            } else {
-                let f = n.as_f64().unwrap_or(f64::NAN);
-                let text = f.to_string();
-                if f.is_finite() && !text.contains('.') {
-                    format!("floating point `{text}.0`")
-                } else {
-                    format!("floating point `{text}`")
-                }
-            }
-        }
-        Value::String(s) => format!("string {s:?}"),
-        Value::Array(_) => "sequence".into(),
-        Value::Object(_) => "map".into(),
-    }
-}
-
-/// serde's wording for a value outside an enum's variants.
-fn unknown_variant(variants: &[Value], value: &Value) -> String {
-    let names: Vec<String> = variants
+/// A value outside an enum's variants: an unknown variant, or not a string at all.
+fn unknown_variant(variants: &[Value], value: &Value) -> ErrorKind {
+    let expected: Vec<String> = variants
         .iter()
         .map(|v| match v {
-            Value::String(s) => format!("`{s}`"),
-            other => format!("`{other}`"),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
         })
         .collect();
-    let expected = match names.as_slice() {
-        [one] => one.clone(),
-        [a, b] => format!("{a} or {b}"),
-        _ => format!("one of {}", names.join(", ")),
-    };
     match value {
-        Value::String(s) => format!("unknown variant `{s}`, expected {expected}"),
-        other => format!("invalid type: {}, expected {expected}", unexpected(other)),
+        Value::String(s) => ErrorKind::UnknownVariant {
+            found: s.clone(),
+            expected,
+        },
+        other => ErrorKind::InvalidType {
+            found: Found::from(other),
+            expected: Expected::OneOf(expected),
+        },
     }
 }
 
@@ -1263,15 +1194,16 @@ mod tests {
 
     #[test]
     fn schema_patterns_compile() {
+        let patterns = Patterns::new();
         for pattern in [
-            VERSION_PATTERN,
-            RULE_NAME_PATTERN,
-            TOKEN_PATTERN,
-            MATCH_HEADER_PATTERN,
-            VERSION_FROM_PATTERN,
-            SPLIT_KEY_PATTERN,
+            patterns.version,
+            patterns.rule_name,
+            patterns.token,
+            patterns.match_header,
+            patterns.version_from,
+            patterns.split_key,
         ] {
-            regex::Regex::new(pattern).unwrap();
+            regex::Regex::new(&pattern).unwrap();
         }
     }
 

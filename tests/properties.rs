@@ -533,7 +533,7 @@ fn random_request(rng: &mut Rng) -> OwnedRequest {
 /// What must hold of every decision, whatever the config and request.
 fn check_invariants(config: &CompiledConfig, decision: &Decision) -> Result<(), String> {
     let fail = |what: &str| Err(format!("{what}: {decision:?}"));
-    if decision.version.0 >= config.versions.len() {
+    if decision.version.index() >= config.versions().len() {
         return fail("version index out of range");
     }
     if decision

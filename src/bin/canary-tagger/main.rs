@@ -198,8 +198,8 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
                 .map(|error| {
                     format!(
                         "{location}: {}: {}",
-                        found.path_in_file(&error.path),
-                        error.reason
+                        found.path_in_file(&error.path.to_string()),
+                        error.kind
                     )
                 })
                 .collect()
@@ -237,7 +237,7 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
                     Ok(compiled) => print(&format!(
                         "{}: ok ({} versions, {} rules)\n",
                         config.location(file),
-                        compiled.versions.len(),
+                        compiled.versions().len(),
                         compiled.rules.len()
                     ))?,
                     Err(lines) => {

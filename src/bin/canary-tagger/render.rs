@@ -201,7 +201,7 @@ struct Subset {
 /// The YAML (two documents), or why the versions cannot become subsets.
 pub fn render(config: &CompiledConfig, target: &Target, source: &str) -> Result<String, String> {
     let mut subsets: Vec<(String, String)> = Vec::new();
-    for version in &config.versions {
+    for version in config.versions() {
         let subset = subset_name(version);
         if !is_dns_label(&subset) {
             return Err(format!(
@@ -218,7 +218,7 @@ pub fn render(config: &CompiledConfig, target: &Target, source: &str) -> Result<
                 "versions {other:?} and {version:?} both become subset {subset:?}"
             ));
         }
-        subsets.push((version.clone(), subset));
+        subsets.push((version.to_string(), subset));
     }
     let metadata = || Metadata {
         name: target.name.clone(),

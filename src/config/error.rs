@@ -1,0 +1,623 @@
+//! Why a configuration was rejected, as data: an [`ErrorKind`] at a [`JsonPath`]. The
+//! compiler, the serde boundary (`dto::parse_dto`) and the schema validator all report
+//! through these types, and `impl Display for ErrorKind` below is the one place that turns
+//! them into the text an operator reads.
+
+use std::fmt;
+
+use serde_json::Number;
+
+use super::{MAX_NAME_LEN, MAX_NORMALIZE, PSEUDO_HEADERS, SUPPORTED_SCHEMA};
+use crate::net::CidrError;
+
+// ---------------------------------------------------------------------------- paths
+
+/// Where in the configuration document: `rules[3].split.weights`, or `$` for the whole.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JsonPath(Vec<PathSegment>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathSegment {
+    Key(String),
+    Index(usize),
+}
+
+impl JsonPath {
+    /// The whole document.
+    pub fn root() -> JsonPath {
+        JsonPath::default()
+    }
+
+    /// The member `key` of the object at this path.
+    pub fn key(&self, key: &str) -> JsonPath {
+        let mut path = self.clone();
+        path.push(PathSegment::Key(key.to_string()));
+        path
+    }
+
+    /// The item `index` of the array at this path.
+    pub fn index(&self, index: usize) -> JsonPath {
+        let mut path = self.clone();
+        path.push(PathSegment::Index(index));
+        path
+    }
+
+    pub fn push(&mut self, segment: PathSegment) {
+        self.0.push(segment);
+    }
+
+    pub fn pop(&mut self) -> Option<PathSegment> {
+        self.0.pop()
+    }
+
+    /// The path of the value holding this one (the root's is the root).
+    pub fn parent(&self) -> JsonPath {
+        JsonPath(
+            self.0
+                .split_last()
+                .map_or(&[][..], |(_, parent)| parent)
+                .to_vec(),
+        )
+    }
+
+    pub fn segments(&self) -> &[PathSegment] {
+        &self.0
+    }
+}
+
+impl fmt::Display for JsonPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("$");
+        }
+        for (i, segment) in self.0.iter().enumerate() {
+            match segment {
+                PathSegment::Key(key) if i == 0 => f.write_str(key)?,
+                PathSegment::Key(key) => write!(f, ".{key}")?,
+                PathSegment::Index(index) => write!(f, "[{index}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------- errors
+
+/// One reason a configuration was rejected, at one JSON path.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigError {
+    pub path: JsonPath,
+    pub kind: ErrorKind,
+}
+
+impl ConfigError {
+    pub fn new(path: JsonPath, kind: ErrorKind) -> ConfigError {
+        ConfigError { path, kind }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.kind)
+    }
+}
+
+/// Every reason a configuration was rejected (never empty).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// What is wrong with the value at an error's path.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ErrorKind {
+    // ---- the document's structure (serde's checks, and the schema walk's same checks)
+    /// Nothing but white space.
+    EmptyDocument,
+    /// Not JSON; the parser's own message, with its line and column.
+    InvalidJson(String),
+    /// The path names the missing field.
+    MissingField,
+    /// Reported at the object; `known` are the fields it may have.
+    UnknownField {
+        field: String,
+        known: Vec<String>,
+    },
+    DuplicateField(String),
+    InvalidType {
+        found: Found,
+        expected: Expected,
+    },
+    /// The right type, but out of range (a negative or too large integer).
+    InvalidValue {
+        found: Found,
+        expected: Expected,
+    },
+    UnknownVariant {
+        found: String,
+        expected: Vec<String>,
+    },
+    /// A structural error serde reports in a form [`crate::config`] does not classify,
+    /// in serde's words.
+    Unclassified(String),
+
+    // ---- the compiler's checks
+    UnsupportedSchema(u64),
+    /// An empty string where a name belongs.
+    Empty,
+    EmptyList(ListOf),
+    /// `choices` names the options (`header`, `cookie`, ...), `found` those given; `noun`
+    /// is what the options are (`operator`), where the message says.
+    ExactlyOne {
+        noun: Option<&'static str>,
+        choices: Vec<String>,
+        found: Vec<String>,
+    },
+    InvalidVersionName(String),
+    DuplicateVersion(String),
+    UnknownVersion {
+        name: String,
+        versions: Vec<String>,
+    },
+    /// A version listed twice in one split.
+    VersionListedTwice(String),
+    EmptyHeaderName,
+    InvalidHeaderName(String),
+    PseudoHeaderNotAllowed(String),
+    UnknownPseudoHeader(String),
+    InvalidCookieName(String),
+    EmptyQueryName,
+    /// `normalize` would rewrite the tag header.
+    NormalizesTagHeader,
+    /// A condition reads the tag header, which the filter writes.
+    MatchesTagHeader,
+    /// `version_from` or a split key reads the tag header.
+    TagHeaderAsSource,
+    TrustedHopsWithoutXff,
+    InvalidCidr {
+        text: String,
+        error: CidrError,
+    },
+    TooManyNormalize(usize),
+    /// A `normalize` default that is not in its `allowed` list.
+    DefaultNotAllowed(String),
+    InvalidRuleName(String),
+    DuplicateRuleName(String),
+    /// Operators given to a condition kind that takes none (`source_ip`).
+    OperatorsDoNotApply(&'static str),
+    /// `ignore_case` where it means nothing.
+    DoesNotApply(&'static str),
+    /// The matcher's message (`invalid regex: unclosed group`).
+    InvalidRegex(String),
+    PercentOutOfRange(f64),
+    PercentTooPrecise(f64),
+    /// The weights of a split cover this many buckets (0.01 % each) instead of 10000.
+    PercentSum(u32),
+    /// `allowed` are the `KIND:NAME` forms the value may take; `source_ip` whether it may
+    /// also be `source_ip`.
+    InvalidValueSource {
+        text: String,
+        allowed: &'static [&'static str],
+        source_ip: bool,
+    },
+    /// `header:` with no name.
+    SourceNamesNothing {
+        text: String,
+        kind: String,
+    },
+    ZeroMaxAge,
+
+    // ---- JSON Schema keywords (`canary-tagger validate` and the schema tests)
+    /// The schema is `false` here.
+    NoValueAllowed,
+    /// `const`: the JSON text of the only value allowed.
+    NotConst(String),
+    TooShort(u64),
+    TooLong(u64),
+    PatternMismatch {
+        text: String,
+        pattern: String,
+    },
+    InvalidSchemaPattern {
+        pattern: String,
+        error: String,
+    },
+    BelowMinimum {
+        value: Number,
+        minimum: f64,
+    },
+    AboveMaximum {
+        value: Number,
+        maximum: f64,
+    },
+    TooFewItems(u64),
+    TooManyItems(u64),
+    /// `uniqueItems`: item `index` (JSON text `item`) repeats an earlier one.
+    ListedTwice {
+        index: usize,
+        item: String,
+    },
+    /// `anyOf`: what each alternative asks for.
+    NoneOf(Vec<String>),
+    /// `not`: what the value must not have.
+    MustNotHave(String),
+}
+
+/// What a list must hold at least one of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListOf {
+    Version,
+    Value,
+    AddressOrRange,
+    Condition,
+}
+
+/// The JSON value an error found, described as serde describes it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Found {
+    Null,
+    Boolean(bool),
+    Number(Number),
+    String(String),
+    Array,
+    Object,
+    /// serde's words for a value it describes in a way this enum does not model.
+    Other(String),
+}
+
+/// What the value should have been.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expected {
+    String,
+    Boolean,
+    Array,
+    Object,
+    Number,
+    Integer,
+    NonNegativeInteger,
+    Null,
+    Value,
+    /// One of these enum variants.
+    OneOf(Vec<String>),
+    /// serde's words for an expectation this enum does not model.
+    Other(String),
+}
+
+impl From<&serde_json::Value> for Found {
+    fn from(value: &serde_json::Value) -> Found {
+        match value {
+            serde_json::Value::Null => Found::Null,
+            serde_json::Value::Bool(b) => Found::Boolean(*b),
+            serde_json::Value::Number(n) => Found::Number(n.clone()),
+            serde_json::Value::String(s) => Found::String(s.clone()),
+            serde_json::Value::Array(_) => Found::Array,
+            serde_json::Value::Object(_) => Found::Object,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------- rendering
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::EmptyDocument => f.write_str(
+                "configuration is empty; `versions` and `default_version` are required",
+            ),
+            ErrorKind::InvalidJson(message) => write!(f, "invalid JSON: {message}"),
+            ErrorKind::MissingField => f.write_str("required field is missing"),
+            ErrorKind::UnknownField { field, known } => match closest_name(field, known) {
+                Some(suggestion) => {
+                    write!(f, "unknown field \"{field}\" (did you mean \"{suggestion}\"?)")
+                }
+                None => write!(
+                    f,
+                    "unknown field \"{field}\"; expected one of {}",
+                    known.join(", ")
+                ),
+            },
+            ErrorKind::DuplicateField(field) => write!(f, "duplicate field `{field}`"),
+            ErrorKind::InvalidType { found, expected } => {
+                f.write_str("invalid type: ")?;
+                write_found(f, found, expected)?;
+                write!(f, ", expected {expected}")
+            }
+            ErrorKind::InvalidValue { found, expected } => {
+                f.write_str("invalid value: ")?;
+                write_found(f, found, expected)?;
+                write!(f, ", expected {expected}")
+            }
+            ErrorKind::UnknownVariant { found, expected } if expected.is_empty() => {
+                write!(f, "unknown variant `{found}`, there are no variants")
+            }
+            ErrorKind::UnknownVariant { found, expected } => {
+                write!(f, "unknown variant `{found}`, expected ")?;
+                write_one_of(f, expected)
+            }
+            ErrorKind::Unclassified(message) => f.write_str(message),
+
+            ErrorKind::UnsupportedSchema(schema) => {
+                write!(f, "unsupported schema {schema}, expected {SUPPORTED_SCHEMA}")
+            }
+            ErrorKind::Empty => f.write_str("must not be empty"),
+            ErrorKind::EmptyList(of) => {
+                let noun = match of {
+                    ListOf::Version => "version",
+                    ListOf::Value => "value",
+                    ListOf::AddressOrRange => "address or CIDR range",
+                    ListOf::Condition => "condition",
+                };
+                write!(f, "must list at least one {noun}")
+            }
+            ErrorKind::ExactlyOne {
+                noun,
+                choices,
+                found,
+            } => {
+                f.write_str("expected exactly one ")?;
+                if let Some(noun) = noun {
+                    write!(f, "{noun} ")?;
+                }
+                write!(f, "of {}; found ", choices.join(", "))?;
+                if found.is_empty() {
+                    f.write_str("none")
+                } else {
+                    f.write_str(&found.join(" and "))
+                }
+            }
+            ErrorKind::InvalidVersionName(name) => write!(
+                f,
+                "\"{name}\" is not a valid version name (1-{MAX_NAME_LEN} of A-Z a-z 0-9 . _ -)"
+            ),
+            ErrorKind::DuplicateVersion(name) => write!(f, "duplicate version \"{name}\""),
+            ErrorKind::UnknownVersion { name, versions } => write!(
+                f,
+                "unknown version \"{name}\"; versions are {}",
+                versions.join(", ")
+            ),
+            ErrorKind::VersionListedTwice(name) => {
+                write!(f, "version \"{name}\" is listed twice")
+            }
+            ErrorKind::EmptyHeaderName => f.write_str("header name must not be empty"),
+            ErrorKind::InvalidHeaderName(name) => {
+                write!(f, "\"{name}\" is not a valid header name")
+            }
+            ErrorKind::PseudoHeaderNotAllowed(name) => {
+                write!(f, "\"{name}\": pseudo-headers cannot be used here")
+            }
+            ErrorKind::UnknownPseudoHeader(name) => write!(
+                f,
+                "unknown pseudo-header \"{name}\"; allowed are {}",
+                PSEUDO_HEADERS.join(", ")
+            ),
+            ErrorKind::InvalidCookieName(name) => {
+                write!(f, "\"{name}\" is not a valid cookie name")
+            }
+            ErrorKind::EmptyQueryName => f.write_str("query parameter name must not be empty"),
+            ErrorKind::NormalizesTagHeader => f.write_str(
+                "the tag header is written by the filter itself and cannot be normalized",
+            ),
+            ErrorKind::MatchesTagHeader => {
+                f.write_str("the tag header is set by this filter; match on the request instead")
+            }
+            ErrorKind::TagHeaderAsSource => f.write_str(
+                "the tag header is set by this filter; clients must not choose it (use trusted_tag_sources)",
+            ),
+            ErrorKind::TrustedHopsWithoutXff => {
+                f.write_str("only applies when client_ip.from is \"xff\"")
+            }
+            ErrorKind::InvalidCidr { text, error } => match error {
+                CidrError::NotAnAddress => {
+                    write!(f, "\"{text}\" is not an IP address or CIDR range")
+                }
+                CidrError::PrefixLength { max } => {
+                    write!(f, "\"{text}\" has a prefix length outside 0..={max}")
+                }
+                CidrError::HostBitsSet => {
+                    write!(f, "\"{text}\" has host bits set beyond its prefix length")
+                }
+            },
+            ErrorKind::TooManyNormalize(found) => write!(
+                f,
+                "at most {MAX_NORMALIZE} entries are supported, found {found}"
+            ),
+            ErrorKind::DefaultNotAllowed(default) => {
+                write!(f, "\"{default}\" is not one of allowed")
+            }
+            ErrorKind::InvalidRuleName(name) => write!(
+                f,
+                "\"{name}\" is not a valid rule name (1-{MAX_NAME_LEN} visible ASCII characters, no spaces)"
+            ),
+            ErrorKind::DuplicateRuleName(name) => write!(f, "duplicate rule name \"{name}\""),
+            ErrorKind::OperatorsDoNotApply(kind) => write!(f, "operators do not apply to {kind}"),
+            ErrorKind::DoesNotApply(kind) => write!(f, "does not apply to {kind}"),
+            ErrorKind::InvalidRegex(message) => f.write_str(message),
+            ErrorKind::PercentOutOfRange(percent) => write!(f, "{percent} is outside 0..=100"),
+            ErrorKind::PercentTooPrecise(percent) => {
+                write!(f, "{percent} has more than two decimals")
+            }
+            ErrorKind::PercentSum(buckets) => {
+                let (whole, fraction) = (buckets / 100, buckets % 100);
+                match fraction {
+                    0 => write!(f, "percents sum to {whole}, expected 100"),
+                    tenths if tenths % 10 == 0 => {
+                        write!(f, "percents sum to {whole}.{}, expected 100", tenths / 10)
+                    }
+                    hundredths => write!(f, "percents sum to {whole}.{hundredths:02}, expected 100"),
+                }
+            }
+            ErrorKind::InvalidValueSource {
+                text,
+                allowed,
+                source_ip,
+            } => {
+                write!(f, "\"{text}\" is not one of ")?;
+                for (i, kind) in allowed.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{kind}:NAME")?;
+                }
+                if *source_ip {
+                    f.write_str(", source_ip")?;
+                }
+                Ok(())
+            }
+            ErrorKind::SourceNamesNothing { text, kind } => write!(f, "\"{text}\" names no {kind}"),
+            ErrorKind::ZeroMaxAge => f.write_str("must be positive (0 would delete the cookie)"),
+
+            ErrorKind::NoValueAllowed => f.write_str("no value is allowed here"),
+            ErrorKind::NotConst(constant) => write!(f, "must be {constant}"),
+            ErrorKind::TooShort(min) => write!(f, "must be at least {min} characters long"),
+            ErrorKind::TooLong(max) => write!(f, "must be at most {max} characters long"),
+            ErrorKind::PatternMismatch { text, pattern } => {
+                write!(f, "{text:?} does not match {pattern}")
+            }
+            ErrorKind::InvalidSchemaPattern { pattern, error } => {
+                write!(f, "the schema's pattern {pattern} is invalid: {error}")
+            }
+            ErrorKind::BelowMinimum { value, minimum } => {
+                write!(f, "{value} is less than the minimum {minimum}")
+            }
+            ErrorKind::AboveMaximum { value, maximum } => {
+                write!(f, "{value} is more than the maximum {maximum}")
+            }
+            ErrorKind::TooFewItems(min) => write!(f, "must have at least {min} item(s)"),
+            ErrorKind::TooManyItems(max) => write!(f, "must have at most {max} items"),
+            ErrorKind::ListedTwice { index, item } => {
+                write!(f, "item {index} ({item}) is listed twice")
+            }
+            ErrorKind::NoneOf(alternatives) => write!(f, "must be {}", alternatives.join(" or ")),
+            ErrorKind::MustNotHave(what) => write!(f, "must not have {what}"),
+        }
+    }
+}
+
+/// The found value, except that an array where an object belongs is called an array.
+fn write_found(f: &mut fmt::Formatter<'_>, found: &Found, expected: &Expected) -> fmt::Result {
+    match (found, expected) {
+        (Found::Array, Expected::Object) => f.write_str("array"),
+        _ => write!(f, "{found}"),
+    }
+}
+
+/// serde's words for a value (the filter's messages come from serde, and `validate`'s
+/// must read the same).
+impl fmt::Display for Found {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Found::Null => f.write_str("null"),
+            Found::Boolean(b) => write!(f, "boolean `{b}`"),
+            Found::Number(n) if n.is_f64() => write!(f, "floating point `{n}`"),
+            Found::Number(n) => write!(f, "integer `{n}`"),
+            Found::String(s) => write!(f, "string {s:?}"),
+            Found::Array => f.write_str("sequence"),
+            Found::Object => f.write_str("map"),
+            Found::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+impl fmt::Display for Expected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expected::String => f.write_str("a string"),
+            Expected::Boolean => f.write_str("a boolean"),
+            Expected::Array => f.write_str("an array"),
+            Expected::Object => f.write_str("a JSON object"),
+            Expected::Number => f.write_str("a number"),
+            Expected::Integer => f.write_str("an integer"),
+            Expected::NonNegativeInteger => f.write_str("a non-negative integer"),
+            Expected::Null => f.write_str("null"),
+            Expected::Value => f.write_str("a value"),
+            Expected::OneOf(names) => write_one_of(f, names),
+            Expected::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+/// `` `a` ``, `` `a` or `b` ``, `` one of `a`, `b`, `c` `` (serde's wording for variants).
+fn write_one_of(f: &mut fmt::Formatter<'_>, names: &[String]) -> fmt::Result {
+    match names {
+        [one] => write!(f, "`{one}`"),
+        [a, b] => write!(f, "`{a}` or `{b}`"),
+        _ => {
+            f.write_str("one of ")?;
+            for (i, name) in names.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "`{name}`")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The known name closest to `unknown` by edit distance, when it is close enough to be a typo.
+pub fn closest_name<'a>(unknown: &str, known: &'a [String]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|name| (edit_distance(unknown, name), name))
+        .filter(|(distance, name)| *distance <= (name.len().max(unknown.len()) / 3).max(1))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name.as_str())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous_diagonal = i;
+        if let Some(first) = row.first_mut() {
+            *first = i + 1;
+        }
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous_diagonal + usize::from(ca != *cb);
+            let (Some(&left), Some(&up)) = (row.get(j), row.get(j + 1)) else {
+                continue;
+            };
+            previous_diagonal = up;
+            if let Some(cell) = row.get_mut(j + 1) {
+                *cell = substitution.min(left + 1).min(up + 1);
+            }
+        }
+    }
+    row.last().copied().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_written_like_the_documents_they_point_into() {
+        let root = JsonPath::root();
+        assert_eq!(root.to_string(), "$");
+        let path = root.key("rules").index(3).key("split").key("weights");
+        assert_eq!(path.to_string(), "rules[3].split.weights");
+        assert_eq!(path.parent().to_string(), "rules[3].split");
+        assert_eq!(root.parent(), root);
+    }
+
+    #[test]
+    fn percent_sums_keep_the_decimals_given() {
+        let text = |buckets| ErrorKind::PercentSum(buckets).to_string();
+        assert_eq!(text(9000), "percents sum to 90, expected 100");
+        assert_eq!(text(9950), "percents sum to 99.5, expected 100");
+        assert_eq!(text(9975), "percents sum to 99.75, expected 100");
+        assert_eq!(text(9901), "percents sum to 99.01, expected 100");
+    }
+}

@@ -1,0 +1,236 @@
+//! Plugin configuration: the JSON a `WasmPlugin.pluginConfig` carries (SPEC §2), parsed into
+//! serde DTOs ([`dto`]) and compiled ([`compile`]) into [`CompiledConfig`], in which every
+//! regex is built, every CIDR parsed, every name lower-cased and every split turned into
+//! bucket ranges. A value that reaches the compiled config is known to be good; each
+//! rejection is an [`ErrorKind`] at its JSON path ([`error`]).
+
+use std::fmt;
+
+use crate::matcher::{Condition, ValueSource};
+use crate::net::Cidr;
+
+mod compile;
+pub mod dto;
+pub mod error;
+
+pub use dto::{parse_dto, PluginConfigDto};
+pub use error::{closest_name, ConfigError, ConfigErrors, ErrorKind, JsonPath};
+
+// ---------------------------------------------------------------------------- compiled
+
+/// One of a configuration's versions, by its position in `versions`.
+///
+/// Only this module makes one — compiling, for a position that exists, and
+/// [`Versions::named`] — and a configuration's versions never change once compiled, so an
+/// id always names a version of the configuration that made it. (The filter keeps the
+/// configuration a request was decided with for its whole life, so ids of two
+/// configurations never meet.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VersionId(usize);
+
+impl VersionId {
+    /// The position in `versions`.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// A configuration's version names, in the order listed. Never empty (compiling rejects an
+/// empty list), so the first is held apart and [`Versions::name`] always has one to give.
+#[derive(Debug)]
+pub struct Versions {
+    first: String,
+    rest: Vec<String>,
+}
+
+impl Versions {
+    /// `None` for an empty list.
+    fn new(names: Vec<String>) -> Option<Versions> {
+        let mut names = names.into_iter();
+        let first = names.next()?;
+        Some(Versions {
+            first,
+            rest: names.collect(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        1 + self.rest.len()
+    }
+
+    /// Never: there is always at least one version.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    pub fn iter(&self) -> VersionNames<'_> {
+        let rest: fn(&String) -> &str = String::as_str;
+        std::iter::once(self.first.as_str()).chain(self.rest.iter().map(rest))
+    }
+
+    /// The name of `version`. Every id indexes this list (see [`VersionId`]): id 0 is the
+    /// first name, id `i` is `rest[i - 1]`. An id of another configuration — which no
+    /// caller has — would get the first name, not a panic.
+    pub fn name(&self, version: VersionId) -> &str {
+        match version.0.checked_sub(1).and_then(|i| self.rest.get(i)) {
+            Some(name) => name,
+            None => &self.first,
+        }
+    }
+
+    /// The version a header or cookie value names, if it is one of these exactly.
+    pub fn named(&self, value: &[u8]) -> Option<VersionId> {
+        self.iter()
+            .position(|name| name.as_bytes() == value)
+            .map(VersionId)
+    }
+}
+
+/// The names of [`Versions`], in order.
+pub type VersionNames<'a> = std::iter::Chain<
+    std::iter::Once<&'a str>,
+    std::iter::Map<std::slice::Iter<'a, String>, fn(&String) -> &str>,
+>;
+
+impl<'a> IntoIterator for &'a Versions {
+    type Item = &'a str;
+    type IntoIter = VersionNames<'a>;
+
+    fn into_iter(self) -> VersionNames<'a> {
+        self.iter()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientIpMode {
+    Peer,
+    ForwardedFor { trusted_hops: u32 },
+}
+
+#[derive(Debug)]
+pub struct Normalize {
+    /// Lower-case header name.
+    pub header: String,
+    pub allowed: Vec<String>,
+    pub default: String,
+    pub when: Option<Condition>,
+}
+
+#[derive(Debug)]
+pub struct Rule {
+    pub name: String,
+    /// `None`: the rule applies to every request.
+    pub condition: Option<Condition>,
+    pub action: Action,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    Fixed(VersionId),
+    /// The value of this header or cookie, when it names a known version.
+    VersionFrom(ValueSource),
+    Split(Split),
+}
+
+/// A weighted split: consecutive bucket ranges in the listed order.
+#[derive(Debug)]
+pub struct Split {
+    /// `(end, version)`: buckets below `end` (and at or above the previous end).
+    pub ranges: Vec<(u16, VersionId)>,
+    pub keys: Vec<KeySource>,
+    pub salt: String,
+}
+
+impl Split {
+    pub fn version_for(&self, bucket: u16) -> Option<VersionId> {
+        self.ranges
+            .iter()
+            .find(|(end, _)| bucket < *end)
+            .map(|&(_, version)| version)
+    }
+}
+
+/// Where a split finds the value it hashes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    Value(ValueSource),
+    SourceIp,
+}
+
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::Value(source) => write!(f, "{source}"),
+            KeySource::SourceIp => f.write_str("source_ip"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StickyCookie {
+    pub name: String,
+    pub max_age_s: u64,
+    pub secure: bool,
+}
+
+impl StickyCookie {
+    /// The `Set-Cookie` value that issues sticky id `id` (SPEC §4).
+    pub fn set_cookie(&self, id: &str) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!(
+            "{}={id}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+            self.name, self.max_age_s
+        )
+    }
+}
+
+/// A configuration known to be valid: everything the request path needs, precompiled.
+#[derive(Debug)]
+pub struct CompiledConfig {
+    /// Lower-case.
+    pub tag_header: String,
+    /// Private, so that it cannot change under the [`VersionId`]s compiling handed out.
+    versions: Versions,
+    pub default_version: VersionId,
+    pub client_ip: ClientIpMode,
+    pub trusted_tag_sources: Vec<Cidr>,
+    pub normalize: Vec<Normalize>,
+    pub rules: Vec<Rule>,
+    pub sticky_cookie: Option<StickyCookie>,
+    /// Lower-case.
+    pub response_header: Option<String>,
+    pub baggage: bool,
+}
+
+pub const DEFAULT_TAG_HEADER: &str = "x-canary-version";
+pub const DEFAULT_STICKY_MAX_AGE_S: u64 = 2_592_000;
+pub const SUPPORTED_SCHEMA: u64 = 1;
+/// Normalizations are tracked in a 64-bit set per request.
+pub const MAX_NORMALIZE: usize = 64;
+/// Version and rule names: at most this many bytes.
+pub const MAX_NAME_LEN: usize = 63;
+/// A version name is ASCII letters, digits and these.
+pub const VERSION_PUNCTUATION: &str = "._-";
+/// The pseudo-headers a condition, `version_from` or split key may read.
+pub const PSEUDO_HEADERS: [&str; 4] = [":path", ":method", ":authority", ":scheme"];
+
+impl CompiledConfig {
+    /// Parses and compiles plugin configuration JSON.
+    pub fn from_json(json: &[u8]) -> Result<CompiledConfig, ConfigErrors> {
+        let dto = parse_dto(json).map_err(|error| ConfigErrors(vec![error]))?;
+        CompiledConfig::try_from(dto)
+    }
+
+    pub fn versions(&self) -> &Versions {
+        &self.versions
+    }
+
+    pub fn version_name(&self, version: VersionId) -> &str {
+        self.versions.name(version)
+    }
+
+    /// The version a header or cookie value names, if it is one of `versions` exactly.
+    pub fn version_named(&self, value: &[u8]) -> Option<VersionId> {
+        self.versions.named(value)
+    }
+}
