@@ -9,7 +9,7 @@ pub fn with_version<'a>(existing: impl Iterator<Item = &'a [u8]>, version: &str)
     let mut out = Vec::new();
     for value in existing {
         for member in value.split(|&b| b == b',') {
-            let member = crate::request::trim_ascii(member);
+            let member = member.trim_ascii();
             if member.is_empty() || is_version_member(member) {
                 continue;
             }
@@ -28,7 +28,7 @@ fn is_version_member(member: &[u8]) -> bool {
         .iter()
         .position(|&b| b == b'=' || b == b';')
         .unwrap_or(member.len());
-    member.get(..key_end).map(crate::request::trim_ascii) == Some(MEMBER_KEY.as_bytes())
+    member.get(..key_end).map(<[u8]>::trim_ascii) == Some(MEMBER_KEY.as_bytes())
 }
 
 #[cfg(test)]
