@@ -122,13 +122,7 @@ fn header_arg(text: &str) -> Result<(String, String), UsageError> {
         .and_then(|rest| rest.find(':'))
         .map(|at| at + search_from);
     let parts = colon.and_then(|at| Some((text.get(..at)?, text.get(at + 1..)?)));
-    let valid = |name: &str| {
-        let bare = name.strip_prefix(':').unwrap_or(name);
-        !bare.is_empty()
-            && bare
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-    };
+    let valid = |name: &str| canary_tagger::http::is_token(name.strip_prefix(':').unwrap_or(name));
     match parts {
         Some((name, value)) if valid(name.trim()) => {
             let name = name.trim().to_ascii_lowercase();
