@@ -31,6 +31,20 @@ fn error_of(json: &str) -> String {
     }
 }
 
+/// Fails once, listing every config whose errors differ from the expected text.
+fn assert_errors(cases: &[(String, &str)]) {
+    let mut failures = Vec::new();
+    for (json, expected) in cases {
+        let actual = error_of(json);
+        if actual != *expected {
+            failures.push(format!(
+                "config: {json}\n  expected: {expected}\n  actual:   {actual}"
+            ));
+        }
+    }
+    common::assert_all_pass(&failures, cases.len());
+}
+
 #[test]
 fn bad_configs_are_rejected_with_path_and_reason() {
     let cases: Vec<(String, &str)> = vec![
@@ -116,16 +130,7 @@ fn bad_configs_are_rejected_with_path_and_reason() {
         (with(r#""sticky_cookie": {"name": "canary-uid", "max_ag": 1}"#), r#"sticky_cookie: unknown field "max_ag" (did you mean "max_age_s"?)"#),
     ];
     assert!(cases.len() >= 30);
-    let mut failures = Vec::new();
-    for (json, expected) in &cases {
-        let actual = error_of(json);
-        if actual != *expected {
-            failures.push(format!(
-                "config: {json}\n  expected: {expected}\n  actual:   {actual}"
-            ));
-        }
-    }
-    common::assert_all_pass(&failures, cases.len());
+    assert_errors(&cases);
 }
 
 #[test]
@@ -145,9 +150,51 @@ fn every_error_is_reported_not_only_the_first() {
     );
 }
 
+/// serde reports structural errors as text; the library classifies it into kinds and renders
+/// those, which must come out in serde's words (escapes, numbers, type names included).
+#[test]
+fn structural_errors_read_back_in_serde_words() {
+    let cases = [
+        (
+            with(r#""baggage": "a, expected \"b\"\n\u0001""#),
+            r#"baggage: invalid type: string "a, expected \"b\"\n\u{1}", expected a boolean"#,
+        ),
+        (
+            with(r#""client_ip": {"from": "xff", "trusted_hops": 1.5}"#),
+            "client_ip.trusted_hops: invalid type: floating point `1.5`, expected a non-negative integer",
+        ),
+        (
+            with(r#""client_ip": {"from": "xff", "trusted_hops": 4294967296}"#),
+            "client_ip.trusted_hops: invalid value: integer `4294967296`, expected a non-negative integer",
+        ),
+        (
+            rule(r#"{"name": "a", "match": {"all": {}}, "version": "v1"}"#),
+            "rules[0].match.all: invalid type: map, expected an array",
+        ),
+        (
+            with(r#""client_ip": "xff""#),
+            r#"client_ip: invalid type: string "xff", expected a JSON object"#,
+        ),
+        (
+            with(r#""client_ip": ["xff"]"#),
+            "client_ip: invalid type: array, expected a JSON object",
+        ),
+        // A two-field object: serde lists both as "`a` or `b`".
+        (
+            with(r#""client_ip": {"from": "xff", "trusted_hop": 1}"#),
+            r#"client_ip: unknown field "trusted_hop" (did you mean "trusted_hops"?)"#,
+        ),
+        (
+            with(r#""client_ip": {"from": "xff", "hops": 1}"#),
+            r#"client_ip: unknown field "hops"; expected one of from, trusted_hops"#,
+        ),
+    ];
+    assert_errors(&cases);
+}
+
 #[test]
 fn spec_example_config_compiles_with_defaults_applied() {
-    let config = CompiledConfig::from_json(SPEC_EXAMPLE.as_bytes()).unwrap();
+    let config = CompiledConfig::from_json(common::SPEC_EXAMPLE.as_bytes()).unwrap();
     assert_eq!(config.tag_header, "x-canary-version");
     assert_eq!(config.rules.len(), 5);
     assert!(config.baggage);
@@ -168,5 +215,3 @@ fn spec_example_config_compiles_with_defaults_applied() {
     assert_eq!((sticky.max_age_s, sticky.secure), (2_592_000, false));
     assert_eq!(xff.tag_header, "x-version", "header names are lower-cased");
 }
-
-pub const SPEC_EXAMPLE: &str = include_str!("data/spec-example.json");
