@@ -17,7 +17,7 @@ ORDER = ["decide/seed/mix", "decide/seed/mix-serialized", "decide/rules50/mix", 
          "decide/seed/android-firefox-uid", "decide/seed/iphone-safari", "hash/bucket",
          "config/compile/seed"]
 WHAT = {
-    "decide/seed/mix": "seed config (SPEC §2), the 21-request mix of bench/requests.json",
+    "decide/seed/mix": "seed config (SPEC §2), the 21-request mix of fixtures/requests.json",
     "decide/seed/mix-serialized": "seed config, same mix, read as the filter reads it (Envoy's serialized header map)",
     "decide/rules50/mix": "50-rule config, same mix (every request walks all 50 rules)",
     "decide/seed/tester": "seed, first rule matches (cookie user=tester)",

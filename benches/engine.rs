@@ -22,8 +22,8 @@ use canary_tagger::hash;
 use canary_tagger::request::OwnedRequest;
 use criterion::{criterion_group, criterion_main, Criterion};
 
-#[path = "../bench/mix.rs"]
-mod mix;
+#[path = "../fixtures/mod.rs"]
+mod fixtures;
 
 /// A fixed entropy: the benches' splits always find a key, so it is never used.
 const ENTROPY: u128 = 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef;
@@ -39,10 +39,10 @@ fn bench_mix(c: &mut Criterion, id: &str, config: &CompiledConfig, requests: &[&
 }
 
 fn engine(c: &mut Criterion) {
-    let templates = mix::templates();
-    let requests = mix::cycle(&templates);
-    let seed = CompiledConfig::from_json(mix::SEED_CONFIG.as_bytes()).expect("seed config");
-    let rules50 = CompiledConfig::from_json(mix::RULES50_CONFIG.as_bytes()).expect("rules50");
+    let templates = fixtures::templates();
+    let requests = fixtures::cycle(&templates);
+    let seed = CompiledConfig::from_json(fixtures::SPEC_EXAMPLE.as_bytes()).expect("seed config");
+    let rules50 = CompiledConfig::from_json(fixtures::RULES50_CONFIG.as_bytes()).expect("rules50");
     assert_eq!(rules50.rules.len(), 50);
 
     bench_mix(c, "decide/seed/mix", &seed, &requests);
@@ -50,7 +50,7 @@ fn engine(c: &mut Criterion) {
 
     // The same mix read the way the filter reads it: every lookup walks Envoy's serialized
     // header map in place (SerializedRequest) instead of a pre-split list.
-    let serialized: Vec<_> = requests.iter().map(|r| mix::serialized(r)).collect();
+    let serialized: Vec<_> = requests.iter().map(|r| fixtures::serialized(r)).collect();
     let mut next = 0usize;
     c.bench_function("decide/seed/mix-serialized", |b| {
         b.iter(|| {
@@ -80,7 +80,7 @@ fn engine(c: &mut Criterion) {
 
     // Not per request: what a configuration push costs (on_configure).
     c.bench_function("config/compile/seed", |b| {
-        b.iter(|| CompiledConfig::from_json(black_box(mix::SEED_CONFIG.as_bytes())))
+        b.iter(|| CompiledConfig::from_json(black_box(fixtures::SPEC_EXAMPLE.as_bytes())))
     });
 }
 

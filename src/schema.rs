@@ -1293,7 +1293,7 @@ mod tests {
                 .map(ToString::to_string)
                 .collect()
         };
-        assert!(errors(include_str!("../tests/data/spec-example.json")).is_empty());
+        assert!(errors(include_str!("../fixtures/configs/spec-example.json")).is_empty());
         assert_eq!(
             errors(r#"{"versions": [], "default_version": "v 1", "schema": 2}"#),
             vec![

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from canary_e2e.assertions import answered_by, describe, upstream_saw
+from canary_e2e.fixtures import SPEC_EXAMPLE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SPEC_EXAMPLE = REPO_ROOT / "tests" / "data" / "spec-example.json"
 WEATHER = REPO_ROOT / "envoyfilter" / "weather" / "plugin-config.json"
 
 SPEC_REQUESTS = 200

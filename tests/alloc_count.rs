@@ -1,5 +1,5 @@
 //! Heap allocations per `decide()` (issue 8): a counting global allocator wraps the system
-//! allocator, and every request of the benchmark mix (`bench/requests.json`) is decided
+//! allocator, and every request of the benchmark mix (`fixtures/requests.json`) is decided
 //! under the seed config and the 50-rule config. The common path must not allocate, so a
 //! change that starts allocating per request fails here instead of showing up only as a
 //! slower gateway.
@@ -17,8 +17,9 @@ use canary_tagger::engine::{decide, Decision};
 use canary_tagger::hash;
 use canary_tagger::request::OwnedRequest;
 
-#[path = "../bench/mix.rs"]
-mod mix;
+mod common;
+
+use common::fixtures;
 
 struct CountingAllocator;
 
@@ -72,7 +73,7 @@ const ENTROPY: u128 = 7;
 
 fn decisions_and_allocations(
     config: &CompiledConfig,
-    requests: &[mix::MixRequest],
+    requests: &[fixtures::MixRequest],
 ) -> Vec<(String, Decision, u64)> {
     // Warm-up: the regex engine builds its per-thread search cache on first use (once per
     // thread for the life of the VM, not per request).
@@ -107,11 +108,11 @@ fn assert_within_budget(over: &[String]) {
 
 #[test]
 fn seed_config_decides_without_allocating() {
-    let config = CompiledConfig::from_json(mix::SEED_CONFIG.as_bytes()).unwrap();
-    let templates = mix::templates();
+    let config = CompiledConfig::from_json(fixtures::SPEC_EXAMPLE.as_bytes()).unwrap();
+    let templates = fixtures::templates();
     let results = decisions_and_allocations(&config, &templates);
 
-    // The mix means what bench/requests.json says it means (and what the Envoy benchmark's
+    // The mix means what fixtures/requests.json says it means (and what the Envoy benchmark's
     // preflight checks): otherwise this would count allocations of the wrong paths.
     for ((name, decision, _), template) in results.iter().zip(&templates) {
         let expected = if template.seed == "split" {
@@ -131,8 +132,8 @@ fn seed_config_decides_without_allocating() {
 
 #[test]
 fn fifty_rule_config_decides_without_allocating() {
-    let config = CompiledConfig::from_json(mix::RULES50_CONFIG.as_bytes()).unwrap();
-    let results = decisions_and_allocations(&config, &mix::templates());
+    let config = CompiledConfig::from_json(fixtures::RULES50_CONFIG.as_bytes()).unwrap();
+    let results = decisions_and_allocations(&config, &fixtures::templates());
     assert_within_budget(&over_budget(&results));
 }
 
@@ -141,11 +142,11 @@ fn fifty_rule_config_decides_without_allocating() {
 /// fetched, and allocated, on first use) is never needed.
 #[test]
 fn seed_config_over_the_serialized_header_map_does_not_allocate() {
-    let config = CompiledConfig::from_json(mix::SEED_CONFIG.as_bytes()).unwrap();
-    let templates = mix::templates();
+    let config = CompiledConfig::from_json(fixtures::SPEC_EXAMPLE.as_bytes()).unwrap();
+    let templates = fixtures::templates();
     let serialized: Vec<_> = templates
         .iter()
-        .map(|t| mix::serialized(&t.request))
+        .map(|t| fixtures::serialized(&t.request))
         .collect();
     for request in &serialized {
         decide(&config, request, ENTROPY);

@@ -19,8 +19,11 @@ use canary_tagger::hash;
 use canary_tagger::request::OwnedRequest;
 use serde_json::Value;
 
+mod common;
+
+use common::SPEC_EXAMPLE;
+
 const BIN: &str = env!("CARGO_BIN_EXE_canary-tagger");
-const SPEC_EXAMPLE: &str = include_str!("data/spec-example.json");
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -88,7 +91,7 @@ fn temp_file(name: &str, content: &str) -> String {
 }
 
 fn spec_example_file() -> String {
-    repo("tests/data/spec-example.json")
+    repo("fixtures/configs/spec-example.json")
         .to_str()
         .unwrap()
         .to_string()
@@ -893,7 +896,7 @@ fn example_configs() -> Vec<PathBuf> {
         }
     }
     let mut found = Vec::new();
-    for dir in ["tests/data", "envoyfilter", "bench/configs"] {
+    for dir in ["fixtures/configs", "envoyfilter"] {
         walk(&repo(dir), &mut found);
     }
     found.sort();

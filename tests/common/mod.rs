@@ -1,14 +1,16 @@
 //! Helpers shared by the engine test files: compiling configs and comparing decisions
 //! field by field, with every mismatch of a table reported at once.
-// Each test file uses a different subset of these helpers.
-#![allow(dead_code)]
+// Each test file uses a different subset of these helpers, and they fail a test by panicking.
+#![allow(dead_code, clippy::panic)]
 
 use canary_tagger::config::CompiledConfig;
 use canary_tagger::engine::{self, ClientTag, DecidedBy, Decision, SplitKey, SplitOutcome};
 use canary_tagger::request::{OwnedRequest, RequestView};
 
-/// The example configuration of SPEC §2, verbatim.
-pub const SPEC_EXAMPLE: &str = include_str!("../data/spec-example.json");
+#[path = "../../fixtures/mod.rs"]
+pub mod fixtures;
+
+pub use fixtures::SPEC_EXAMPLE;
 
 pub fn compile(json: &str) -> CompiledConfig {
     match CompiledConfig::from_json(json.as_bytes()) {
