@@ -24,6 +24,7 @@ import pytest
 from canary_e2e.assertions import answered_by, upstream_saw
 from canary_e2e.ecds import ECDS_STATS_PREFIX, EcdsEnvoy, parse_prometheus
 from canary_e2e.envoy_process import require_wasm_module
+from canary_e2e.fixtures import spec_example
 from canary_e2e.spec_hash import split_version
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
@@ -33,24 +34,15 @@ SPLIT_RULE = "android-half"
 SPLIT_WEIGHTS = [{"version": "v2", "percent": 50}, {"version": "v1", "percent": 50}]
 STICKY_COOKIE = "canary-uid"
 
-METRICS_CONFIG = {
-    "versions": ["v1", "v2", "v3"],
-    "default_version": "v1",
-    # The client address is the XFF entry left of the one Envoy appended (SPEC §1.1).
-    "client_ip": {"from": "xff", "trusted_hops": 1},
-    "trusted_tag_sources": ["10.20.0.0/16"],
-    "normalize": [{"header": "grpcsvc", "allowed": ["v1", "v2", "v3", "v4"], "default": "v1",
-                   "when": {"header": "content-type", "prefix": "application/grpc"}}],
-    "rules": [
-        {"name": "testers", "match": {"cookie": "user", "exact": "tester"}, "version": "v2"},
-        {"name": "office", "match": {"source_ip": ["192.168.0.58/32", "2001:db8::/32"]}, "version": "v3"},
-        {"name": "chrome", "match": {"header": "user-agent", "regex": ".*Chrome.*"}, "version": "v2"},
-        {"name": "pick", "match": {"header": "grpcsvc", "present": True}, "version_from": "header:grpcsvc"},
-        {"name": SPLIT_RULE, "match": {"header": "user-agent", "contains": "Android"},
-         "split": {"weights": SPLIT_WEIGHTS, "key": ["cookie:uid"]}},
-    ],
-    "sticky_cookie": {"name": STICKY_COOKIE},
-    "response_header": "x-canary-version",
+# The SPEC §2 example (the client address is the XFF entry left of the one Envoy appended,
+# SPEC §1.1), without baggage, and with the split renamed (a hyphen, to show its Prometheus
+# spelling) and keyed on a cookie only, so that requests without one get a sticky id.
+METRICS_CONFIG = spec_example()
+del METRICS_CONFIG["baggage"]
+assert METRICS_CONFIG["sticky_cookie"]["name"] == STICKY_COOKIE
+METRICS_CONFIG["rules"][-1] = {
+    "name": SPLIT_RULE, "match": {"header": "user-agent", "contains": "Android"},
+    "split": {"weights": SPLIT_WEIGHTS, "key": ["cookie:uid"]},
 }
 
 CLIENT = "203.0.113.7"        # an ordinary client, as the load balancer in front appended it

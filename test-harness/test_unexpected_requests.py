@@ -5,27 +5,10 @@ decision and never a 5xx. Each case is sent three times; all three must agree.""
 import pytest
 
 from canary_e2e.assertions import answered_by, upstream_saw
+from canary_e2e.fixtures import spec_example
 
-SEED_CONFIG = {  # the SPEC §2 example, minus baggage (covered elsewhere)
-    "versions": ["v1", "v2", "v3"],
-    "default_version": "v1",
-    "client_ip": {"from": "xff", "trusted_hops": 1},
-    "trusted_tag_sources": ["10.20.0.0/16"],
-    "normalize": [{"header": "grpcsvc", "allowed": ["v1", "v2", "v3", "v4"], "default": "v1",
-                   "when": {"header": "content-type", "prefix": "application/grpc"}}],
-    "rules": [
-        {"name": "testers", "match": {"cookie": "user", "exact": "tester"}, "version": "v2"},
-        {"name": "office", "match": {"source_ip": ["192.168.0.58/32", "2001:db8::/32"]}, "version": "v3"},
-        {"name": "chrome", "match": {"header": "user-agent", "regex": ".*Chrome.*"}, "version": "v2"},
-        {"name": "pick", "match": {"header": "grpcsvc", "present": True}, "version_from": "header:grpcsvc"},
-        {"name": "android", "match": {"all": [{"header": "user-agent", "contains": "Android"},
-                                              {"not": {"query": "beta", "exact": "0"}}]},
-         "split": {"weights": [{"version": "v2", "percent": 50}, {"version": "v1", "percent": 50}],
-                   "key": ["cookie:uid", "header:x-user-id", "source_ip"]}},
-    ],
-    "sticky_cookie": {"name": "canary-uid", "max_age_s": 2592000},
-    "response_header": "x-canary-version",
-}
+SEED_CONFIG = spec_example()  # the SPEC §2 example, minus baggage (covered elsewhere)
+del SEED_CONFIG["baggage"]
 
 MANY_CRUMBS = "; ".join(f"c{n}={'x' * 40}" for n in range(150))  # about 7 KB
 CASES = [
