@@ -80,9 +80,11 @@ impl Versions {
 
     /// The version a header or cookie value names, if it is one of these exactly.
     pub fn named(&self, value: &[u8]) -> Option<VersionId> {
-        self.iter()
-            .position(|name| name.as_bytes() == value)
-            .map(VersionId)
+        if self.first.as_bytes() == value {
+            return Some(VersionId(0));
+        }
+        let position = self.rest.iter().position(|name| name.as_bytes() == value)?;
+        Some(VersionId(position + 1))
     }
 }
 
@@ -232,5 +234,26 @@ impl CompiledConfig {
     /// The version a header or cookie value names, if it is one of `versions` exactly.
     pub fn version_named(&self, value: &[u8]) -> Option<VersionId> {
         self.versions.named(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_version_id_names_its_version() {
+        let json = br#"{"versions": ["v1", "v2", "v3"], "default_version": "v2"}"#;
+        let config = CompiledConfig::from_json(json).unwrap();
+        let names: Vec<&str> = config.versions().iter().collect();
+        assert_eq!(names, ["v1", "v2", "v3"]);
+        assert_eq!(config.versions().len(), 3);
+        for (index, name) in names.iter().enumerate() {
+            let id = config.version_named(name.as_bytes()).unwrap();
+            assert_eq!((id.index(), config.version_name(id)), (index, *name));
+        }
+        assert_eq!(config.version_name(config.default_version), "v2");
+        assert_eq!(config.version_named(b"v4"), None);
+        assert_eq!(config.version_named(b"V1"), None);
     }
 }
