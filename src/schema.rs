@@ -18,7 +18,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::config::dto::{ConditionDto, RuleDto};
-use crate::config::error::{Expected, Found, PathSegment};
+use crate::config::error::{Expected, Found, PathSegment, SchemaKeyword};
 use crate::config::{
     self, CompiledConfig, ConfigError, ConfigErrors, ErrorKind, JsonPath, PluginConfigDto,
 };
@@ -778,7 +778,8 @@ impl<'s> Validator<'s> {
         let object = match schema {
             Value::Bool(true) => return,
             Value::Bool(false) => {
-                self.report(findings, location, ErrorKind::NoValueAllowed, optional);
+                let kind = SchemaKeyword::NoValueAllowed.into();
+                self.report(findings, location, kind, optional);
                 return;
             }
             Value::Object(object) => object,
@@ -960,10 +961,12 @@ impl<'s> Validator<'s> {
         location: &mut JsonPath,
         findings: &mut Vec<Finding>,
     ) {
-        let mut report = |kind: ErrorKind| self.report(findings, location, kind, false);
+        let mut report = |keyword: SchemaKeyword| {
+            self.report(findings, location, keyword.into(), false);
+        };
         if let Some(constant) = schema.get("const") {
             if constant != value {
-                report(ErrorKind::NotConst(constant.to_string()));
+                report(SchemaKeyword::NotConst(constant.to_string()));
             }
         }
         match value {
@@ -971,24 +974,24 @@ impl<'s> Validator<'s> {
                 let length = text.chars().count();
                 if let Some(min) = schema.get("minLength").and_then(Value::as_u64) {
                     if u64::try_from(length).unwrap_or(u64::MAX) < min {
-                        report(ErrorKind::TooShort(min));
+                        report(SchemaKeyword::TooShort(min));
                     }
                 }
                 if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
                     if u64::try_from(length).unwrap_or(u64::MAX) > max {
-                        report(ErrorKind::TooLong(max));
+                        report(SchemaKeyword::TooLong(max));
                     }
                 }
                 if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
                     match regex::Regex::new(pattern) {
                         Ok(regex) if !regex.is_match(text) => {
-                            report(ErrorKind::PatternMismatch {
+                            report(SchemaKeyword::PatternMismatch {
                                 text: text.clone(),
                                 pattern: pattern.to_string(),
                             });
                         }
                         Ok(_) => {}
-                        Err(error) => report(ErrorKind::InvalidSchemaPattern {
+                        Err(error) => report(SchemaKeyword::InvalidSchemaPattern {
                             pattern: pattern.to_string(),
                             error: error.to_string(),
                         }),
@@ -1000,32 +1003,32 @@ impl<'s> Validator<'s> {
                 if let Some(minimum) = schema.get("minimum").and_then(Value::as_f64) {
                     if n < minimum || n.is_nan() {
                         let value = number.clone();
-                        report(ErrorKind::BelowMinimum { value, minimum });
+                        report(SchemaKeyword::BelowMinimum { value, minimum });
                     }
                 }
                 if let Some(maximum) = schema.get("maximum").and_then(Value::as_f64) {
                     if n > maximum || n.is_nan() {
                         let value = number.clone();
-                        report(ErrorKind::AboveMaximum { value, maximum });
+                        report(SchemaKeyword::AboveMaximum { value, maximum });
                     }
                 }
             }
             Value::Array(items) => {
                 if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
                     if u64::try_from(items.len()).unwrap_or(u64::MAX) < min {
-                        report(ErrorKind::TooFewItems(min));
+                        report(SchemaKeyword::TooFewItems(min));
                     }
                 }
                 if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
                     if u64::try_from(items.len()).unwrap_or(u64::MAX) > max {
-                        report(ErrorKind::TooManyItems(max));
+                        report(SchemaKeyword::TooManyItems(max));
                     }
                 }
                 if schema.get("uniqueItems") == Some(&Value::Bool(true)) {
                     for (i, item) in items.iter().enumerate() {
                         if items.iter().take(i).any(|earlier| earlier == item) {
                             let item = item.to_string();
-                            report(ErrorKind::ListedTwice { index: i, item });
+                            report(SchemaKeyword::ListedTwice { index: i, item });
                         }
                     }
                 }
@@ -1055,7 +1058,7 @@ impl<'s> Validator<'s> {
         }
         if let Some(Value::Array(any)) = schema.get("anyOf") {
             if !any.iter().any(|sub| self.holds(sub, value, location)) {
-                let kind = ErrorKind::NoneOf(any.iter().map(describe).collect());
+                let kind = SchemaKeyword::NoneOf(any.iter().map(describe).collect()).into();
                 self.report(findings, location, kind, false);
             }
         }
@@ -1075,7 +1078,7 @@ impl<'s> Validator<'s> {
         }
         if let Some(not) = schema.get("not") {
             if self.holds(not, value, location) {
-                let kind = ErrorKind::MustNotHave(describe(not));
+                let kind = SchemaKeyword::MustNotHave(describe(not)).into();
                 self.report(findings, location, kind, false);
             }
         }

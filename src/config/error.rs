@@ -219,7 +219,16 @@ pub enum ErrorKind {
     },
     ZeroMaxAge,
 
-    // ---- JSON Schema keywords (`canary-tagger validate` and the schema tests)
+    /// A JSON Schema keyword the value fails (`canary-tagger validate`, the schema tests;
+    /// never the filter, so not in the module).
+    #[cfg(all(feature = "schema", not(target_arch = "wasm32")))]
+    Schema(SchemaKeyword),
+}
+
+/// The JSON Schema keywords [`crate::schema::validate`] checks beyond serde's view.
+#[cfg(all(feature = "schema", not(target_arch = "wasm32")))]
+#[derive(Clone, Debug, PartialEq)]
+pub enum SchemaKeyword {
     /// The schema is `false` here.
     NoValueAllowed,
     /// `const`: the JSON text of the only value allowed.
@@ -253,6 +262,13 @@ pub enum ErrorKind {
     NoneOf(Vec<String>),
     /// `not`: what the value must not have.
     MustNotHave(String),
+}
+
+#[cfg(all(feature = "schema", not(target_arch = "wasm32")))]
+impl From<SchemaKeyword> for ErrorKind {
+    fn from(keyword: SchemaKeyword) -> ErrorKind {
+        ErrorKind::Schema(keyword)
+    }
 }
 
 /// What a list must hold at least one of.
@@ -478,30 +494,38 @@ impl fmt::Display for ErrorKind {
             ErrorKind::SourceNamesNothing { text, kind } => write!(f, "\"{text}\" names no {kind}"),
             ErrorKind::ZeroMaxAge => f.write_str("must be positive (0 would delete the cookie)"),
 
-            ErrorKind::NoValueAllowed => f.write_str("no value is allowed here"),
-            ErrorKind::NotConst(constant) => write!(f, "must be {constant}"),
-            ErrorKind::TooShort(min) => write!(f, "must be at least {min} characters long"),
-            ErrorKind::TooLong(max) => write!(f, "must be at most {max} characters long"),
-            ErrorKind::PatternMismatch { text, pattern } => {
-                write!(f, "{text:?} does not match {pattern}")
-            }
-            ErrorKind::InvalidSchemaPattern { pattern, error } => {
-                write!(f, "the schema's pattern {pattern} is invalid: {error}")
-            }
-            ErrorKind::BelowMinimum { value, minimum } => {
-                write!(f, "{value} is less than the minimum {minimum}")
-            }
-            ErrorKind::AboveMaximum { value, maximum } => {
-                write!(f, "{value} is more than the maximum {maximum}")
-            }
-            ErrorKind::TooFewItems(min) => write!(f, "must have at least {min} item(s)"),
-            ErrorKind::TooManyItems(max) => write!(f, "must have at most {max} items"),
-            ErrorKind::ListedTwice { index, item } => {
-                write!(f, "item {index} ({item}) is listed twice")
-            }
-            ErrorKind::NoneOf(alternatives) => write!(f, "must be {}", alternatives.join(" or ")),
-            ErrorKind::MustNotHave(what) => write!(f, "must not have {what}"),
+            #[cfg(all(feature = "schema", not(target_arch = "wasm32")))]
+            ErrorKind::Schema(keyword) => write_schema_keyword(f, keyword),
         }
+    }
+}
+
+#[cfg(all(feature = "schema", not(target_arch = "wasm32")))]
+fn write_schema_keyword(f: &mut fmt::Formatter<'_>, keyword: &SchemaKeyword) -> fmt::Result {
+    match keyword {
+        SchemaKeyword::NoValueAllowed => f.write_str("no value is allowed here"),
+        SchemaKeyword::NotConst(constant) => write!(f, "must be {constant}"),
+        SchemaKeyword::TooShort(min) => write!(f, "must be at least {min} characters long"),
+        SchemaKeyword::TooLong(max) => write!(f, "must be at most {max} characters long"),
+        SchemaKeyword::PatternMismatch { text, pattern } => {
+            write!(f, "{text:?} does not match {pattern}")
+        }
+        SchemaKeyword::InvalidSchemaPattern { pattern, error } => {
+            write!(f, "the schema's pattern {pattern} is invalid: {error}")
+        }
+        SchemaKeyword::BelowMinimum { value, minimum } => {
+            write!(f, "{value} is less than the minimum {minimum}")
+        }
+        SchemaKeyword::AboveMaximum { value, maximum } => {
+            write!(f, "{value} is more than the maximum {maximum}")
+        }
+        SchemaKeyword::TooFewItems(min) => write!(f, "must have at least {min} item(s)"),
+        SchemaKeyword::TooManyItems(max) => write!(f, "must have at most {max} items"),
+        SchemaKeyword::ListedTwice { index, item } => {
+            write!(f, "item {index} ({item}) is listed twice")
+        }
+        SchemaKeyword::NoneOf(alternatives) => write!(f, "must be {}", alternatives.join(" or ")),
+        SchemaKeyword::MustNotHave(what) => write!(f, "must not have {what}"),
     }
 }
 
