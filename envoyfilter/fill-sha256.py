@@ -6,17 +6,22 @@ Which checksum a WasmPlugin needs depends on its url:
   file://, http(s)://  sha256 of the .wasm file itself: taken from dist/canary_tagger.wasm
                        (or --wasm PATH). Istio does not verify it for file://; it records
                        which build the manifest expects and `--check` compares it.
-  oci://               the image MANIFEST digest, which Istio compares after pulling: it is
-                       not the .wasm file's hash. Written only when given with
-                       --oci-digest (envoyfilter/oci/build.sh --push prints it); otherwise
-                       left as it is.
+  oci://               the image MANIFEST digest (sha256 of the manifest bytes the registry
+                       serves), never the .wasm file's hash: Istio's agent compares it with
+                       the digest of the manifest it pulled, before fetching any layer
+                       (Istio 1.12-1.13 in the image fetcher, 1.14 on in the module cache).
+                       Written only when given: --oci-layout DIR reads it from an OCI layout
+                       that envoyfilter/oci/build.py wrote (dist/oci/compat or
+                       dist/oci/artifact), --oci-digest takes it as text; otherwise the
+                       field is left as it is.
 
 Only the sha256 lines change; comments, order and formatting stay. Running it twice
 changes nothing the second time.
 
   envoyfilter/fill-sha256.py                       # every folder, from dist/canary_tagger.wasm
   envoyfilter/fill-sha256.py envoyfilter/weather   # one folder (or file)
-  envoyfilter/fill-sha256.py --oci-digest sha256:3f2a...   # also the oci:// variants
+  envoyfilter/fill-sha256.py --oci-layout dist/oci/compat  # also the oci:// variants
+  envoyfilter/fill-sha256.py --oci-digest sha256:3f2a...   # the same, digest given as text
   envoyfilter/fill-sha256.py --check               # exit 1 if a field is stale; writes nothing
 
 Exit codes: 0 done (or --check: all current), 1 --check found stale fields,
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import sys
@@ -57,6 +63,21 @@ def normalise_digest(text: str) -> str:
     if not HEX64.match(value):
         raise ValueError(f"--oci-digest {text!r} is not 64 hex digits (optionally prefixed sha256:)")
     return value
+
+
+def layout_digest(folder: Path) -> str:
+    """The digest of the one manifest in an OCI image layout (its index.json)."""
+    index_path = folder / "index.json"
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--oci-layout {folder}: no readable index.json ({error}); build the "
+                         f"layouts with `make oci`") from error
+    manifests = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(manifests, list) or len(manifests) != 1:
+        raise ValueError(f"--oci-layout {folder}: index.json must list exactly one manifest")
+    entry = manifests[0]
+    return normalise_digest(str(entry.get("digest", "") if isinstance(entry, dict) else ""))
 
 
 def split_documents(lines: list[str]) -> list[list[str]]:
@@ -130,13 +151,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--wasm", type=Path,
                         default=Path(os.environ.get("CANARY_TAGGER_WASM", DEFAULT_WASM)),
                         help="the module (default: dist/canary_tagger.wasm or $CANARY_TAGGER_WASM)")
-    parser.add_argument("--oci-digest", help="image manifest digest for the oci:// variants")
+    oci = parser.add_mutually_exclusive_group()
+    oci.add_argument("--oci-digest", help="image manifest digest for the oci:// variants")
+    oci.add_argument("--oci-layout", type=Path,
+                     help="OCI layout whose manifest digest goes into the oci:// variants "
+                          "(dist/oci/compat or dist/oci/artifact, written by `make oci`)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if any field is not what it should be")
     args = parser.parse_args(argv)
 
     try:
-        oci_digest = normalise_digest(args.oci_digest) if args.oci_digest else None
+        if args.oci_layout:
+            oci_digest = layout_digest(args.oci_layout)
+        else:
+            oci_digest = normalise_digest(args.oci_digest) if args.oci_digest else None
     except ValueError as error:
         print(f"fill-sha256: {error}", file=sys.stderr)
         return 2
