@@ -3,6 +3,7 @@
 #   make run    build the plugin, start Envoy + v1/v2/v3 upstreams on localhost, print curl examples
 #   make test   every check: format, clippy, native + wasm unit tests, manifests, real-Envoy e2e
 #   make wasm   dist/canary_tagger.wasm only
+#   make oci    the module as Wasm OCI images under dist/oci (PUSH=1 IMAGE=... pushes one)
 #   make bench  engine benches + real-Envoy load comparison (not part of `make test`)
 #
 # Every target installs what it needs (Rust targets, Debian packages, the pinned Envoy in a
@@ -31,7 +32,7 @@ help:
 	@echo "make wasm   - build $(DIST_WASM)"
 	@echo "make bench  - benchmarks (see BENCHMARKS.md)"
 	@echo "make install - the canary-tagger CLI (cargo install --path .)"
-	@echo "make oci    - Wasm OCI image of the module (IMAGE=..., PUSH=1); needs buildah, podman or docker"
+	@echo "make oci    - Wasm OCI images in dist/oci; PUSH=1 IMAGE=<registry>/<path>:<tag> [VARIANT=artifact] pushes one (skopeo)"
 
 # ---------------------------------------------------------------- installs (idempotent)
 rust-targets:
@@ -42,8 +43,9 @@ rust-targets:
 
 # Debian packages, installed only when missing: wasm-opt (binaryen) shrinks the module;
 # docker-compose only parses the compose file in the manifest checks; prometheus scrapes a
-# real Envoy to prove every documented PromQL query (docs/metrics.md) returns data.
-APT_PACKAGES := binaryen:wasm-opt docker-compose:docker-compose prometheus:prometheus
+# real Envoy to prove every documented PromQL query (docs/metrics.md) returns data; skopeo
+# pushes the Wasm OCI images (make oci PUSH=1, and the registry test).
+APT_PACKAGES := binaryen:wasm-opt docker-compose:docker-compose prometheus:prometheus skopeo:skopeo
 apt-deps:
 	@missing=""; for pair in $(APT_PACKAGES); do \
 	  pkg="$${pair%%:*}"; cmd="$${pair##*:}"; \
@@ -128,10 +130,15 @@ run: venv wasm
 bench: venv wasm
 	bash bench/run.sh
 
-# The module as a Wasm OCI image (buildah, podman or docker; says which is missing).
-#   make oci [IMAGE=ghcr.io/<owner>/canary-tagger:0.1.0] [PUSH=1]
+# The module as Wasm OCI images, no container engine: dist/oci/compat (a one-layer image
+# with plugin.wasm) and dist/oci/artifact (Wasm media types); prints their digests.
+#   make oci PUSH=1 IMAGE=ghcr.io/<owner>/canary-tagger:0.1.0 [VARIANT=artifact] [SKOPEO_ARGS=...]
+# pushes one with skopeo, using your `skopeo login` / `docker login` credentials.
+VARIANT ?= compat
 oci: wasm
-	bash envoyfilter/oci/build.sh $(if $(PUSH),--push) $(IMAGE)
+	@if [ -n "$(PUSH)" ] && [ -z "$(IMAGE)" ]; then \
+	  echo "make oci PUSH=1 needs IMAGE=<registry>/<path>:<tag>, e.g. IMAGE=ghcr.io/acme/canary-tagger:0.1.0" >&2; exit 2; fi
+	python3 envoyfilter/oci/build.py $(if $(PUSH),--push "$(IMAGE)" --variant "$(VARIANT)" -- $(SKOPEO_ARGS))
 
 # The canary-tagger CLI (validate / explain / render / schema) into ~/.cargo/bin.
 install:

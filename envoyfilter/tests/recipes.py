@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,6 +34,7 @@ SCENARIOS = ["grpc-normalize", "weather", "mqtt", "mirror", "flagger"]
 ROUTED_SCENARIOS = ["grpc-normalize", "weather", "mqtt", "mirror"]
 # Where the file:// variant and the legacy EnvoyFilter expect the module inside the pod.
 GATEWAY_WASM_PATH = "/var/local/lib/wasm/canary_tagger.wasm"
+FILL_SHA256 = ENVOYFILTER / "fill-sha256.py"
 
 
 def _shipped(path: Path) -> bool:
@@ -94,3 +98,25 @@ def require_wasm() -> Path:
         pytest.fail(f"the module {WASM_MODULE} does not exist: build it with `make wasm` "
                     f"(`make test` builds it before these checks) or set CANARY_TAGGER_WASM")
     return WASM_MODULE
+
+
+def copy_recipes(parent: Path) -> Path:
+    """A copy of envoyfilter/ (without its tests) to let fill-sha256.py write into."""
+    copy = parent / "envoyfilter"
+    shutil.copytree(ENVOYFILTER, copy, ignore=shutil.ignore_patterns("tests", "__pycache__"))
+    return copy
+
+
+def fill_sha256(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(FILL_SHA256), *args], capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def sha256_fields(root: Path) -> dict[str, str]:
+    """{"<folder>/wasmplugin.yaml": sha256, ...} of both WasmPlugin variants under root."""
+    fields = {}
+    for folder in SCENARIOS:
+        for name in ("wasmplugin.yaml", "wasmplugin-file.yaml"):
+            (doc,) = yaml.safe_load_all((root / folder / name).read_text(encoding="utf-8"))
+            fields[f"{folder}/{name}"] = doc["spec"]["sha256"]
+    return fields

@@ -1,188 +1,132 @@
-"""Packaging: the OCI image recipe, its build script, and the sha256 filler.
+"""Packaging: the Wasm OCI image builder, the sha256 filler, the ConfigMap size limit.
 
-No container engine runs on these machines, so build.sh is exercised twice: with no
-builder at all (it must say what is missing and exit 3) and with a stand-in `docker`
-that records what it was asked to build (the build context must be exactly the Dockerfile
-and plugin.wasm, byte for byte the module).
+envoyfilter/oci/build.py writes the OCI layouts without a container engine; here it is
+checked offline (layout shape, determinism, its refusals). test_oci_registry.py pushes
+the layouts to a real registry and pulls them back.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
+import json
 import re
-import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from recipes import ENVOYFILTER, SCENARIOS, require_wasm
+from recipes import ENVOYFILTER, copy_recipes, fill_sha256, require_wasm, sha256_fields
 
-BUILD_SH = ENVOYFILTER / "oci" / "build.sh"
-FILL = ENVOYFILTER / "fill-sha256.py"
+BUILD = ENVOYFILTER / "oci" / "build.py"
 # A ConfigMap (the file:// route in gateway-wasm-volume.yaml) holds at most 1 MiB.
 CONFIGMAP_LIMIT = 1024 * 1024
 FAKE_DIGEST = "4f" * 32
 
 
-# ---------------------------------------------------------------- Dockerfile
+# ---------------------------------------------------------------- build.py
 
-def dockerfile_instructions() -> list[list[str]]:
-    """The Dockerfile's instructions as word lists, continuation lines joined."""
-    text = (ENVOYFILTER / "oci" / "Dockerfile").read_text()
-    logical = re.sub(r"\\\n", " ", "\n".join(
-        line for line in text.splitlines() if not line.lstrip().startswith("#")))
-    return [line.split() for line in logical.splitlines() if line.strip()]
+def _build(*args: str, path: str | None = None) -> subprocess.CompletedProcess:
+    env = None if path is None else {"PATH": path}
+    return subprocess.run([sys.executable, str(BUILD), *args], capture_output=True, text=True,
+                          timeout=120, check=False, env=env)
 
 
-def test_dockerfile_is_the_wasm_compat_image():
-    instructions = dockerfile_instructions()
-    assert instructions[0] == ["FROM", "scratch"]
-    keywords = [words[0] for words in instructions]
-    # Exactly one layer: one COPY, no ADD or RUN (LABEL adds no layer).
-    assert keywords.count("COPY") == 1 and "ADD" not in keywords and "RUN" not in keywords
-    (copy,) = [words for words in instructions if words[0] == "COPY"]
-    assert copy[1:] in (["plugin.wasm", "./"], ["plugin.wasm", "/"], ["plugin.wasm", "/plugin.wasm"])
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-# ---------------------------------------------------------------- build.sh
+def _manifest(layout: Path) -> tuple[str, dict]:
+    (entry,) = json.loads((layout / "index.json").read_text())["manifests"]
+    blob = (layout / "blobs" / "sha256" / entry["digest"].split(":")[1]).read_bytes()
+    return entry["digest"], json.loads(blob)
 
-def _tool_dir(tmp_path: Path, extra: dict[str, str] | None = None) -> Path:
-    """A PATH with what build.sh needs and no container builder (plus `extra` stubs)."""
+
+def test_build_writes_both_layouts_deterministically(tmp_path):
+    module = require_wasm()
+    first = _build("--module", str(module), "--out", str(tmp_path / "a"))
+    assert first.returncode == 0, first.stderr
+    second = _build("--module", str(module), "--out", str(tmp_path / "b"))
+    assert second.returncode == 0, second.stderr
+    for variant in ("compat", "artifact"):
+        layout = tmp_path / "a" / variant
+        # Same module, same bytes: no timestamps or random names anywhere in the layout.
+        assert _tree(layout) == _tree(tmp_path / "b" / variant)
+        assert json.loads((layout / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+        digest, manifest = _manifest(layout)
+        # It prints each layout with its tag and the digest the manifests need.
+        assert re.search(rf"^{re.escape(str(layout))}:\S+  {digest}$", first.stdout, re.M), first.stdout
+        # Every blob the manifest names is in the layout, under its own digest.
+        blobs = layout / "blobs" / "sha256"
+        for entry in [manifest["config"], *manifest["layers"]]:
+            blob = (blobs / entry["digest"].split(":")[1]).read_bytes()
+            assert "sha256:" + hashlib.sha256(blob).hexdigest() == entry["digest"]
+            assert len(blob) == entry["size"]
+    # The artifact's module layer is the module itself.
+    _, artifact = _manifest(tmp_path / "a" / "artifact")
+    (content,) = [layer for layer in artifact["layers"]
+                  if layer["mediaType"] == "application/vnd.module.wasm.content.layer.v1+wasm"]
+    assert content["digest"] == "sha256:" + hashlib.sha256(module.read_bytes()).hexdigest()
+
+
+def test_build_digest_follows_the_module(tmp_path):
+    module = tmp_path / "module.wasm"
+    digests = []
+    for body in (b"one", b"two"):
+        module.write_bytes(b"\0asm\1\0\0\0" + body)
+        result = _build("--module", str(module), "--out", str(tmp_path / "oci"))
+        assert result.returncode == 0, result.stderr
+        digests.append({v: _manifest(tmp_path / "oci" / v)[0] for v in ("compat", "artifact")})
+    assert digests[0]["compat"] != digests[1]["compat"]
+    assert digests[0]["artifact"] != digests[1]["artifact"]
+
+
+def test_build_refuses_a_missing_or_foreign_module(tmp_path):
+    missing = _build("--module", str(tmp_path / "absent.wasm"), "--out", str(tmp_path / "oci"))
+    assert missing.returncode == 2 and "make wasm" in missing.stderr
+    text = tmp_path / "notes.txt"
+    text.write_text("not a module")
+    foreign = _build("--module", str(text), "--out", str(tmp_path / "oci"))
+    assert foreign.returncode == 2 and "is not a Wasm module" in foreign.stderr
+    assert not (tmp_path / "oci").exists()
+
+
+def test_push_refuses_placeholder_and_malformed_images(tmp_path):
+    module = require_wasm()
+    for image, reason in [("ghcr.io/OWNER/canary-tagger:0.1.0", "placeholder OWNER"),
+                          ("canary-tagger", "not a registry image reference"),
+                          ("ghcr.io/acme/canary-tagger@sha256:" + FAKE_DIGEST, "not a registry image reference")]:
+        result = _build("--module", str(module), "--out", str(tmp_path / "oci"), "--push", image)
+        assert result.returncode == 2 and reason in result.stderr, (image, result.stderr)
+    assert not (tmp_path / "oci").exists()  # refused before building anything
+
+
+def test_push_without_skopeo_says_how_to_get_it(tmp_path):
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in ("bash", "dirname", "sed", "head", "mktemp", "cp", "rm", "tr", "awk", "cat",
-                 "mkdir"):
-        found = shutil.which(tool)
-        assert found, f"{tool} is needed to run build.sh"
-        (bin_dir / tool).symlink_to(found)
-    for name, script in (extra or {}).items():
-        path = bin_dir / name
-        path.write_text(script)
-        path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return bin_dir
-
-
-def _run_build(args: list[str], bin_dir: Path, module: Path) -> subprocess.CompletedProcess:
-    env = {"PATH": str(bin_dir), "CANARY_TAGGER_WASM": str(module), "HOME": str(bin_dir)}
-    return subprocess.run([str(bin_dir / "bash"), str(BUILD_SH), *args], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
-
-
-def test_build_sh_says_what_is_missing(tmp_path):
-    module = tmp_path / "module.wasm"
-    module.write_bytes(b"\0asm\1\0\0\0")
-    result = _run_build([], _tool_dir(tmp_path), module)
+    bin_dir.mkdir()  # a PATH without skopeo
+    result = _build("--module", str(require_wasm()), "--out", str(tmp_path / "oci"),
+                    "--push", "ghcr.io/acme/canary-tagger:0.1.0", path=str(bin_dir))
     assert result.returncode == 3, result.stderr
-    for builder in ("buildah: not installed", "podman: not installed", "docker: not installed"):
-        assert builder in result.stderr
-    assert "wasmplugin-file.yaml" in result.stderr  # and the way around the image
-
-
-def test_build_sh_names_an_unreachable_docker_engine(tmp_path):
-    module = tmp_path / "module.wasm"
-    module.write_bytes(b"\0asm\1\0\0\0")
-    no_engine = "#!/bin/bash\n[ \"$1\" = info ] && { echo 'Cannot connect to the Docker daemon' >&2; exit 1; }\nexit 0\n"
-    result = _run_build([], _tool_dir(tmp_path, {"docker": no_engine}), module)
-    assert result.returncode == 3
-    assert "docker: the CLI is installed but no Docker engine answers" in result.stderr
-
-
-def test_build_sh_without_module_points_to_make_wasm(tmp_path):
-    result = _run_build([], _tool_dir(tmp_path), tmp_path / "missing.wasm")
-    assert result.returncode == 2 and "make wasm" in result.stderr
-
-
-def test_build_sh_refuses_the_placeholder_owner(tmp_path):
-    module = tmp_path / "module.wasm"
-    module.write_bytes(b"\0asm\1\0\0\0")
-    bin_dir = _tool_dir(tmp_path)
-    result = _run_build(["--push", "ghcr.io/OWNER/canary-tagger:0.1.0"], bin_dir, module)
-    assert result.returncode == 2 and "OWNER" in result.stderr
-    result = _run_build(["--push"], bin_dir, module)
-    assert result.returncode == 2 and "--push needs the image" in result.stderr
-
-
-def test_build_sh_builds_and_pushes_with_docker(tmp_path):
-    module = tmp_path / "module.wasm"
-    module.write_bytes(b"\0asm\1\0\0\0" + os.urandom(64))
-    record = tmp_path / "record"
-    record.mkdir()
-    fake_docker = f"""#!/bin/bash
-echo "$*" >> {record}/calls
-case "$1" in
-  info) exit 0 ;;
-  build) context="${{@: -1}}"; cp -r "$context" {record}/context ;;
-  push) ;;
-  image) echo "ghcr.io/acme/canary-tagger@sha256:{FAKE_DIGEST}" ;;
-esac
-"""
-    image = "ghcr.io/acme/canary-tagger:0.1.0"
-    result = _run_build(["--push", image], _tool_dir(tmp_path, {"docker": fake_docker}), module)
-    assert result.returncode == 0, result.stdout + result.stderr
-    calls = (record / "calls").read_text().splitlines()
-    assert calls[0] == "info"
-    assert calls[1].startswith(f"build -t {image} ")
-    assert calls[2] == f"push {image}"
-    context = record / "context"
-    assert sorted(p.name for p in context.iterdir()) == ["Dockerfile", "plugin.wasm"]
-    assert (context / "plugin.wasm").read_bytes() == module.read_bytes()
-    assert (context / "Dockerfile").read_bytes() == (ENVOYFILTER / "oci" / "Dockerfile").read_bytes()
-    assert f"manifest digest: sha256:{FAKE_DIGEST}" in result.stdout
-    assert f"fill-sha256.py --oci-digest sha256:{FAKE_DIGEST}" in result.stdout
-
-
-def test_build_sh_prefers_buildah_with_the_compat_annotation(tmp_path):
-    module = tmp_path / "module.wasm"
-    module.write_bytes(b"\0asm\1\0\0\0")
-    record = tmp_path / "calls"
-    fake = f"#!/bin/bash\necho \"$*\" >> {record}\n"
-    fake += "[ \"$1\" = push ] && echo sha256:" + FAKE_DIGEST + " > \"$3\"\nexit 0\n"
-    bin_dir = _tool_dir(tmp_path, {"buildah": fake, "docker": "#!/bin/bash\nexit 0\n"})
-    result = _run_build(["--push", "quay.io/acme/canary-tagger:0.1.0"], bin_dir, module)
-    assert result.returncode == 0, result.stderr
-    build, push = record.read_text().splitlines()
-    assert build.startswith("build --format oci --annotation module.wasm.image/variant=compat -t ")
-    assert push.startswith("push --digestfile ")
-    assert f"sha256:{FAKE_DIGEST}" in result.stdout
+    assert "apt-get install skopeo" in result.stderr
+    assert (tmp_path / "oci" / "compat" / "index.json").is_file()  # the layouts are built
 
 
 # ---------------------------------------------------------------- fill-sha256.py
 
-def _fill(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(FILL), *args], capture_output=True, text=True,
-                          timeout=60, check=False)
-
-
-def _sha_fields(root: Path) -> dict[str, str]:
-    fields = {}
-    for folder in SCENARIOS:
-        for name in ("wasmplugin.yaml", "wasmplugin-file.yaml"):
-            (doc,) = yaml.safe_load_all((root / folder / name).read_text())
-            fields[f"{folder}/{name}"] = doc["spec"]["sha256"]
-    return fields
-
-
 @pytest.fixture
 def recipes_copy(tmp_path):
-    copy = tmp_path / "envoyfilter"
-    shutil.copytree(ENVOYFILTER, copy, ignore=shutil.ignore_patterns("tests", "__pycache__"))
-    return copy
+    return copy_recipes(tmp_path)
 
 
 def test_fill_sha256_writes_the_module_hash_into_file_variants(recipes_copy):
     module = require_wasm()
     expected = hashlib.sha256(module.read_bytes()).hexdigest()
     before = {p: p.read_text() for p in recipes_copy.rglob("*.yaml")}
-    result = _fill("--wasm", str(module), str(recipes_copy))
+    result = fill_sha256("--wasm", str(module), str(recipes_copy))
     assert result.returncode == 0, result.stderr
-    fields = _sha_fields(recipes_copy)
+    fields = sha256_fields(recipes_copy)
     for name, value in fields.items():
-        # oci:// wants the image manifest digest, which only build.sh --push knows.
+        # oci:// wants the image manifest digest: only --oci-layout / --oci-digest give it.
         assert value == (expected if name.endswith("-file.yaml") else ""), name
     # Only the sha256 lines changed: every document is otherwise the same.
     for path, text in before.items():
@@ -192,29 +136,31 @@ def test_fill_sha256_writes_the_module_hash_into_file_variants(recipes_copy):
         assert all(re.match(r'\s+sha256: "[0-9a-f]{64}"$', b) for _, b in changed), changed
     # Idempotent: a second run changes no byte and --check agrees.
     snapshot = {p: p.read_bytes() for p in recipes_copy.rglob("*.yaml")}
-    assert _fill("--wasm", str(module), str(recipes_copy)).returncode == 0
+    assert fill_sha256("--wasm", str(module), str(recipes_copy)).returncode == 0
     assert {p: p.read_bytes() for p in recipes_copy.rglob("*.yaml")} == snapshot
-    check = _fill("--check", "--wasm", str(module), str(recipes_copy))
+    check = fill_sha256("--check", "--wasm", str(module), str(recipes_copy))
     assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_fill_sha256_oci_digest_and_check(recipes_copy, tmp_path):
     module = tmp_path / "module.wasm"
     module.write_bytes(b"\0asm\1\0\0\0")
-    assert _fill("--wasm", str(module), "--oci-digest", f"sha256:{FAKE_DIGEST}",
+    assert fill_sha256("--wasm", str(module), "--oci-digest", f"sha256:{FAKE_DIGEST}",
                  str(recipes_copy / "weather")).returncode == 0
-    fields = _sha_fields(recipes_copy)
+    fields = sha256_fields(recipes_copy)
     assert fields["weather/wasmplugin.yaml"] == FAKE_DIGEST
     assert fields["weather/wasmplugin-file.yaml"] == hashlib.sha256(module.read_bytes()).hexdigest()
     assert fields["mqtt/wasmplugin.yaml"] == ""  # only the folder named was touched
     # A rebuilt module makes the recorded hash stale: --check says so and writes nothing.
     module.write_bytes(b"\0asm\1\0\0\0rebuilt")
     snapshot = (recipes_copy / "weather" / "wasmplugin-file.yaml").read_bytes()
-    stale = _fill("--check", "--wasm", str(module), str(recipes_copy / "weather"))
+    stale = fill_sha256("--check", "--wasm", str(module), str(recipes_copy / "weather"))
     assert stale.returncode == 1 and "stale" in stale.stderr
     assert (recipes_copy / "weather" / "wasmplugin-file.yaml").read_bytes() == snapshot
-    assert _fill("--oci-digest", "sha256:short", str(recipes_copy)).returncode == 2
-    missing = _fill("--wasm", str(tmp_path / "absent.wasm"), str(recipes_copy))
+    assert fill_sha256("--oci-digest", "sha256:short", str(recipes_copy)).returncode == 2
+    no_layout = fill_sha256("--oci-layout", str(tmp_path / "absent"), str(recipes_copy))
+    assert no_layout.returncode == 2 and "make oci" in no_layout.stderr
+    missing = fill_sha256("--wasm", str(tmp_path / "absent.wasm"), str(recipes_copy))
     assert missing.returncode == 2 and "make wasm" in missing.stderr
 
 
