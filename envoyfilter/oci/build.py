@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Build canary-tagger's Wasm OCI images without a container engine; push them with skopeo.
 
-Writes two OCI image layouts (a folder skopeo, umoci, oras and crane can read), one for
-each format Istio's WasmPlugin pulls from an oci:// url:
+Writes two OCI image layouts (the on-disk format of the OCI image spec, which skopeo
+copies from), one for each format Istio's WasmPlugin pulls from an oci:// url:
 
   dist/oci/compat    the "compat" variant: an ordinary OCI image (config
                      application/vnd.oci.image.config.v1+json) with ONE layer,
                      application/vnd.oci.image.layer.v1.tar+gzip, a tar holding
-                     plugin.wasm; annotation module.wasm.image/variant=compat. Any
-                     registry takes it.
+                     plugin.wasm; annotation module.wasm.image/variant=compat. Every
+                     registry that stores OCI images takes it.
   dist/oci/artifact  the "oci" variant (Wasm OCI artifact): config and first layer
                      application/vnd.module.wasm.config.v1+json (runtime-config.json),
                      second layer application/vnd.module.wasm.content.layer.v1+wasm, the
