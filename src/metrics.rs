@@ -1,14 +1,89 @@
-//! Names of the counters the filter exports (README "Metrics" documents them). Envoy shows
-//! them under `wasmcustom.` in `/stats`; `/stats/prometheus` drops that prefix and turns
-//! every character other than letters, digits and `_` (dots, hyphens) into `_`.
+//! Names of the counters the filter exports (docs/metrics.md documents them).
+//!
+//! One scheme for every metric. A metric is its Prometheus name (`canary_tagger_requests_total`)
+//! and its labels. The Envoy stat name of one series is that name with the labels written in
+//! before its last word, each as `label=.=value;.;` — the encoding Istio's `extraStatTags`
+//! extracts:
+//!
+//! ```text
+//! canary_tagger_requests.decided_by=.=rule;.;rule=.=testers;.;version=.=v2;.;total
+//! ```
+//!
+//! Envoy shows it under `wasmcustom.` in `/stats`. With the stats tags of
+//! `envoyfilter/metrics/stats-tags.yaml` — one regex per label name, `(label=\.=(.*?);\.;)`,
+//! whatever the metric — Envoy cuts every `label=.=value;.;` out of the name and keeps it as
+//! a tag, so `/stats/prometheus` shows
+//! `canary_tagger_requests_total{decided_by="rule",rule="testers",version="v2"}`. Without
+//! them every series is a metric name of its own (`/stats/prometheus` writes each character
+//! outside `[A-Za-z0-9_]` as `_`). A metric without labels is its Prometheus name as is.
+//!
+//! A label value is written as configured, except `%`, `;` and `=`, which are
+//! percent-encoded (`%25`, `%3B`, `%3D`): so a value never contains `;.;` (which would end
+//! it early) or `name=.=` (which would look like another label), whatever a rule name holds.
+//! A `.` that ends a value is written `%2E` too: Envoy drops trailing dots from tag values
+//! (`v1.` would show as `v1`, the same label as version `v1`).
+//!
+//! Adding a metric: a `pub const` with its Prometheus name below, its series built with
+//! [`stat_name`] (in [`MetricNames`] when they depend on the configuration). A new label
+//! name also needs its line in `LABELS`, in `envoyfilter/metrics/stats-tags.yaml` and in
+//! the Istio recipe beside it (tests check that the three agree).
 
 use crate::config::{Action, CompiledConfig};
 
-pub const PREFIX: &str = "canary_tagger";
-pub const CLIENT_TAG_STRIPPED: &str = "canary_tagger.client_tag_stripped";
-pub const STICKY_ID_ISSUED: &str = "canary_tagger.sticky_id_issued";
-pub const CLIENT_IP_FALLBACK: &str = "canary_tagger.client_ip_fallback";
-pub const CONFIG_REJECTED: &str = "canary_tagger.config_rejected";
+/// Who decided a request's version: a rule (then `rule` names it), the default, or a
+/// trusted client's own tag.
+pub const DECIDED_BY: &str = "decided_by";
+pub const RULE: &str = "rule";
+pub const VERSION: &str = "version";
+/// A `normalize` entry's (lower-case) header name.
+pub const HEADER: &str = "header";
+/// Every label name. Each has one `stats_tags` regex in `envoyfilter/metrics/stats-tags.yaml`.
+/// No name may end with another (Istio's regexes are not anchored: `version` would also
+/// match inside `source_version=.=`).
+pub const LABELS: [&str; 4] = [DECIDED_BY, RULE, VERSION, HEADER];
+
+/// Every request, once: labels `decided_by` (`rule`, `default`, `trusted_tag`), `rule`
+/// (only when a rule decided), `version`.
+pub const REQUESTS: &str = "canary_tagger_requests_total";
+/// Header rewrites by a `normalize` entry; label `header`.
+pub const NORMALIZED: &str = "canary_tagger_normalized_total";
+pub const CLIENT_TAG_STRIPPED: &str = "canary_tagger_client_tag_stripped_total";
+pub const STICKY_ID_ISSUED: &str = "canary_tagger_sticky_id_issued_total";
+pub const CLIENT_IP_FALLBACK: &str = "canary_tagger_client_ip_fallback_total";
+pub const CONFIG_REJECTED: &str = "canary_tagger_config_rejected_total";
+
+/// The Envoy stat name of the series of `metric` (a Prometheus name) with these labels,
+/// in this order. See the module documentation.
+pub fn stat_name(metric: &str, labels: &[(&str, &str)]) -> String {
+    let Some((stem, last_word)) = metric.rsplit_once('_').filter(|_| !labels.is_empty()) else {
+        return metric.to_string();
+    };
+    let mut name = String::with_capacity(metric.len() + labels.len() * 24);
+    name.push_str(stem);
+    name.push('.');
+    for (label, value) in labels {
+        name.push_str(label);
+        name.push_str("=.=");
+        let (body, trailing_dot) = match value.strip_suffix('.') {
+            Some(body) => (body, true),
+            None => (*value, false),
+        };
+        for c in body.chars() {
+            match c {
+                '%' => name.push_str("%25"),
+                ';' => name.push_str("%3B"),
+                '=' => name.push_str("%3D"),
+                c => name.push(c),
+            }
+        }
+        if trailing_dot {
+            name.push_str("%2E");
+        }
+        name.push_str(";.;");
+    }
+    name.push_str(last_word);
+    name
+}
 
 /// The per-configuration counter names.
 pub struct MetricNames {
@@ -36,10 +111,9 @@ impl MetricNames {
                             }
                         };
                         reachable.then(|| {
-                            format!(
-                                "{PREFIX}.requests.rule.{}.{}",
-                                metric_part(&rule.name),
-                                metric_part(version)
+                            stat_name(
+                                REQUESTS,
+                                &[(DECIDED_BY, "rule"), (RULE, &rule.name), (VERSION, version)],
                             )
                         })
                     })
@@ -49,23 +123,25 @@ impl MetricNames {
         decisions.push(
             versions()
                 .map(|(index, version)| {
-                    (index == config.default_version.index())
-                        .then(|| format!("{PREFIX}.requests.default.{}", metric_part(version)))
+                    (index == config.default_version.index()).then(|| {
+                        stat_name(REQUESTS, &[(DECIDED_BY, "default"), (VERSION, version)])
+                    })
                 })
                 .collect(),
         );
         decisions.push(
             versions()
                 .map(|(_, version)| {
-                    (!config.trusted_tag_sources.is_empty())
-                        .then(|| format!("{PREFIX}.requests.trusted_tag.{}", metric_part(version)))
+                    (!config.trusted_tag_sources.is_empty()).then(|| {
+                        stat_name(REQUESTS, &[(DECIDED_BY, "trusted_tag"), (VERSION, version)])
+                    })
                 })
                 .collect(),
         );
         let normalized = config
             .normalize
             .iter()
-            .map(|entry| format!("{PREFIX}.normalized.{}", metric_part(&entry.header)))
+            .map(|entry| stat_name(NORMALIZED, &[(HEADER, &entry.header)]))
             .collect();
         MetricNames {
             decisions,
@@ -74,53 +150,117 @@ impl MetricNames {
     }
 }
 
-/// One stat name segment: dots separate segments in Envoy, and Prometheus accepts only
-/// `[A-Za-z0-9_]` anyway, so anything but letters, digits, `_` and `-` is written as `_`.
-fn metric_part(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn names_stay_one_stat_segment() {
+    fn names_carry_every_label_before_the_last_word() {
         let config = CompiledConfig::from_json(
             br#"{"versions": ["v1", "v1.2"], "default_version": "v1",
-                 "normalize": [{"header": "x.svc", "allowed": ["a"], "default": "a"}],
+                 "trusted_tag_sources": ["10.0.0.0/8"],
+                 "normalize": [{"header": "X.Svc", "allowed": ["a"], "default": "a"}],
                  "rules": [{"name": "beta.users:eu", "version": "v1.2"},
                            {"name": "half", "split": {"weights": [{"version": "v1", "percent": 50},
                                                                   {"version": "v1.2", "percent": 50}]}}]}"#,
         )
         .unwrap();
         let names = MetricNames::new(&config);
+        let requests = |labels: &str| Some(format!("canary_tagger_requests.{labels}total"));
         assert_eq!(
             names.decisions,
             vec![
                 vec![
                     None,
-                    Some("canary_tagger.requests.rule.beta_users_eu.v1_2".to_string())
+                    requests("decided_by=.=rule;.;rule=.=beta.users:eu;.;version=.=v1.2;.;")
                 ],
                 vec![
-                    Some("canary_tagger.requests.rule.half.v1".to_string()),
-                    Some("canary_tagger.requests.rule.half.v1_2".to_string())
+                    requests("decided_by=.=rule;.;rule=.=half;.;version=.=v1;.;"),
+                    requests("decided_by=.=rule;.;rule=.=half;.;version=.=v1.2;.;")
                 ],
-                vec![Some("canary_tagger.requests.default.v1".to_string()), None],
-                vec![None, None],
+                vec![requests("decided_by=.=default;.;version=.=v1;.;"), None],
+                vec![
+                    requests("decided_by=.=trusted_tag;.;version=.=v1;.;"),
+                    requests("decided_by=.=trusted_tag;.;version=.=v1.2;.;")
+                ],
             ]
         );
         assert_eq!(
             names.normalized,
-            vec!["canary_tagger.normalized.x_svc".to_string()]
+            vec!["canary_tagger_normalized.header=.=x.svc;.;total".to_string()]
         );
+    }
+
+    #[test]
+    fn metrics_without_labels_are_their_prometheus_name() {
+        assert_eq!(
+            stat_name(STICKY_ID_ISSUED, &[]),
+            "canary_tagger_sticky_id_issued_total"
+        );
+    }
+
+    #[test]
+    fn a_value_can_neither_end_early_nor_pose_as_a_label() {
+        // `;` and `=` are the only characters of the encoding a value could fake; `%` is
+        // encoded too so that every value keeps a label of its own (`%3B` vs `;`).
+        assert_eq!(
+            stat_name(REQUESTS, &[(RULE, "a;.;version=.=v9;.;%3B")]),
+            "canary_tagger_requests.rule=.=a%3B.%3Bversion%3D.%3Dv9%3B.%3B%253B;.;total"
+        );
+        let name = stat_name(REQUESTS, &[(RULE, "x=.=y;.;"), (VERSION, "v1")]);
+        assert_eq!(name.matches("=.=").count(), 2);
+        assert_eq!(name.matches(";.;").count(), 2);
+    }
+
+    #[test]
+    fn a_trailing_dot_survives_envoy() {
+        let rule = |name| stat_name(REQUESTS, &[(RULE, name)]);
+        assert_eq!(rule("x."), "canary_tagger_requests.rule=.=x%2E;.;total");
+        assert_eq!(rule("x.."), "canary_tagger_requests.rule=.=x.%2E;.;total");
+        assert_eq!(rule("."), "canary_tagger_requests.rule=.=%2E;.;total");
+        assert_eq!(rule(".x.y"), "canary_tagger_requests.rule=.=.x.y;.;total");
+    }
+
+    #[test]
+    fn label_names_are_prometheus_names_and_none_ends_with_another() {
+        for label in LABELS {
+            assert!(
+                label.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{label}"
+            );
+            for other in LABELS {
+                assert!(
+                    label == other || !label.ends_with(other),
+                    "{label} ends with {other}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn stats_tags_file_has_one_istio_form_regex_per_label() {
+        // The same regex Istio generates for each `extraStatTags` entry; the e2e tests
+        // prove that Envoy extracts the labels with it.
+        let file = include_str!("../envoyfilter/metrics/stats-tags.yaml");
+        let entries: Vec<(&str, &str)> = file
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.strip_prefix("- tag_name: "))
+            .zip(
+                file.lines()
+                    .map(str::trim)
+                    .filter_map(|line| line.strip_prefix("regex: ")),
+            )
+            .collect();
+        let expected: Vec<(String, String)> = LABELS
+            .iter()
+            .map(|label| (label.to_string(), format!(r"'({label}=\.=(.*?);\.;)'")))
+            .collect();
+        let found: Vec<(String, String)> = entries
+            .iter()
+            .map(|(tag, regex)| (tag.to_string(), regex.to_string()))
+            .collect();
+        assert_eq!(found, expected);
     }
 }

@@ -1,10 +1,11 @@
 """SPEC §1.7: decisions, normalizations, stripped spoofed tags and issued sticky ids are
-counted as proxy-wasm counters, visible in Envoy's /stats (under `wasmcustom.`) and
-/stats/prometheus (prefix dropped, dots → underscores). Names as in src/metrics.rs."""
-
-import re
+counted as proxy-wasm counters, visible in Envoy's /stats (under `wasmcustom.`, labels
+written into the name) and /stats/prometheus (labelled series, with the stats tags of
+envoyfilter/metrics/stats-tags.yaml). Names as in src/metrics.rs and docs/metrics.md;
+test_metrics_documented.py pins every one of them."""
 
 from canary_e2e.assertions import assert_answered
+from canary_e2e.ecds import parse_prometheus
 
 COUNTED = {
     "versions": ["v1", "v2", "v3"],
@@ -31,12 +32,13 @@ TRAFFIC = [
     ({"user-agent": "Android"}, None),                            # sticky id issued
     ({}, "v1"),
 ]
+REQUESTS = "canary_tagger_requests"  # + labels + "total"
 EXPECTED_DELTAS = {  # per protocol pass
-    "canary_tagger.requests.rule.testers.v2": 2,
-    "canary_tagger.requests.default.v1": 5,
-    "canary_tagger.client_tag_stripped": 2,
-    "canary_tagger.normalized.grpcsvc": 2,
-    "canary_tagger.sticky_id_issued": 1,
+    f"{REQUESTS}.decided_by=.=rule;.;rule=.=testers;.;version=.=v2;.;total": 2,
+    f"{REQUESTS}.decided_by=.=default;.;version=.=v1;.;total": 5,
+    "canary_tagger_client_tag_stripped_total": 2,
+    "canary_tagger_normalized.header=.=grpcsvc;.;total": 2,
+    "canary_tagger_sticky_id_issued_total": 1,
 }
 
 
@@ -63,7 +65,7 @@ def test_counters_count_decisions_normalizations_spoofs_and_sticky_ids(envoy_wit
     deltas = {name: after.get(name, 0) - before.get(name, 0) for name in after}
     expected = dict(EXPECTED_DELTAS)
     (android,) = android_versions
-    expected[f"canary_tagger.requests.rule.android.{android}"] = 1
+    expected[f"{REQUESTS}.decided_by=.=rule;.;rule=.=android;.;version=.={android};.;total"] = 1
     changed = {name: delta for name, delta in deltas.items() if delta}
     assert changed == expected
 
@@ -72,9 +74,13 @@ def test_counters_are_exported_to_prometheus(envoy_with):
     envoy = envoy_with(COUNTED)
     envoy.request("/", headers={"cookie": "user=tester"})
     counters = wasm_counters(envoy)
-    exposition = envoy.admin_get("/stats/prometheus")
-    for name, value in counters.items():
-        prometheus_name = name.replace(".", "_")
-        assert re.search(rf"^# TYPE {prometheus_name} counter$", exposition, re.M), prometheus_name
-        assert re.search(rf"^{prometheus_name}{{}} {value}$", exposition, re.M), prometheus_name
-    assert counters["canary_tagger.requests.rule.testers.v2"] >= 1
+    samples, types = parse_prometheus(envoy.admin_get("/stats/prometheus"))
+    tester = f"{REQUESTS}.decided_by=.=rule;.;rule=.=testers;.;version=.=v2;.;total"
+    assert counters[tester] >= 1
+    assert samples['canary_tagger_requests_total{decided_by="rule",rule="testers",version="v2"}'] == counters[tester]
+    assert samples['canary_tagger_normalized_total{header="grpcsvc"}'] == counters[
+        "canary_tagger_normalized.header=.=grpcsvc;.;total"]
+    assert samples["canary_tagger_sticky_id_issued_total"] == counters["canary_tagger_sticky_id_issued_total"]
+    for metric in ("canary_tagger_requests_total", "canary_tagger_normalized_total",
+                   "canary_tagger_client_tag_stripped_total"):
+        assert types[metric] == "counter"

@@ -50,7 +50,7 @@ TYPED_EXTENSION_CONFIG_TYPE_URL = "type.googleapis.com/envoy.config.core.v3.Type
 # Envoy's counters for this ECDS resource (stat prefix "http_filter" + resource name).
 ECDS_STATS_PREFIX = f"extension_config_discovery.http_filter.{ECDS_RESOURCE_NAME}."
 # The filter's own counters as /stats shows them.
-FILTER_STATS_PREFIX = "wasmcustom.canary_tagger."
+FILTER_STATS_PREFIX = "wasmcustom.canary_tagger_"
 # What the filter logs, once, when on_configure rejects a configuration.
 REJECTION_LOG_MARKER = "canary-tagger configuration rejected: "
 # ECDS needs a node identity even when the source is a file.
@@ -100,18 +100,39 @@ def parse_stats(text: str) -> dict[str, int]:
     return values
 
 
+_PROMETHEUS_SAMPLE = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})? (-?\d+)")
+_PROMETHEUS_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)",?')
+
+
+def series(name: str, labels: dict[str, str] | None = None) -> str:
+    """One series as `name{a="x",b="y"}` (labels sorted, values escaped as in the text
+    format), or `name` alone without labels: the keys of parse_prometheus()."""
+    if not labels:
+        return name
+    def escape(value: str) -> str:
+        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return name + "{" + ",".join(f'{k}="{escape(v)}"' for k, v in sorted(labels.items())) + "}"
+
+
 def parse_prometheus(text: str) -> tuple[dict[str, int], dict[str, str]]:
-    """(samples without labels, {metric: TYPE}) from /stats/prometheus. Only samples
-    written as `name{} value` or `name value` (Envoy writes `{}` for untagged stats)."""
+    """({series(name, labels): value}, {metric: TYPE}) from /stats/prometheus, for the
+    integer samples (counters and gauges; histograms' float sums are skipped)."""
     samples, types = {}, {}
     for line in text.splitlines():
         if line.startswith("# TYPE "):
             _, _, name, kind = line.split(" ", 3)
             types[name] = kind
             continue
-        match = re.fullmatch(r"([A-Za-z_:][A-Za-z0-9_:]*)(?:\{\})? (-?\d+)", line.strip())
+        match = _PROMETHEUS_SAMPLE.fullmatch(line.strip())
         if match:
-            samples[match.group(1)] = int(match.group(2))
+            name, label_text, value = match.groups()
+            labels = {}
+            for label in _PROMETHEUS_LABEL.finditer(label_text or ""):
+                labels[label.group(1)] = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1),
+                                                label.group(2))
+            key = series(name, labels)
+            assert key not in samples, f"series {key} twice in /stats/prometheus"
+            samples[key] = int(value)
     return samples, types
 
 

@@ -36,6 +36,8 @@ from .upstreams import Upstream
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVOY_BIN = REPO_ROOT / ".venv" / "bin" / "envoy"
 WASM_MODULE = REPO_ROOT / "dist" / "canary_tagger.wasm"
+# canary-tagger's Prometheus labels (docs/metrics.md): the bootstrap fragment users add.
+STATS_TAGS = REPO_ROOT / "envoyfilter" / "metrics" / "stats-tags.yaml"
 DEFAULT_TAG_HEADER = "x-canary-version"
 DEFAULT_VERSIONS = ("v1", "v2", "v3")
 
@@ -208,8 +210,9 @@ def build_bootstrap(*, edge_port: int, admin_port: int, upstream_ports: dict[str
                     edge_filters: list[dict], tag_header: str = DEFAULT_TAG_HEADER,
                     versions: Iterable[str] = DEFAULT_VERSIONS, default_version: str = "v1",
                     internal_port: int | None = None, backend_ports: dict[str, int] | None = None,
-                    shadow_port: int | None = None) -> dict:
-    """The Envoy bootstrap for one run (see the module docstring for the topology)."""
+                    shadow_port: int | None = None, stats_tags: bool = True) -> dict:
+    """The Envoy bootstrap for one run (see the module docstring for the topology), with
+    envoyfilter/metrics/stats-tags.yaml merged in unless stats_tags=False."""
     versions = list(versions)
     clusters = [_static_cluster(v, upstream_ports[v]) for v in versions]
     mirror_cluster = None
@@ -225,10 +228,13 @@ def build_bootstrap(*, edge_port: int, admin_port: int, upstream_ports: dict[str
         # No canary-tagger here: the mesh hop follows the tag set at the edge (see docstring).
         listeners.append(_listener("internal", internal_port, [],
                                    _tag_routes(tag_header, versions, "backend-", default_version, None)))
-    return {
+    bootstrap = {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": {"listeners": listeners, "clusters": clusters},
     }
+    if stats_tags:
+        bootstrap.update(yaml.safe_load(STATS_TAGS.read_text()))
+    return bootstrap
 
 
 class Validation(NamedTuple):
@@ -278,6 +284,8 @@ class EnvoyUnderTest:
     topology:    "echo" (v1..vN echo upstreams) or "frontend_backend" (v1..vN frontends
                  calling backend v1..vN through the internal listener; scenario S6).
     mirror:      mirror every edge request to a shadow upstream (scenario S8).
+    stats_tags:  with canary-tagger's Prometheus labels (envoyfilter/metrics/stats-tags.yaml);
+                 False shows the names a bootstrap without them gets.
     """
 
     def __init__(self, plugin_config: dict | None = None, *, filter_mode: str | None = None,
@@ -285,7 +293,8 @@ class EnvoyUnderTest:
                  default_route_version: str = "v1", topology: str = "echo", mirror: bool = False,
                  concurrency: int = 1, log_level: str = "info", component_log_level: str | None = None,
                  wasm_path: Path = WASM_MODULE, edge_port: int | None = None,
-                 admin_port: int | None = None, work_dir: Path | None = None):
+                 admin_port: int | None = None, work_dir: Path | None = None,
+                 stats_tags: bool = True):
         if filter_mode is None:
             filter_mode = "lua" if lua_code is not None else ("wasm" if plugin_config is not None else "none")
         if filter_mode not in ("wasm", "lua", "none"):
@@ -304,6 +313,7 @@ class EnvoyUnderTest:
         self.tag_header = (plugin_config or {}).get("tag_header", DEFAULT_TAG_HEADER).lower()
         self.topology = topology
         self.mirror = mirror
+        self.stats_tags = stats_tags
         self.concurrency = concurrency
         self.log_level = log_level
         self.component_log_level = component_log_level
@@ -382,7 +392,7 @@ class EnvoyUnderTest:
             versions=self.versions, default_version=self.default_route_version,
             internal_port=self.internal_port or None,
             backend_ports={v: u.port for v, u in self.backends.items()} or None,
-            shadow_port=self.shadow.port if self.shadow else None)
+            shadow_port=self.shadow.port if self.shadow else None, stats_tags=self.stats_tags)
         self.config_path.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
         return self.config_path
 
