@@ -32,6 +32,9 @@ WASM_MODULE = Path(os.environ.get("CANARY_TAGGER_WASM", REPO_ROOT / "dist" / "ca
 SCENARIOS = ["grpc-normalize", "weather", "mqtt", "mirror", "flagger"]
 # Scenarios whose routing objects we write (Flagger generates its own).
 ROUTED_SCENARIOS = ["grpc-normalize", "weather", "mqtt", "mirror"]
+# canary-tagger's Prometheus labels for plain Envoy (docs/metrics.md), and the Istio way.
+STATS_TAGS = ENVOYFILTER / "metrics" / "stats-tags.yaml"
+ISTIO_STATS_TAGS_PATCH = ENVOYFILTER / "metrics" / "ingressgateway-stats-tags-patch.yaml"
 # Where the file:// variant and the legacy EnvoyFilter expect the module inside the pod.
 GATEWAY_WASM_PATH = "/var/local/lib/wasm/canary_tagger.wasm"
 FILL_SHA256 = ENVOYFILTER / "fill-sha256.py"

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recipes import ENVOYFILTER, REPO_ROOT, docs, require_envoy, require_wasm
+from recipes import ENVOYFILTER, REPO_ROOT, STATS_TAGS, docs, require_envoy, require_wasm
 
 COMPOSE = ENVOYFILTER / "compose"
 START_TIMEOUT_S = 60
@@ -33,6 +33,27 @@ START_TIMEOUT_S = 60
 def compose_file() -> dict:
     (doc,) = docs(COMPOSE / "docker-compose.yaml")
     return doc
+
+
+def envoy_mounts() -> dict[str, Path]:
+    """The envoy service's read-only file mounts: container path -> file here."""
+    mounts = {}
+    for volume in compose_file()["services"]["envoy"]["volumes"]:
+        source, target, mode = volume.rsplit(":", 2)
+        assert mode == "ro", volume
+        if not source.startswith("${"):
+            mounts[target] = (COMPOSE / source).resolve()
+    return mounts
+
+
+def envoy_command(envoy_bin: Path, config: Path) -> list[str]:
+    """The compose envoy service's command, run here: its shell line with `$$` as compose
+    passes it, the mounted files at their paths here, our Envoy binary."""
+    shell, flag, line = compose_file()["services"]["envoy"]["command"]
+    line = line.replace("$$", "$").replace("exec envoy ", f"exec {envoy_bin} ", 1)
+    for target, source in {**envoy_mounts(), "/etc/envoy/envoy.yaml": config}.items():
+        line = line.replace(target, str(source))
+    return [shell, flag, f"{line} --disable-hot-restart"]
 
 
 def test_docker_compose_config_is_valid():
@@ -58,6 +79,11 @@ def test_compose_services_fit_together():
     assert source == "${CANARY_TAGGER_WASM:-../../dist/canary_tagger.wasm}"
     assert (COMPOSE / "../../dist/canary_tagger.wasm").resolve() == REPO_ROOT / "dist" / "canary_tagger.wasm"
     assert set(envoy["depends_on"]) == {"v1", "v2", "v3"}
+    # canary-tagger's Prometheus labels: the one stats-tags.yaml, merged by --config-yaml
+    # (the demo below runs this very command line).
+    assert envoy_mounts()["/etc/envoy/stats-tags.yaml"] == STATS_TAGS
+    assert envoy["command"][:2] == ["sh", "-c"]
+    assert '--config-yaml "$$(cat /etc/envoy/stats-tags.yaml)"' in envoy["command"][2]
 
     (bootstrap,) = docs(COMPOSE / "envoy.yaml")
     listener = bootstrap["static_resources"]["listeners"][0]
@@ -138,8 +164,7 @@ def demo(tmp_path_factory):
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             processes.append(proc)
             _wait_for(port, None, deadline, f"echo.py {version}", proc)
-        envoy = subprocess.Popen([str(envoy_bin), "-c", str(config), "--disable-hot-restart",
-                                  "--log-level", "info"], stdout=log, stderr=subprocess.STDOUT)
+        envoy = subprocess.Popen(envoy_command(envoy_bin, config), stdout=log, stderr=subprocess.STDOUT)
         processes.append(envoy)
         try:
             _wait_for(admin, "/ready", deadline, "envoy", envoy)
@@ -155,6 +180,14 @@ def demo(tmp_path_factory):
             conn.close()
             return result
 
+        def prometheus():
+            conn = http.client.HTTPConnection("127.0.0.1", admin, timeout=10)
+            conn.request("GET", "/stats/prometheus")
+            text = conn.getresponse().read().decode()
+            conn.close()
+            return text
+
+        request.prometheus = prometheus
         yield request
     finally:
         for proc in reversed(processes):
@@ -198,3 +231,13 @@ def test_demo_android_split_is_sticky(demo):
     for _ in range(5):
         _, again, _ = demo("/", {"user-agent": ANDROID, "cookie": cookie.split(";")[0]})
         assert again["version"] == first
+
+
+def test_demo_counts_with_labels(demo):
+    # The compose command line merged stats-tags.yaml: decisions are one metric, labelled.
+    demo("/", {"cookie": "user=tester"})
+    lines = demo.prometheus().splitlines()
+    assert "# TYPE canary_tagger_requests_total counter" in lines
+    (tester,) = [line for line in lines if line.startswith(
+        'canary_tagger_requests_total{decided_by="rule",rule="testers",version="v2"} ')]
+    assert int(tester.rsplit(" ", 1)[1]) >= 1

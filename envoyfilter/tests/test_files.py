@@ -50,7 +50,8 @@ def test_scenario_folder_is_complete(folder):
 def test_packaging_and_demo_files_exist():
     for name in ["README.md", "fill-sha256.py", "oci/build.py", "oci/README.md",
                  "compose/docker-compose.yaml", "compose/envoy.yaml", "compose/echo.py",
-                 "compose/plugin-config.json", "compose/README.md"]:
+                 "compose/plugin-config.json", "compose/README.md", "metrics/README.md",
+                 "metrics/stats-tags.yaml", "metrics/ingressgateway-stats-tags-patch.yaml"]:
         assert (ENVOYFILTER / name).is_file(), f"envoyfilter/{name} is missing"
 
 
