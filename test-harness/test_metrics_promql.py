@@ -1,10 +1,14 @@
-"""docs/metrics.md: every PromQL query and Flagger MetricTemplate query there runs.
+"""docs/metrics.md and envoyfilter/flagger/metric-template.yaml: every PromQL query runs.
 
-A real Prometheus scrapes Envoy's /stats/prometheus (labels as Istio's sample Prometheus
-gives gateway pods) while mixed traffic goes through canary-tagger with the Flagger
-recipe's plugin config; after one rejected ECDS update every query of the page is
+A real Prometheus scrapes two Envoys' /stats/prometheus (labels as Istio's sample
+Prometheus gives gateway pods), one with canary-tagger's labels (stats-tags.yaml) and one
+without, while mixed traffic goes through both with the Flagger recipe's plugin config;
+after one rejected ECDS update every query of the page and of the Flagger templates is
 evaluated and must return a value (PromQL pitfalls such as `rate()` over several metric
-names fail here with "vector cannot contain metrics with the same labelset").
+names fail here with "vector cannot contain metrics with the same labelset"). The queries
+for labels only find data on the first Envoy, the page's query for names without labels
+only on the second. And the per-version totals Prometheus reports from the labels are the
+counters /stats shows.
 
 Needs the `prometheus` binary (Debian package `prometheus`); skipped without it.
 """
@@ -20,34 +24,46 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from canary_e2e.ecds import EcdsEnvoy
 from canary_e2e.envoy_process import REPO_ROOT, free_port, require_wasm_module
 
 DOC = REPO_ROOT / "docs" / "metrics.md"
-FLAGGER_PLUGIN_CONFIG = REPO_ROOT / "envoyfilter" / "flagger" / "plugin-config.json"
+FLAGGER = REPO_ROOT / "envoyfilter" / "flagger"
+FLAGGER_PLUGIN_CONFIG = FLAGGER / "plugin-config.json"
 TRAFFIC_S = 8.0
-# The templates use Flagger's {{ interval }} and a 15 s subquery step (a typical scrape
-# interval); this Prometheus scrapes every second, so the test shrinks both.
+# The templates use Flagger's {{ interval }}; this Prometheus scrapes every second, so the
+# test gives them a short one.
 TEMPLATE_INTERVAL = "6s"
+SELECTOR = 'namespace="istio-system", app="istio-ingressgateway"'
 
 
 def doc_queries() -> list[str]:
-    text = DOC.read_text()
-    queries = re.findall(r"```promql\n(.*?)```", text, re.S)
-    templates = re.findall(r"  query: \|\n(.*?)\n(?:---|```)", text, re.S)
-    queries += [t.replace("{{ interval }}", TEMPLATE_INTERVAL).replace(":15s]", ":1s]") for t in templates]
+    queries = re.findall(r"```promql\n(.*?)```", DOC.read_text(), re.S)
     return [" ".join(q.split()) for q in queries]
+
+
+def template_queries() -> dict[str, str]:
+    templates = [doc for doc in yaml.safe_load_all((FLAGGER / "metric-template.yaml").read_text())
+                 if doc and doc.get("kind") == "MetricTemplate"]
+    return {t["metadata"]["name"]: " ".join(t["spec"]["query"].replace("{{ interval }}", TEMPLATE_INTERVAL).split())
+            for t in templates if "canary_tagger_" in t["spec"]["query"]}
 
 
 def test_the_page_has_a_query_per_counter_and_two_templates():
     queries = doc_queries()
-    assert len(queries) >= 12
+    assert len(queries) >= 11
     text = " ".join(queries)
-    for counter in ("canary_tagger_requests_rule_", "canary_tagger_requests_default_", "canary_tagger_requests_trusted_tag_",
-                    "canary_tagger_normalized_", "canary_tagger_client_tag_stripped", "canary_tagger_sticky_id_issued",
-                    "canary_tagger_client_ip_fallback", "canary_tagger_config_rejected"):
-        assert counter in text, f"no query for {counter}"
+    for metric in ("canary_tagger_requests_total", "canary_tagger_normalized_total",
+                   "canary_tagger_client_tag_stripped_total", "canary_tagger_sticky_id_issued_total",
+                   "canary_tagger_client_ip_fallback_total", "canary_tagger_config_rejected_total"):
+        assert f"{metric}{{" in text, f"no query for {metric}"
+    for label in ('decided_by="default"', 'decided_by="trusted_tag"', 'decided_by="rule"',
+                  "by (version)", "by (rule, version)", "by (header)"):
+        assert label in text, f"no query with {label}"
+    assert "canary_tagger_requests_.+_total" in text, "no query for the names without labels"
+    assert set(template_queries()) == {"canary-tagged-share", "canary-tagger-config-rejected"}
 
 
 @pytest.fixture
@@ -66,26 +82,34 @@ def test_every_documented_query_returns_data(prometheus_binary, tmp_path):
     config["trusted_tag_sources"] = ["10.20.0.0/16"]
     config["normalize"] = [{"header": "grpcsvc", "allowed": ["v1", "v2"], "default": "v1",
                             "when": {"header": "content-type", "prefix": "application/grpc"}}]
-    envoy = EcdsEnvoy(config, work_dir=tmp_path / "envoy")
-    envoy.start()
-    port = free_port()
-    (tmp_path / "prometheus.yml").write_text(json.dumps({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [{
-            "job_name": "gateway",
-            "metrics_path": "/stats/prometheus",
-            "static_configs": [{"targets": [f"127.0.0.1:{envoy.admin_port}"],
-                                "labels": {"namespace": "istio-system", "app": "istio-ingressgateway",
-                                           "pod": "istio-ingressgateway-0"}}],
-        }],
-    }))
-    log = open(tmp_path / "prometheus.log", "w")
-    prometheus = subprocess.Popen(
-        [prometheus_binary, f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT)
-    api = f"http://127.0.0.1:{port}/api/v1/query"
+    labelled = EcdsEnvoy(config, work_dir=tmp_path / "labelled")
+    unlabelled = EcdsEnvoy(config, work_dir=tmp_path / "unlabelled", stats_tags=False)
+    envoys = {"istio-ingressgateway-0": labelled, "istio-ingressgateway-1": unlabelled}
+    prometheus = None
     try:
+        for envoy in envoys.values():
+            envoy.start()
+        port = free_port()
+        (tmp_path / "prometheus.yml").write_text(json.dumps({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [{
+                "job_name": "gateway",
+                "metrics_path": "/stats/prometheus",
+                "static_configs": [{"targets": [f"127.0.0.1:{envoy.admin_port}"],
+                                    "labels": {"namespace": "istio-system", "app": "istio-ingressgateway",
+                                               "pod": pod}}
+                                   for pod, envoy in envoys.items()],
+            }],
+        }))
+        log = open(tmp_path / "prometheus.log", "w")
+        prometheus = subprocess.Popen(
+            [prometheus_binary, f"--config.file={tmp_path / 'prometheus.yml'}",
+             f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=log, stderr=subprocess.STDOUT)
+        api = f"http://127.0.0.1:{port}/api/v1/query"
+        # Traffic only once Prometheus scrapes both, so that the rates see it.
+        wait_for(api, "count(up == 1)", lambda result: result == [len(envoys)])
+
         mix = [
             {"cookie": "user=tester"},
             {"x-canary-version": "canary", "x-forwarded-for": "203.0.113.9"},
@@ -98,26 +122,66 @@ def test_every_documented_query_returns_data(prometheus_binary, tmp_path):
         n = 0
         while time.monotonic() < end:
             headers = {"x-forwarded-for": "203.0.113.7", **mix[n % len(mix)]}
-            assert envoy.request("/", headers=headers, http2=bool(n % 2)).status == 200
+            for envoy in envoys.values():
+                assert envoy.request("/", headers=headers, http2=bool(n % 2)).status == 200
             n += 1
             time.sleep(0.01)
-        envoy.deliver({"versions": ["primary"], "default_version": "canary"})  # rejected
-        assert envoy.wait_for_stat("wasmcustom.canary_tagger.config_rejected", 1, 5.0) is not None
-        time.sleep(3.0)  # a few more scrapes
+        for envoy in envoys.values():
+            envoy.deliver({"versions": ["primary"], "default_version": "canary"})  # rejected
+            assert envoy.wait_for_stat("wasmcustom.canary_tagger_config_rejected_total", 1, 5.0) is not None
+        # The labels carry the right values: Prometheus' totals per version are /stats'.
+        final = sum_by_version(labelled)
+        assert final, "no canary_tagger_requests_total in /stats"
+        wait_for(api, f"sum by (version) (canary_tagger_requests_total{{{SELECTOR}}})",
+                 lambda result: {version: int(value) for version, value in result} == final,
+                 by_label="version")
+        time.sleep(3.0)  # a few more scrapes for the rates
 
         problems = []
-        for query in doc_queries():
+        queries = doc_queries() + list(template_queries().values())
+        for query in queries:
             answer = httpx.get(api, params={"query": query}, timeout=10).json()
             if answer.get("status") != "success":
                 problems.append(f"{query}\n  -> {answer.get('error')}")
             elif not answer["data"]["result"]:
                 problems.append(f"{query}\n  -> no data")
-        assert not problems, "queries of docs/metrics.md that do not work:\n" + "\n".join(problems)
+        assert not problems, "queries that do not work:\n" + "\n".join(problems)
     finally:
-        prometheus.terminate()
+        if prometheus is not None:
+            prometheus.terminate()
+            try:
+                prometheus.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                prometheus.kill()
+            log.close()
+        for envoy in envoys.values():
+            envoy.stop()
+
+
+def sum_by_version(envoy: EcdsEnvoy) -> dict[str, int]:
+    """Requests per version from /stats' names (the part the labels come from)."""
+    totals: dict[str, int] = {}
+    for name, value in envoy.filter_counters().items():
+        match = re.fullmatch(r"wasmcustom\.canary_tagger_requests\..*version=\.=(.*?);\.;total", name)
+        if match:
+            totals[match.group(1)] = totals.get(match.group(1), 0) + value
+    return totals
+
+
+def wait_for(api: str, query: str, done, by_label: str | None = None, timeout_s: float = 60.0):
+    """Poll an instant query until done(result) holds: result is the list of values, or
+    of (label value, value) pairs with by_label. Fails with the last result after
+    timeout_s (a bound for a stuck Prometheus, not a speed requirement)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
         try:
-            prometheus.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            prometheus.kill()
-        log.close()
-        envoy.stop()
+            answer = httpx.get(api, params={"query": query}, timeout=10).json()
+        except httpx.TransportError:  # Prometheus is still starting
+            answer = {}
+        rows = answer.get("data", {}).get("result", [])
+        values = [float(r["value"][1]) for r in rows]
+        result = values if by_label is None else [(r["metric"].get(by_label), v) for r, v in zip(rows, values)]
+        if done(result):
+            return
+        assert time.monotonic() < deadline, f"{query}: still {result} after {timeout_s}s"
+        time.sleep(0.5)

@@ -341,11 +341,18 @@ def test_flagger_matches_on_the_tag():
     metrics = {m["name"]: m for m in analysis["metrics"]}
     assert metrics["request-success-rate"]["thresholdRange"] == {"min": 99}
     assert metrics["request-duration"]["thresholdRange"] == {"max": 500}
-    (template,) = kinds("flagger", "MetricTemplate")
-    ref = metrics["not-found-percentage"]["templateRef"]
-    assert ref == {"name": template["metadata"]["name"],
-                   "namespace": template["metadata"]["namespace"]}
-    assert template["metadata"]["name"] == "not-found-percentage"
+    # Every template is used, under its own name, and every templateRef has its template.
+    templates = {(t["metadata"]["name"], t["metadata"]["namespace"]) for t in kinds("flagger", "MetricTemplate")}
+    refs = {(m["templateRef"]["name"], m["templateRef"]["namespace"])
+            for m in analysis["metrics"] if "templateRef" in m}
+    assert refs == templates
+    assert all(m["name"] == m["templateRef"]["name"] for m in analysis["metrics"] if "templateRef" in m)
+    assert metrics["not-found-percentage"]["thresholdRange"] == {"max": 5}
+    # canary-tagger's gates: the tagged share is the tagged version's, nothing rejected.
+    assert metrics["canary-tagged-share"]["thresholdRange"] == {"min": 5}
+    (share,) = [t for t in kinds("flagger", "MetricTemplate") if t["metadata"]["name"] == "canary-tagged-share"]
+    assert f'version="{value}"' in share["spec"]["query"]
+    assert metrics["canary-tagger-config-rejected"]["thresholdRange"] == {"max": 0}
     hooks = {h["name"]: h for h in analysis["webhooks"]}
     assert hooks["acceptance-test"]["type"] == "pre-rollout"
     # The load test goes through the gateway as a tester, so it is tagged into the match.
