@@ -1,27 +1,31 @@
 //! The proxy-wasm shell: reads the request from Envoy, asks the engine, writes the answer.
-//! Built only for `wasm32-wasip1`; every decision lives in the engine.
+//! Built only for `wasm32-wasip1`; every decision lives in the engine, and every host call
+//! goes through [`crate::host`], which returns a `Result` instead of panicking.
 
 use std::cell::Cell;
 use std::rc::Rc;
 
 use log::{error, info};
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType};
+use proxy_wasm::types::{Action, ContextType};
 
 use crate::config::{CompiledConfig, VersionId};
 use crate::engine::{self, ClientTag, DecidedBy, StickyId};
+use crate::host::{self, HeaderMap, MetricType};
 use crate::metrics::{self, MetricNames};
 use crate::net::ClientIpSource;
 use crate::request::{RequestView, SerializedRequest};
 
 proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
+    // Our own `log` backend: the SDK's (`proxy_wasm::set_log_level`) unwraps a failed
+    // log call.
+    if log::set_logger(&host::Logger).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
     proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
         Box::new(CanaryRoot { context_id, active: None, random: Rc::new(Random::default()) })
     });
 }}
-
 /// Counter ids, defined once per accepted configuration.
 struct Counters {
     /// `[decided_by slot][version]`; slot = rule index, then default, then trusted tag.
@@ -69,12 +73,13 @@ impl Counters {
 }
 
 fn counter(name: &str) -> Option<u32> {
-    hostcalls::define_metric(MetricType::Counter, name).ok()
+    host::define_metric(MetricType::Counter, name).ok()
 }
 
+/// A counter that could not be defined, or a failed increment, is not counted.
 fn increment(metric: Option<u32>) {
     if let Some(id) = metric {
-        let _ = hostcalls::increment_metric(id, 1);
+        let _ = host::increment_metric(id, 1);
     }
 }
 
@@ -88,15 +93,10 @@ struct Random {
 impl Random {
     fn reseed(&self) {
         let mut seed = [0u8; 8];
-        if wasi_random(&mut seed) {
+        if host::random(&mut seed) {
             self.state.set(u64::from_le_bytes(seed));
         } else {
-            let now = hostcalls::get_current_time()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            self.state
-                .set(u64::try_from(now & u128::from(u64::MAX)).unwrap_or(0));
+            self.state.set(host::now_nanos().unwrap_or(0));
         }
     }
 
@@ -108,44 +108,6 @@ impl Random {
 
     fn next_u128(&self) -> u128 {
         (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64())
-    }
-}
-
-fn wasi_random(buf: &mut [u8]) -> bool {
-    #[link(wasm_import_module = "wasi_snapshot_preview1")]
-    extern "C" {
-        fn random_get(buf: *mut u8, len: usize) -> u16;
-    }
-    // SAFETY: the host writes exactly `buf.len()` bytes into memory we own for the call.
-    unsafe { random_get(buf.as_mut_ptr(), buf.len()) == 0 }
-}
-
-/// The request header map in proxy-wasm's serialized form, as one buffer. The SDK's own
-/// getters copy every name and value into a new String/Vec (about twenty allocations per
-/// request) and panic on an unexpected status; this keeps the buffer and reads it in
-/// place ([`SerializedRequest`]). An unavailable map reads as no headers.
-fn request_header_map() -> Vec<u8> {
-    #[link(wasm_import_module = "env")]
-    extern "C" {
-        fn proxy_get_header_map_pairs(
-            map_type: u32,
-            return_map_data: *mut *mut u8,
-            return_map_size: *mut usize,
-        ) -> u32;
-    }
-    const REQUEST_HEADERS: u32 = 0;
-    const OK: u32 = 0;
-    let mut data: *mut u8 = std::ptr::null_mut();
-    let mut size: usize = 0;
-    // SAFETY: on success the host stores a buffer of `size` bytes that it obtained from
-    // this module's `proxy_on_memory_allocate` (a boxed slice of exactly `size` bytes), so
-    // taking ownership as a Vec with length and capacity `size` frees it correctly.
-    unsafe {
-        if proxy_get_header_map_pairs(REQUEST_HEADERS, &mut data, &mut size) != OK || data.is_null()
-        {
-            return Vec::new();
-        }
-        Vec::from_raw_parts(data, size, size)
     }
 }
 
@@ -175,7 +137,7 @@ impl RootContext for CanaryRoot {
     }
 
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let json = self.get_plugin_configuration().unwrap_or_default();
+        let json = host::plugin_configuration().unwrap_or_default();
         match CompiledConfig::from_json(&json) {
             Ok(config) => {
                 // Defined (at 0) on success too, so `increase()` sees the first rejection.
@@ -207,13 +169,17 @@ impl RootContext for CanaryRoot {
         Some(ContextType::HttpContext)
     }
 
+    /// Never `None` (the SDK's dispatcher panics on it): without an accepted configuration
+    /// a request passes untouched.
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let active = self.active.clone()?;
-        Some(Box::new(CanaryRequest {
-            active,
-            random: self.random.clone(),
-            tagged: None,
-        }))
+        Some(match &self.active {
+            Some(active) => Box::new(CanaryRequest {
+                active: Rc::clone(active),
+                random: Rc::clone(&self.random),
+                tagged: None,
+            }),
+            None => Box::new(PassThrough),
+        })
     }
 }
 
@@ -233,11 +199,11 @@ impl Context for CanaryRequest {}
 
 impl HttpContext for CanaryRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let request = SerializedRequest::new(request_header_map(), || {
-            hostcalls::get_property(vec!["source", "address"])
-                .ok()
-                .flatten()
-        });
+        // An unreadable map reads as no headers: the request still gets a decision.
+        let request = SerializedRequest::new(
+            host::header_map(HeaderMap::Request).unwrap_or_default(),
+            || host::property(&["source", "address"]).ok().flatten(),
+        );
         let active = Rc::clone(&self.active);
         let config = &active.config;
         let decision = engine::decide(config, &request, self.random.next_u128());
@@ -245,7 +211,7 @@ impl HttpContext for CanaryRequest {
 
         for index in decision.normalized.iter() {
             if let Some(entry) = config.normalize.get(index) {
-                self.set_http_request_header(&entry.header, Some(&entry.default));
+                set_request_header(&request, &entry.header, entry.default.as_bytes());
                 increment(active.counters.normalized.get(index).copied().flatten());
             }
         }
@@ -256,12 +222,22 @@ impl HttpContext for CanaryRequest {
             increment(active.counters.client_ip_fallback);
         }
         // Envoy picked a route before this filter ran. Every request-header write through
-        // the proxy-wasm ABI makes Envoy clear its route cache (Context::*HeaderMapValue),
-        // so the router matches again on the new tag; the e2e tables prove it.
-        self.set_http_request_header(&config.tag_header, Some(version));
+        // the proxy-wasm ABI makes Envoy clear its route cache, so the router matches again
+        // on the new tag; the e2e tables prove it. A kept client tag is already exactly
+        // `version`: nothing to write.
+        if decision.client_tag != ClientTag::Kept {
+            set_request_header(&request, &config.tag_header, version.as_bytes());
+        }
         if config.baggage {
-            let baggage = crate::baggage::with_version(request.header_values("baggage"), version);
-            self.set_http_request_header_bytes("baggage", Some(&baggage));
+            let current = request.header_values("baggage");
+            let baggage = crate::baggage::with_version(current.clone(), version);
+            let unchanged = {
+                let mut values = current;
+                values.next() == Some(baggage.as_slice()) && values.next().is_none()
+            };
+            if !unchanged {
+                set_request_header(&request, "baggage", &baggage);
+            }
         }
         increment(
             active
@@ -283,12 +259,34 @@ impl HttpContext for CanaryRequest {
             return Action::Continue;
         };
         let config = &self.active.config;
+        // A failed write leaves the response as it is.
         if let (Some(id), Some(sticky)) = (&tagged.sticky_id, &config.sticky_cookie) {
-            self.add_http_response_header("set-cookie", &sticky.set_cookie(id.as_str()));
+            let cookie = sticky.set_cookie(id.as_str());
+            let _ = host::add_header(HeaderMap::Response, "set-cookie", cookie.as_bytes());
         }
         if let Some(header) = &config.response_header {
-            self.add_http_response_header(header, config.version_name(tagged.version));
+            let version = config.version_name(tagged.version);
+            let _ = host::add_header(HeaderMap::Response, header, version.as_bytes());
         }
         Action::Continue
     }
 }
+
+/// Sets request header `name` to exactly `value`: a plain add when the request has no such
+/// header (cheaper for Envoy than a replace, which first looks for lines to drop). A failed
+/// write leaves the header as it was.
+fn set_request_header(request: &SerializedRequest, name: &str, value: &[u8]) {
+    let _ = if request.header_values(name).next().is_some() {
+        host::replace_header(HeaderMap::Request, name, value)
+    } else {
+        host::add_header(HeaderMap::Request, name, value)
+    };
+}
+
+/// The HTTP context of a plugin instance without an accepted configuration: every callback
+/// keeps the SDK's default, `Continue`, and touches nothing.
+struct PassThrough;
+
+impl Context for PassThrough {}
+
+impl HttpContext for PassThrough {}

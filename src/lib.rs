@@ -17,6 +17,8 @@ pub mod request;
 
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 mod filter;
+#[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
+mod host;
 
 #[cfg(all(feature = "schema", not(target_arch = "wasm32")))]
 pub mod schema;
