@@ -116,16 +116,36 @@ impl StringMatch {
     }
 }
 
-/// Whether `needle` (lower-case when `ignore_case`) occurs in `value`.
+/// Whether `needle` (lower-case when `ignore_case`) occurs in `value`. Scans for the
+/// needle's first byte and compares the rest only there: a user-agent rarely holds the
+/// first letter of `Chrome` or `Android` more than a few times, so this is far cheaper
+/// than comparing a window at every offset (which ran a `memcmp` call per offset).
 fn contains(value: &[u8], needle: &[u8], ignore_case: bool) -> bool {
-    needle.is_empty()
-        || value.windows(needle.len()).any(|window| {
-            if ignore_case {
-                window.eq_ignore_ascii_case(needle)
-            } else {
-                window == needle
-            }
-        })
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let same = |a: &[u8], b: &[u8]| {
+        if ignore_case {
+            a.eq_ignore_ascii_case(b)
+        } else {
+            a == b
+        }
+    };
+    let Some(last_start) = value.len().checked_sub(needle.len()) else {
+        return false;
+    };
+    let candidates = value.get(..=last_start).unwrap_or(&[]);
+    candidates.iter().enumerate().any(|(at, &byte)| {
+        let first_matches = if ignore_case {
+            byte.to_ascii_lowercase() == first
+        } else {
+            byte == first
+        };
+        first_matches
+            && value
+                .get(at + 1..at + needle.len())
+                .is_some_and(|tail| same(tail, rest))
+    })
 }
 
 /// Compiles a `regex` operator. Patterns that only wrap a literal in `.*` (the seed's

@@ -149,38 +149,166 @@ impl RequestView for OwnedRequest {
 
 /// The request as Envoy hands it over through the proxy-wasm ABI: the header map in its
 /// serialized form (u32 count; count × (u32 name length, u32 value length); then each name
-/// and value followed by a NUL), read in place without copying a header. The peer address
-/// is fetched on first use only. Malformed bytes yield fewer headers, never a panic.
+/// and value followed by a NUL), read in place without copying a header. The map is walked
+/// once, when the request is built: the first [`INDEXED`] headers are remembered as byte
+/// ranges, so the engine's dozen lookups compare names instead of re-decoding the size
+/// table each time (headers beyond that are still found, by walking the rest). The peer
+/// address is fetched on first use only. Malformed bytes yield fewer headers, never a panic.
 pub struct SerializedRequest {
     map: Vec<u8>,
+    index: [Entry; INDEXED],
+    /// How many of `index` are filled.
+    indexed: usize,
+    /// Where the sizes and the bytes of the headers after the indexed ones start.
+    rest: (usize, usize),
+    /// Where the size table ends (0: no usable table).
+    sizes_end: usize,
     peer: OnceCell<Option<Vec<u8>>>,
     fetch_peer: fn() -> Option<Vec<u8>>,
 }
 
+/// Headers remembered per request without allocating; a browser sends 10–20.
+pub const INDEXED: usize = 32;
+
+/// One header's name and value as (start, length) ranges of the map, and the name's
+/// [`fingerprint`].
+#[derive(Clone, Copy, Default)]
+struct Entry {
+    fingerprint: u32,
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+/// Length, first and last byte of a header name in one word: two different names the
+/// engine looks up almost never share it, so most index entries are skipped with one
+/// comparison and the bytes are compared only for a likely match.
+fn fingerprint(name: &[u8]) -> u32 {
+    let len = u32::try_from(name.len().min(0xffff)).unwrap_or(0xffff);
+    let first = u32::from(name.first().copied().unwrap_or(0));
+    let last = u32::from(name.last().copied().unwrap_or(0));
+    len | first << 16 | last << 24
+}
+
 impl SerializedRequest {
     pub fn new(map: Vec<u8>, fetch_peer: fn() -> Option<Vec<u8>>) -> Self {
-        SerializedRequest {
+        let mut request = SerializedRequest {
             map,
+            index: [Entry::default(); INDEXED],
+            indexed: 0,
+            rest: (0, 0),
+            sizes_end: 0,
             peer: OnceCell::new(),
             fetch_peer,
+        };
+        // A size table longer than the map means a map we cannot trust: no headers.
+        let count = read_u32(&request.map, 0).unwrap_or(0);
+        let Some(sizes_end) = count
+            .checked_mul(8)
+            .and_then(|n| n.checked_add(4))
+            .filter(|&end| end <= request.map.len())
+        else {
+            return request;
+        };
+        request.sizes_end = sizes_end;
+        let (mut sizes_at, mut data_at) = (4, sizes_end);
+        for slot in request.index.iter_mut() {
+            let Some((entry, next)) = entry_at(&request.map, sizes_at, sizes_end, data_at) else {
+                break;
+            };
+            *slot = entry;
+            request.indexed += 1;
+            sizes_at += 8;
+            data_at = next;
         }
+        request.rest = (sizes_at, data_at);
+        request
     }
 
     /// Every (name, value) pair, in order.
-    pub fn pairs(&self) -> SerializedPairs<'_> {
-        let count = read_u32(&self.map, 0).unwrap_or(0);
-        let sizes_len = count.saturating_mul(8);
+    pub fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
+        self.indexed()
+            .iter()
+            .map(|entry| (self.slice(entry.name), self.slice(entry.value)))
+            .chain(self.rest())
+    }
+
+    fn indexed(&self) -> &[Entry] {
+        self.index.get(..self.indexed).unwrap_or(&[])
+    }
+
+    fn rest(&self) -> SerializedPairs<'_> {
+        let (sizes_at, data_at) = self.rest;
         SerializedPairs {
-            sizes: self
-                .map
-                .get(4..4usize.saturating_add(sizes_len))
-                .unwrap_or(&[]),
-            data: self
-                .map
-                .get(4usize.saturating_add(sizes_len)..)
-                .unwrap_or(&[]),
+            map: &self.map,
+            sizes_at,
+            sizes_end: self.sizes_end,
+            data_at,
         }
     }
+
+    fn slice(&self, (start, len): (usize, usize)) -> &[u8] {
+        self.map
+            .get(start..start.saturating_add(len))
+            .unwrap_or(&[])
+    }
+}
+
+/// The values of one header: the index first (lengths compared before bytes), then the
+/// headers beyond it. A plain loop rather than an iterator chain: V8 does not inline the
+/// chain's `next`, and this is the engine's most frequent call.
+#[derive(Clone)]
+pub struct SerializedValues<'a> {
+    request: &'a SerializedRequest,
+    name: &'a [u8],
+    fingerprint: u32,
+    /// The next index entry to look at; past `indexed`, the walk is in `rest`.
+    at: usize,
+    rest: SerializedPairs<'a>,
+}
+
+impl<'a> Iterator for SerializedValues<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let request = self.request;
+        while let Some(entry) = request.indexed().get(self.at) {
+            self.at += 1;
+            if entry.fingerprint == self.fingerprint && request.slice(entry.name) == self.name {
+                return Some(request.slice(entry.value));
+            }
+        }
+        let name = self.name;
+        self.rest
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value)
+    }
+}
+
+/// The header whose sizes are at `sizes_at` and whose bytes start at `data_at`, and where
+/// the next header's bytes start.
+fn entry_at(
+    map: &[u8],
+    sizes_at: usize,
+    sizes_end: usize,
+    data_at: usize,
+) -> Option<(Entry, usize)> {
+    if sizes_at.checked_add(8)? > sizes_end {
+        return None;
+    }
+    let name_len = read_u32(map, sizes_at)?;
+    let value_len = read_u32(map, sizes_at + 4)?;
+    let value_at = data_at.checked_add(name_len)?.checked_add(1)?;
+    let next = value_at.checked_add(value_len)?.checked_add(1)?;
+    // Both the name and the value must lie inside the map (their NULs may be cut off).
+    if value_at.checked_add(value_len)? > map.len() || data_at.checked_add(name_len)? > map.len() {
+        return None;
+    }
+    let entry = Entry {
+        fingerprint: fingerprint(map.get(data_at..data_at + name_len)?),
+        name: (data_at, name_len),
+        value: (value_at, value_len),
+    };
+    Some((entry, next))
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> Option<usize> {
@@ -188,36 +316,36 @@ fn read_u32(bytes: &[u8], at: usize) -> Option<usize> {
     usize::try_from(u32::from_le_bytes(word)).ok()
 }
 
+/// The headers after the indexed ones, decoded as they are walked.
 #[derive(Clone)]
-pub struct SerializedPairs<'a> {
-    /// The size table still to read.
-    sizes: &'a [u8],
-    /// The names and values still to read.
-    data: &'a [u8],
+struct SerializedPairs<'a> {
+    map: &'a [u8],
+    sizes_at: usize,
+    sizes_end: usize,
+    data_at: usize,
 }
 
 impl<'a> Iterator for SerializedPairs<'a> {
     type Item = (&'a [u8], &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let name_len = read_u32(self.sizes, 0)?;
-        let value_len = read_u32(self.sizes, 4)?;
-        self.sizes = self.sizes.get(8..)?;
-        let name = self.data.get(..name_len)?;
-        let value_start = name_len.checked_add(1)?;
-        let value = self
-            .data
-            .get(value_start..value_start.checked_add(value_len)?)?;
-        self.data = self.data.get(value_start + value_len + 1..).unwrap_or(&[]);
-        Some((name, value))
+        let (entry, next) = entry_at(self.map, self.sizes_at, self.sizes_end, self.data_at)?;
+        self.sizes_at += 8;
+        self.data_at = next;
+        let slice = |(start, len): (usize, usize)| self.map.get(start..start.checked_add(len)?);
+        Some((slice(entry.name)?, slice(entry.value)?))
     }
 }
 
 impl RequestView for SerializedRequest {
     fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + Clone {
-        self.pairs()
-            .filter(move |(key, _)| *key == name.as_bytes())
-            .map(|(_, value)| value)
+        SerializedValues {
+            request: self,
+            name: name.as_bytes(),
+            fingerprint: fingerprint(name.as_bytes()),
+            at: 0,
+            rest: self.rest(),
+        }
     }
 
     fn peer_address(&self) -> Option<&[u8]> {
@@ -332,6 +460,32 @@ mod tests {
             SerializedRequest::new(Vec::new(), no_peer).pairs().count(),
             0
         );
+    }
+
+    #[test]
+    fn headers_beyond_the_index_are_still_found_in_order() {
+        let names: Vec<String> = (0..INDEXED + 8).map(|i| format!("x-h{i}")).collect();
+        let mut pairs: Vec<(&str, &[u8])> = names
+            .iter()
+            .map(|n| (n.as_str(), b"v".as_slice()))
+            .collect();
+        pairs.insert(3, ("cookie", b"a=1"));
+        pairs.push(("cookie", b"b=2"));
+        pairs.push(("x-last", b"end"));
+        let request = SerializedRequest::new(serialize(&pairs), no_peer);
+        assert_eq!(request.pairs().count(), pairs.len());
+        assert!(request
+            .pairs()
+            .map(|(n, _)| n)
+            .eq(pairs.iter().map(|(n, _)| n.as_bytes())));
+        let cookies: Vec<_> = request.header_values("cookie").collect();
+        assert_eq!(cookies, vec![b"a=1".as_slice(), b"b=2".as_slice()]);
+        assert_eq!(
+            request.header_values("x-last").next(),
+            Some(b"end".as_slice())
+        );
+        let beyond = format!("x-h{}", INDEXED + 5);
+        assert_eq!(request.header_values(&beyond).count(), 1);
     }
 
     #[test]
