@@ -24,7 +24,7 @@ WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/"/
 export CARGO_TERM_COLOR := never
 
 .PHONY: help wasm test run bench deps rust-targets apt-deps venv wasm-bindgen-runner \
-        fmt-check clippy unit-test wasm-test e2e manifests oci registry install clean
+        fmt-check clippy unit-test wasm-test e2e manifests oci registry install clean bench-modules
 
 help:
 	@echo "make run    - build the plugin and start Envoy with v1/v2/v3 upstreams (Ctrl-C stops)"
@@ -165,8 +165,17 @@ test: deps fmt-check clippy unit-test wasm-test manifests e2e
 run: venv wasm
 	$(PY) test-harness/run_demo.py
 
-bench: venv wasm
+bench: venv wasm bench-modules
 	bash bench/run.sh
+
+# The benchmark's empty-filter baselines, built like the shipped module: with the SDK's
+# exports (what a user's own filter has) and with $(WASM_EXPORTS) only.
+EMPTY_FILTER := bench/empty-filter/target
+bench-modules: rust-targets apt-deps
+	cargo build -q --profile wasm --target $(WASM_TARGET) --manifest-path bench/empty-filter/Cargo.toml
+	wasm-opt -O3 $(WASM_FEATURES) --strip-debug --strip-producers \
+	  $(EMPTY_FILTER)/$(WASM_TARGET)/wasm/empty_filter.wasm -o $(EMPTY_FILTER)/empty_filter.opt.wasm
+	$(call finish-wasm,$(EMPTY_FILTER)/$(WASM_TARGET)/wasm/empty_filter.wasm,$(EMPTY_FILTER)/empty_filter.lean.wasm)
 
 # The module as Wasm OCI images, no container engine: dist/oci/compat (a one-layer image
 # with plugin.wasm) and dist/oci/artifact (Wasm media types); prints their digests.

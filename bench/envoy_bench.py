@@ -1,29 +1,38 @@
 #!/usr/bin/env python3
 """Real-Envoy load comparison for canary-tagger (the Envoy half of `make bench`).
 
-Five variants of one Envoy listener (direct response 200 "ok"), measured in the same run,
-alternating, so that every number can be reported as a ratio to "none" from the same run:
+Every number is a ratio measured in the same run: all Envoys are up for the whole run, and
+in every round each job measures each of its variants once, in a rotated order, so a slow
+spell of the shared machine hits every variant alike. Reported values are medians over the
+rounds of per-round ratios.
 
-  none            no HTTP filter besides the router
-  lua             bench/lua/seed.lua: the seed config's decisions as an operator's Lua script
-  empty-wasm      bench/empty-filter: a Rust proxy-wasm filter that does nothing (the floor)
-  canary-seed     dist/canary_tagger.wasm with fixtures/configs/spec-example.json (SPEC section 2)
-  canary-50rules  dist/canary_tagger.wasm with fixtures/configs/rules50.json
+Variants (one Envoy each, --concurrency 1, pinned to CPU 0; load generators on CPU 1):
 
-One Envoy per variant (--concurrency 1; all pinned to CPU 0 when there are two or more
-CPUs, the load generator to CPU 1) is started, checked for the decisions it makes for every
-request of fixtures/requests.json, and warmed up. Then, for 8 rounds (BENCH_ROUNDS), every
-variant in a rotated order gets
+  none              no HTTP filter besides the router
+  lua               bench/lua/seed.lua: the seed config's decisions as an operator's Lua
+  empty-wasm        bench/empty-filter: a Rust proxy-wasm filter doing nothing, exporting every
+                    callback as the SDK does (what a user's own filter costs at least)
+  empty-wasm-lean   the same empty filter, exporting only the callbacks `make wasm` keeps
+  canary-seed       dist/canary_tagger.wasm, fixtures/configs/spec-example.json (SPEC section 2)
+  canary-50rules    dist/canary_tagger.wasm, fixtures/configs/rules50.json
+  canary-norules    dist/canary_tagger.wasm, fixtures/configs/no-rules.json (tag + spoof guard)
+  lua-grpc          bench/lua/grpc-normalize.lua: SEEDS.md setup A's script
+  canary-grpc       dist/canary_tagger.wasm, envoyfilter/grpc-normalize/plugin-config.json
+  *-upstream        none, empty-wasm, lua, canary-seed proxying to an upstream Envoy (a
+                    direct response on CPU 1) instead of answering directly
 
-  wrk    -t1 -c50 -d3s --latency  HTTP/1.1, cycling through the request mix    (peak)
-  h2load -t1 -c50 -m10 -D3        HTTP/2, the deepest seed path                (peak)
-  h2load --h1 -t1 -c10 --rps      HTTP/1.1 at a constant rate (rounds 2..N): half of the
-                                  median canary-seed wrk peak of the rounds before  (half peak)
+Jobs (the load each variant of the job gets in every round):
 
-with Envoy's CPU time per request from /proc/<pid>/stat over each window; VmRSS / VmHWM at
-the end. Medians over rounds; ratios to "none" are per-round ratios (paired within a
-round), then the median of those. Many short rounds with every variant running all along
-(no restarts between rounds) make the ratios robust on a shared, noisy machine.
+  h1        wrk -t1 -c50 --latency, cycling through the request mix of fixtures/requests.json
+  h2        h2load -t1 -c50 -m10, the seed config's deepest request (HTTP/2)
+  grpc      h2load -t1 -c50 -m10, a gRPC POST with `grpcsvc: v9` (normalized to v1)
+  upstream  wrk as in h1, through the *-upstream variants
+  half      (--half-peak) h2load --h1 -c10 at a constant rate: half of canary-seed's
+            median h1 peak in the rounds before; latency at half load
+
+Before measuring, every variant answers every request kind it will get and must make the
+expected decision (the router sees the tag: a check route echoes it), then is warmed up.
+Envoy's CPU time per request comes from /proc/<pid>/stat over each window.
 
 Only the standard library; run with the project venv's python (make bench does).
 """
@@ -44,22 +53,36 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 WORK = BENCH / "work"
 RESULTS = BENCH / "results"
-ALL_VARIANTS = ["none", "lua", "empty-wasm", "canary-seed", "canary-50rules"]
 TAG = "x-canary-version"
 
 CANARY_WASM = Path(os.environ.get("CANARY_WASM", ROOT / "dist" / "canary_tagger.wasm"))
-EMPTY_WASM = BENCH / "empty-filter" / "target" / "empty_filter.opt.wasm"
-LUA_SCRIPT = BENCH / "lua" / "seed.lua"
+EMPTY_TARGET = BENCH / "empty-filter" / "target"
+EMPTY_WASM = EMPTY_TARGET / "empty_filter.opt.wasm"
+EMPTY_LEAN_WASM = EMPTY_TARGET / "empty_filter.lean.wasm"
 FIXTURES = ROOT / "fixtures"  # shared with the Rust tests and benches
 SEED_CONFIG = FIXTURES / "configs" / "spec-example.json"
 RULES50_CONFIG = FIXTURES / "configs" / "rules50.json"
+NORULES_CONFIG = FIXTURES / "configs" / "no-rules.json"
+GRPC_CONFIG = ROOT / "envoyfilter" / "grpc-normalize" / "plugin-config.json"
 REQUESTS = FIXTURES / "requests.json"
+LUA_SEED = BENCH / "lua" / "seed.lua"
+LUA_GRPC = BENCH / "lua" / "grpc-normalize.lua"
+
+# A request carrying this header is answered by a check route that echoes what the router
+# saw (the headers after every filter ran); the measured requests never carry it.
+CHECK_HEADER = "x-bench-check"
+GRPC_PATH = "/forecast.Forecast/GetForecast"
+GRPC_HEADERS = [["content-type", "application/grpc"], ["te", "trailers"],
+                ["user-agent", "grpc-go/1.63.2"], ["grpcsvc", "v9"]]
+# A length-prefixed gRPC message (uncompressed, 7 bytes of protobuf).
+GRPC_BODY = b"\x00\x00\x00\x00\x07\x0a\x05paris"
 
 
 def log(msg: str) -> None:
@@ -112,15 +135,128 @@ def split_key(req: dict) -> str:
     return headers["x-forwarded-for"].split(",")[-1].strip()  # trusted_hops 1 skips the peer
 
 
-def expected_version(variant: str, req: dict) -> str | None:
-    if variant in ("none", "empty-wasm"):
-        return None
-    if variant == "canary-50rules":  # no experiment matches; the final 10/90 split decides
-        return "v2" if spec_bucket("rollout", split_key(req)) < 1000 else "v1"
+def seed_decision(req: dict, bucket=spec_bucket) -> str:
     if req["seed"] != "split":
         return req["seed"]
-    bucket = djb2_bucket if variant == "lua" else spec_bucket
     return "v2" if bucket("android", split_key(req)) < 5000 else "v1"
+
+
+# --------------------------------------------------------------------------- variants
+
+@dataclass
+class Variant:
+    filters: list
+    upstream: bool = False
+    # request kind -> (header the router must see, its expected value or None for absent)
+    expect: dict = field(default_factory=dict)
+
+
+def wasm_filter(name: str, module: Path, configuration: str) -> dict:
+    return {
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": name,
+                "root_id": name,
+                "vm_config": {
+                    "vm_id": name,
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": str(module)}},
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": configuration,
+                },
+            },
+        },
+    }
+
+
+def lua_filter(script: Path) -> dict:
+    return {
+        "name": "envoy.filters.http.lua",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+            "default_source_code": {"inline_string": script.read_text()},
+        },
+    }
+
+
+def variants(requests: list[dict]) -> dict[str, Variant]:
+    def browser(decide) -> dict:
+        return {r["name"]: (TAG, decide(r)) for r in requests}
+
+    untouched = browser(lambda r: dict(r["headers"]).get(TAG))  # whatever the client sent
+    grpc_kinds = {"grpc-v9": ("grpcsvc", "v1"), "grpc-v3": ("grpcsvc", "v3"),
+                  "grpc-missing": ("grpcsvc", "v1"), "not-grpc": ("grpcsvc", "v9")}
+    grpc_untouched = {"grpc-v9": ("grpcsvc", "v9"), "grpc-v3": ("grpcsvc", "v3"),
+                      "grpc-missing": ("grpcsvc", None), "not-grpc": ("grpcsvc", "v9")}
+    canary = lambda config: wasm_filter("canary-tagger", CANARY_WASM, config.read_text())  # noqa: E731
+    empty = wasm_filter("empty-filter", EMPTY_WASM, "")
+    empty_lean = wasm_filter("empty-filter", EMPTY_LEAN_WASM, "")
+    rollout = lambda r: "v2" if spec_bucket("rollout", split_key(r)) < 1000 else "v1"  # noqa: E731
+    out = {
+        "none": Variant([], expect={**untouched, **grpc_untouched}),
+        "lua": Variant([lua_filter(LUA_SEED)], expect=browser(lambda r: seed_decision(r, djb2_bucket))),
+        "empty-wasm": Variant([empty], expect={**untouched, **grpc_untouched}),
+        "empty-wasm-lean": Variant([empty_lean], expect={**untouched, **grpc_untouched}),
+        "canary-seed": Variant([canary(SEED_CONFIG)], expect=browser(seed_decision)),
+        "canary-50rules": Variant([canary(RULES50_CONFIG)], expect=browser(rollout)),
+        "canary-norules": Variant([canary(NORULES_CONFIG)], expect=browser(lambda r: "v1")),
+        "lua-grpc": Variant([lua_filter(LUA_GRPC)], expect=grpc_kinds),
+        "canary-grpc": Variant([canary(GRPC_CONFIG)], expect=grpc_kinds),
+    }
+    for name in ("none", "empty-wasm", "lua", "canary-seed"):
+        out[f"{name}-upstream"] = Variant(out[name].filters, upstream=True,
+                                          expect={k: v for k, v in out[name].expect.items()
+                                                  if k in untouched})
+    return out
+
+
+@dataclass
+class Job:
+    load: str
+    baseline: str
+    variants: list[str]
+    what: str
+
+
+JOBS = {
+    "h1": Job("wrk-mix", "none", ["none", "lua", "empty-wasm", "empty-wasm-lean", "canary-seed",
+                                  "canary-50rules", "canary-norules"],
+              "HTTP/1.1 peak: wrk -t1 -c50 --latency, the request mix of fixtures/requests.json"),
+    "h2": Job("h2-deep", "none", ["none", "lua", "empty-wasm", "empty-wasm-lean", "canary-seed",
+                                  "canary-50rules", "canary-norules"],
+              "HTTP/2 peak: h2load -t1 -c50 -m10, the seed config's deepest request"),
+    "grpc": Job("h2-grpc", "none", ["none", "empty-wasm", "empty-wasm-lean", "lua-grpc", "canary-grpc"],
+                "gRPC peak: h2load -t1 -c50 -m10, POST with content-type application/grpc and "
+                "grpcsvc: v9"),
+    "upstream": Job("wrk-mix", "none-upstream", ["none-upstream", "empty-wasm-upstream", "lua-upstream",
+                                                 "canary-seed-upstream"],
+                    "HTTP/1.1 peak through to an upstream: wrk as in h1; every variant proxies to "
+                    "one upstream Envoy (direct response, on the load generator's CPU)"),
+}
+HALF = Job("h1-constant", "none", ["none", "lua", "empty-wasm", "canary-seed"],
+           "Half of peak: h2load --h1 -t1 -c10 -m1 --rps, the deepest request, at half of "
+           "canary-seed's median h1 peak of the rounds before (the same rate for all)")
+
+# Ratios reported (and used by the goals): (numerator, denominator, jobs).
+PAIRS = [
+    ("canary-seed", "empty-wasm", ("h1", "h2")),
+    ("canary-seed", "lua", ("h1", "h2")),
+    ("canary-seed", "empty-wasm-lean", ("h1", "h2")),
+    ("canary-norules", "empty-wasm", ("h1", "h2")),
+    ("canary-50rules", "canary-seed", ("h1", "h2")),
+    ("empty-wasm-lean", "empty-wasm", ("h1", "h2", "grpc")),
+    ("canary-grpc", "empty-wasm", ("grpc",)),
+    ("canary-grpc", "lua-grpc", ("grpc",)),
+    ("lua-grpc", "empty-wasm", ("grpc",)),
+    ("canary-seed-upstream", "empty-wasm-upstream", ("upstream",)),
+    ("canary-seed-upstream", "lua-upstream", ("upstream",)),
+    ("empty-wasm", "none", ("h1", "h2", "grpc")),
+    ("lua", "none", ("h1", "h2")),
+]
 
 
 # --------------------------------------------------------------------------- Envoy config
@@ -140,87 +276,65 @@ def free_port() -> int:
     die("no free loopback port")
 
 
-def wasm_filter(name: str, root_id: str, module: Path, configuration: str) -> dict:
-    return {
-        "name": "envoy.filters.http.wasm",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": {
-                "name": name,
-                "root_id": root_id,
-                "vm_config": {
-                    "vm_id": name,
-                    "runtime": "envoy.wasm.runtime.v8",
-                    "code": {"local": {"filename": str(module)}},
-                },
-                "configuration": {
-                    "@type": "type.googleapis.com/google.protobuf.StringValue",
-                    "value": configuration,
-                },
-            },
-        },
-    }
+def routes(final_action: dict) -> list[dict]:
+    """The check route (echoes the tag and grpcsvc the router sees), then the real one."""
+    echo = [{"header": {"key": f"x-seen-{name}", "value": f"%REQ({name})%"}}
+            for name in (TAG, "grpcsvc")]
+    check = {"match": {"prefix": "/", "headers": [{"name": CHECK_HEADER, "present_match": True}]},
+             "direct_response": {"status": 200, "body": {"inline_string": "checked"}},
+             "response_headers_to_add": echo}
+    return [check, {"match": {"prefix": "/"}, **final_action}]
 
 
-def variant_filters(variant: str) -> list[dict]:
-    if variant == "none":
-        return []
-    if variant == "lua":
-        return [{
-            "name": "envoy.filters.http.lua",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
-                "default_source_code": {"inline_string": LUA_SCRIPT.read_text()},
-            },
-        }]
-    if variant == "empty-wasm":
-        return [wasm_filter("empty-filter", "empty-filter", EMPTY_WASM, "")]
-    if variant == "canary-seed":
-        return [wasm_filter("canary-tagger", "canary-tagger", CANARY_WASM, SEED_CONFIG.read_text())]
-    if variant == "canary-50rules":
-        return [wasm_filter("canary-tagger", "canary-tagger", CANARY_WASM, RULES50_CONFIG.read_text())]
-    raise ValueError(variant)
-
-
-def bootstrap(variant: str, port: int, admin_port: int) -> dict:
-    router = {
-        "name": "envoy.filters.http.router",
-        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
-    }
+def listener(name: str, port: int, filters: list, action: dict) -> dict:
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": "bench",
+        "stat_prefix": name,
         "codec_type": "AUTO",
         # As on istio-ingressgateway: Envoy appends the peer to x-forwarded-for.
         "use_remote_address": True,
-        "route_config": {
-            "name": "bench",
-            "virtual_hosts": [{
-                "name": "all",
-                "domains": ["*"],
-                "routes": [{"match": {"prefix": "/"},
-                            "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}],
-            }],
-        },
-        "http_filters": variant_filters(variant) + [router],
+        "route_config": {"name": name, "virtual_hosts": [
+            {"name": "all", "domains": ["*"], "routes": routes(action)}]},
+        "http_filters": filters + [{
+            "name": "envoy.filters.http.router",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+        }],
     }
-    return {
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
-        "static_resources": {"listeners": [{
-            "name": "bench",
-            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-            "filter_chains": [{"filters": [{
-                "name": "envoy.filters.network.http_connection_manager",
-                "typed_config": hcm,
-            }]}],
-        }]},
-    }
+    return {"name": name, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                            "typed_config": hcm}]}]}
+
+
+DIRECT = {"direct_response": {"status": 200, "body": {"inline_string": "ok"}}}
+
+
+def bootstrap(variant: Variant, port: int, admin_port: int, upstream_port: int | None) -> dict:
+    resources: dict = {}
+    if variant.upstream:
+        action = {"route": {"cluster": "upstream", "timeout": "10s"}}
+        resources["clusters"] = [{
+            "name": "upstream", "type": "STATIC", "connect_timeout": "1s",
+            "load_assignment": {"cluster_name": "upstream", "endpoints": [{"lb_endpoints": [
+                {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
+                                                               "port_value": upstream_port}}}}]}]},
+        }]
+    else:
+        action = DIRECT
+    resources["listeners"] = [listener("bench", port, variant.filters, action)]
+    return {"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+            "static_resources": resources}
+
+
+def upstream_bootstrap(port: int, admin_port: int) -> dict:
+    """The upstream the *-upstream variants proxy to: answers directly, echoes on checks."""
+    return {"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+            "static_resources": {"listeners": [listener("upstream", port, [], DIRECT)]}}
 
 
 # --------------------------------------------------------------------------- processes
 
 class Pinning:
-    """Envoy on CPU 0, the load generator on CPU 1 (when the machine has two CPUs)."""
+    """Envoys on CPU 0, load generators (and the upstream) on CPU 1, when there are two."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled and shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
@@ -233,35 +347,55 @@ class Pinning:
 
 
 class Envoy:
-    def __init__(self, envoy_bin: str, variant: str, pin: Pinning):
-        self.variant = variant
-        self.port = free_port()
-        self.admin_port = free_port()
-        self.config_path = WORK / f"{variant}.json"
-        self.config_path.write_text(json.dumps(bootstrap(variant, self.port, self.admin_port), indent=1))
-        self.log_path = WORK / f"{variant}.log"
-        self.cmd = pin.envoy([envoy_bin, "-c", str(self.config_path), "--concurrency", "1",
-                              "--disable-hot-restart", "--log-level", "warn"])
-        self.proc: subprocess.Popen | None = None
+    """One Envoy of the run. Its bootstrap is written when it starts, from `make_config(port,
+    admin_port)`: other agents on a shared machine may take a port between our choosing it
+    and Envoy binding it, so a start that fails to bind is retried with fresh ports."""
 
-    def start(self, timeout: float = 30.0) -> None:
-        with open(self.log_path, "ab") as logf:
-            self.proc = subprocess.Popen(self.cmd, stdout=logf, stderr=subprocess.STDOUT,
+    def __init__(self, envoy_bin: str, name: str, make_config, cmd_prefix):
+        self.envoy_bin = envoy_bin
+        self.variant = name
+        self.make_config = make_config
+        self.cmd_prefix = cmd_prefix
+        self.config_path = WORK / f"{name}.json"
+        self.log_path = WORK / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+        self.write_config()
+
+    def write_config(self) -> None:
+        self.port, self.admin_port = free_port(), free_port()
+        self.config_path.write_text(json.dumps(self.make_config(self.port, self.admin_port), indent=1))
+
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> None:
+        for attempt in range(attempts):
+            if attempt:
+                self.write_config()
+            if self.try_start(timeout):
+                return
+            if "Address already in use" not in self.log_path.read_text(errors="replace"):
+                break
+            log(f"{self.variant}: a port was taken before Envoy bound it; retrying with new ports")
+        self.stop()
+        die(f"{self.variant}: Envoy did not start; see {self.log_path}")
+
+    def try_start(self, timeout: float) -> bool:
+        cmd = self.cmd_prefix([self.envoy_bin, "-c", str(self.config_path), "--concurrency", "1",
+                               "--disable-hot-restart", "--log-level", "warn"])
+        with open(self.log_path, "wb") as logf:
+            self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                die(f"{self.variant}: Envoy exited with {self.proc.returncode}; see {self.log_path}")
+                return False
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready", timeout=1) as r:
                     if r.status == 200:
                         with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                            return
+                            return True
             except OSError:
                 pass
             time.sleep(0.1)
-        self.stop()
-        die(f"{self.variant}: Envoy not ready after {timeout:.0f}s; see {self.log_path}")
+        return False
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -307,7 +441,7 @@ def steal_seconds() -> float:
     return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
 
 
-def measured(envoy: "Envoy", load) -> dict:
+def measured(envoy: Envoy, load) -> dict:
     """Runs one load measurement; adds Envoy's CPU time per request and two signs of a
     noisy machine over the same window: CPU pressure (share of the wall time some task
     waited for a CPU) and steal (share of CPU time the hypervisor took away)."""
@@ -386,7 +520,8 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 def h2load(pin: Pinning, url: str, headers: list[list[str]], seconds: int, connections: int,
-           streams: int, h1: bool = False, rps_per_client: float | None = None) -> dict:
+           streams: int, h1: bool = False, rps_per_client: float | None = None,
+           body: Path | None = None) -> dict:
     log_file = WORK / "h2load.log"
     log_file.unlink(missing_ok=True)
     cmd = ["h2load", "-t1", f"-c{connections}", f"-m{streams}", f"-D{seconds}", f"--log-file={log_file}"]
@@ -394,6 +529,8 @@ def h2load(pin: Pinning, url: str, headers: list[list[str]], seconds: int, conne
         cmd.append("--h1")
     if rps_per_client is not None:
         cmd.append(f"--rps={rps_per_client:.3f}")
+    if body is not None:
+        cmd.append(f"--data={body}")  # POST with this body
     for k, v in headers:
         cmd += ["-H", f"{k}: {v}"]
     out = run(pin.load(cmd + [url]), timeout=seconds + 30)
@@ -411,25 +548,62 @@ def h2load(pin: Pinning, url: str, headers: list[list[str]], seconds: int, conne
             "requests": len(lat)}
 
 
+class Loads:
+    """The load of each job, bound to this run's request mix and settings."""
+
+    def __init__(self, pin: Pinning, requests: list[dict], seconds: int):
+        self.pin, self.seconds = pin, seconds
+        self.script = write_wrk_script(requests)
+        self.deep = next(r for r in requests if r.get("h2load"))
+        self.grpc_body = WORK / "grpc-body.bin"
+        self.grpc_body.write_bytes(GRPC_BODY)
+
+    def run(self, kind: str, envoy: Envoy, rate: float | None = None, seconds: int | None = None) -> dict:
+        seconds = seconds or self.seconds
+        if kind == "wrk-mix":
+            return wrk(self.pin, envoy.url(), self.script, seconds)
+        if kind == "h2-deep":
+            return h2load(self.pin, envoy.url(self.deep["path"]), self.deep["headers"], seconds,
+                          connections=50, streams=10)
+        if kind == "h2-grpc":
+            return h2load(self.pin, envoy.url(GRPC_PATH), GRPC_HEADERS, seconds,
+                          connections=50, streams=10, body=self.grpc_body)
+        if kind == "h1-constant":
+            return h2load(self.pin, envoy.url(self.deep["path"]), self.deep["headers"], seconds,
+                          connections=10, streams=1, h1=True, rps_per_client=rate / 10)
+        raise ValueError(kind)
+
+
 # --------------------------------------------------------------------------- checks
 
-def preflight(envoy: Envoy, requests: list[dict]) -> None:
-    """Every request of the mix gets 200 and the decision the variant must make."""
+def check_requests(requests: list[dict]) -> dict[str, tuple[str, str, list, bytes | None]]:
+    """Every request kind a variant may get: name -> (method, path, headers, body)."""
+    out = {r["name"]: ("GET", r["path"], r["headers"], None) for r in requests}
+    grpc = dict(GRPC_HEADERS)
+    out["grpc-v9"] = ("POST", GRPC_PATH, list(grpc.items()), GRPC_BODY)
+    out["grpc-v3"] = ("POST", GRPC_PATH, list({**grpc, "grpcsvc": "v3"}.items()), GRPC_BODY)
+    out["grpc-missing"] = ("POST", GRPC_PATH, [kv for kv in grpc.items() if kv[0] != "grpcsvc"], GRPC_BODY)
+    out["not-grpc"] = ("POST", "/upload", [("content-type", "application/json"), ("grpcsvc", "v9")], b"{}")
+    return out
+
+
+def preflight(envoy: Envoy, variant: Variant, kinds: dict) -> None:
+    """Each request kind gets 200, and the router sees the header the variant must set."""
     bad = []
-    for r in requests:
+    for kind, (header, want) in variant.expect.items():
+        method, path, headers, body = kinds[kind]
         conn = http.client.HTTPConnection("127.0.0.1", envoy.port, timeout=5)
         try:
-            conn.request("GET", r["path"], headers=dict(r["headers"]))
+            conn.request(method, path, body=body, headers={**dict(headers), CHECK_HEADER: "1"})
             resp = conn.getresponse()
             resp.read()
-            got = resp.getheader(TAG)
+            seen = resp.getheader(f"x-seen-{header}")
         finally:
             conn.close()
-        want = expected_version(envoy.variant, r)
+        got = None if seen in (None, "-") else seen
         if resp.status != 200 or got != want:
-            bad.append(f"  {r['name']}: status {resp.status}, {TAG} {got!r}, expected {want!r}")
+            bad.append(f"  {kind}: status {resp.status}, {header} {got!r}, expected {want!r}")
     if bad:
-        envoy.stop()
         die(f"{envoy.variant} does not make the expected decisions:\n" + "\n".join(bad))
 
 
@@ -461,63 +635,68 @@ def tool_versions(envoy_bin: str) -> dict:
             "wrk": first_line(["wrk", "-v"]), "h2load": first_line(["h2load", "--version"])}
 
 
-def summarize(rounds: list[dict], variants: list[str], memory: dict) -> dict:
-    """Medians over rounds; ratios and differences are paired within a round first."""
-    summary: dict = {}
-    has_none = "none" in variants
-    for v in variants:
-        s: dict = {"rss_kb": memory[v]["VmRSS"], "hwm_kb": memory[v]["VmHWM"]}
-        for phase in ("h1", "h2", "half"):
-            rs = [r for r in rounds if phase in r[v]]
-            if not rs:
-                continue
+def summarize(rounds: list[dict], jobs: dict[str, Job], memory: dict) -> dict:
+    """Per job and variant: medians over rounds; ratios and differences to the job's
+    baseline paired within a round first. Then the PAIRS ratios, paired the same way."""
+    summary: dict = {"jobs": {}, "pairs": {}, "memory_kb": memory}
+    for name, job in jobs.items():
+        rs = [r[name] for r in rounds if name in r]
+        per_variant = {}
+        for v in job.variants:
+            s: dict = {}
             for m in ("rps", "p50_us", "p99_us", "envoy_cpu_us_per_req"):
-                s[f"{phase}.{m}"] = med([r[v][phase][m] for r in rs])
-                if has_none:
-                    added = [r[v][phase][m] - r["none"][phase][m] for r in rs]
-                    s[f"{phase}.{m}.ratio"] = med([r[v][phase][m] / r["none"][phase][m] for r in rs])
-                    s[f"{phase}.{m}.added"] = med(added)
-                    s[f"{phase}.{m}.added_range"] = [min(added), max(added)]
-        summary[v] = s
-    pairs = {}
-    for a, b in [("canary-seed", "lua"), ("canary-seed", "empty-wasm"), ("canary-seed", "none"),
-                 ("canary-50rules", "canary-seed"), ("empty-wasm", "none"), ("lua", "none")]:
-        if a in variants and b in variants:
-            for phase in ("h1", "h2"):
-                pairs[f"{a} / {b}|{phase}"] = med([r[a][phase]["rps"] / r[b][phase]["rps"] for r in rounds])
-    summary["pairs"] = pairs
+                s[m] = med([r[v][m] for r in rs])
+                s[f"{m}.ratio"] = med([r[v][m] / r[job.baseline][m] for r in rs])
+                added = [r[v][m] - r[job.baseline][m] for r in rs]
+                s[f"{m}.added"] = med(added)
+                s[f"{m}.added_range"] = [min(added), max(added)] if added else None
+            per_variant[v] = s
+        summary["jobs"][name] = per_variant
+    for a, b, pair_jobs in PAIRS:
+        for name in pair_jobs:
+            rs = [r[name] for r in rounds if name in r and a in r[name] and b in r[name]]
+            if rs:
+                ratios = [r[a]["rps"] / r[b]["rps"] for r in rs]
+                summary["pairs"][f"{a} / {b}|{name}"] = {"median": med(ratios), "min": min(ratios),
+                                                         "max": max(ratios)}
     for key in ("cpu_pressure", "steal"):
-        values = [rec[phase][key] for r in rounds for rec in r.values()
-                  for phase in ("h1", "h2", "half") if phase in rec and rec[phase].get(key) is not None]
+        values = [rec[key] for r in rounds for job in r.values() for rec in job.values()
+                  if rec.get(key) is not None]
         summary[key] = {"median": med(values), "max": max(values) if values else None}
     return summary
 
 
 def goals(result: dict) -> list[tuple[str, str, str]]:
-    """Issue 8's goals: (goal, measured, verdict)."""
-    s, out = result["summary"], []
-    pairs = s["pairs"]
+    """Issue 11's goals: (goal, measured, verdict)."""
+    pairs, out = result["summary"]["pairs"], []
 
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "**not met**"
+    def ratio(a: str, b: str, job: str) -> float | None:
+        p = pairs.get(f"{a} / {b}|{job}")
+        return p and p["median"]
 
-    for b, want in (("lua", 1.10), ("empty-wasm", 0.95)):
-        h1, h2 = pairs.get(f"canary-seed / {b}|h1"), pairs.get(f"canary-seed / {b}|h2")
-        if h1 is not None:
-            out.append((f"canary-seed throughput ≥ {want:.2f} × {b}",
-                        f"{h1:.3f} × (HTTP/1.1), {h2:.3f} × (HTTP/2)", verdict(min(h1, h2) >= want)))
-    seed = s.get("canary-seed", {})
-    if "half.p99_us.added" in seed:
-        added = seed["half.p99_us.added"]
-        lo, hi = seed["half.p99_us.added_range"]
-        out.append(("p99 added latency ≤ 50 µs at half of peak load",
-                    f"{added:+.0f} µs (p99 {seed['half.p99_us']:.0f} µs vs none "
-                    f"{s['none']['half.p99_us']:.0f} µs; per round {lo:+.0f} … {hi:+.0f} µs)",
-                    verdict(added <= 50)))
+    def verdict(values: list[float | None], want: float) -> str:
+        if any(v is None for v in values):
+            return "not measured"
+        return "met" if min(values) >= want else "**not met**"
+
+    def both(a: str, b: str) -> tuple[str, list]:
+        h1, h2 = ratio(a, b, "h1"), ratio(a, b, "h2")
+        return f"{fmt(h1, '.3f')} × (HTTP/1.1), {fmt(h2, '.3f')} × (HTTP/2)", [h1, h2]
+
+    g = ratio("canary-grpc", "empty-wasm", "grpc")
+    out.append(("gRPC normalization (grpc-normalize recipe vs the seed's Lua job) ≥ 0.95 × empty-wasm",
+                f"{fmt(g, '.3f')} × (Lua: {fmt(ratio('lua-grpc', 'empty-wasm', 'grpc'), '.3f')} ×)",
+                verdict([g], 0.95)))
+    text, values = both("canary-seed", "empty-wasm")
+    out.append(("seed config ≥ 0.90 × empty-wasm", text, verdict(values, 0.90)))
+    text, values = both("canary-seed", "lua")
+    out.append(("seed config ≥ 1.3 × the seed's full Lua", text, verdict(values, 1.3)))
+    text, values = both("canary-norules", "empty-wasm")
+    out.append(("config with no rules ≥ 0.95 × empty-wasm", text, verdict(values, 0.95)))
     size = result["modules"].get("canary_tagger.wasm")
     if size:
-        out.append(("module ≤ 512 KB after wasm-opt", f"{size / 1024:.0f} KiB ({size} bytes)",
-                    verdict(size <= 512 * 1024)))
+        out.append(("module ≤ 640 KB", f"{size / 1024:.0f} KiB ({size} bytes)",
+                    "met" if size <= 640 * 1024 else "**not met**"))
     return out
 
 
@@ -526,86 +705,52 @@ def fmt(x, spec=".0f"):
 
 
 def markdown(result: dict) -> str:
-    s, variants = result["summary"], result["variants"]
+    s = result["summary"]
     cp, st = s["cpu_pressure"], s["steal"]
-    out = [f"{result['rounds']} rounds × {len(variants)} variants, {result['seconds']} s per measurement, "
-           f"variant order rotated each round; Envoy {result['tools']['envoy'].split('/')[1] if '/' in result['tools']['envoy'] else result['tools']['envoy']} "
-           f"--concurrency 1{', pinned to CPU 0, load generator on CPU 1' if result['pinned'] else ''}. "
-           f"Medians over rounds; ×none and +none are per-round ratios/differences to \"none\", then the median. "
-           f"Machine CPU pressure during the measurements (PSI some): median {fmt(cp['median'] and cp['median'] * 100)} %, "
-           f"max {fmt(cp['max'] and cp['max'] * 100)} %; steal: median {fmt(st['median'] and st['median'] * 100, '.1f')} %, "
+    envoy = result["tools"]["envoy"]
+    out = [f"{result['rounds']} rounds, {result['seconds']} s per measurement, variant order rotated "
+           f"each round; Envoy {envoy.split('/')[1] if '/' in envoy else envoy} --concurrency 1"
+           f"{', pinned to CPU 0, load generators on CPU 1' if result['pinned'] else ''}. "
+           f"Medians over rounds; ×base and +base are per-round ratios/differences to the job's "
+           f"baseline, then the median. Machine CPU pressure during the measurements (PSI some): "
+           f"median {fmt(cp['median'] and cp['median'] * 100)} %, max {fmt(cp['max'] and cp['max'] * 100)} %; "
+           f"steal: median {fmt(st['median'] and st['median'] * 100, '.1f')} %, "
            f"max {fmt(st['max'] and st['max'] * 100, '.1f')} %.", ""]
-    titles = {"h1": f"HTTP/1.1 peak — {result['load']['h1']}",
-              "h2": f"HTTP/2 peak — {result['load']['h2']}",
-              "half": f"Half of peak — {result['load']['half']}"}
-    for phase in ("h1", "h2", "half"):
-        if f"{phase}.rps" not in s[variants[0]]:
+    for name, job in result["jobs"].items():
+        rows = s["jobs"].get(name)
+        if not rows:
             continue
-        out.append(f"**{titles[phase]}**")
+        out += [f"**{name}** — {job['what']} (baseline: {job['baseline']})", "",
+                "| variant | req/s | ×base | p50 µs | p99 µs | Envoy CPU µs/req | +base |",
+                "|---|---:|---:|---:|---:|---:|---:|"]
+        for v in job["variants"]:
+            x = rows[v]
+            out.append(f"| {v} | {fmt(x['rps'])} | {fmt(x['rps.ratio'], '.3f')} | {fmt(x['p50_us'])} "
+                       f"| {fmt(x['p99_us'])} | {fmt(x['envoy_cpu_us_per_req'], '.1f')} "
+                       f"| {fmt(x['envoy_cpu_us_per_req.added'], '+.1f')} |")
         out.append("")
-        if phase == "half":
-            hp = result["half_peak"]
-            rates = ", ".join(f"{t:.0f}" for t in hp["target_rps_per_round"])
-            fractions = ", ".join(f"{f:.2f}" for f in hp["fraction_of_median_peak"])
-            out.append(f"Rounds 2–{result['rounds']}: every variant at the same constant offered rate, half of "
-                       f"{hp['variant']}'s median HTTP/1.1 peak in the rounds before ({rates} req/s; "
-                       f"{fractions} × its final median peak).")
-            out.append("")
-            out.append("| variant | req/s | p50 µs | p50 +none µs | p99 µs | p99 +none µs "
-                       "| p99 +none, min … max over rounds | Envoy CPU µs/req | +none |")
-            out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-            for v in variants:
-                x = s[v]
-                lo, hi = x.get("half.p99_us.added_range") or (None, None)
-                spread = "–" if lo is None or v == "none" else f"{lo:+.0f} … {hi:+.0f}"
-                out.append(f"| {v} | {fmt(x['half.rps'])} | {fmt(x['half.p50_us'])} "
-                           f"| {fmt(x.get('half.p50_us.added'), '+.0f')} | {fmt(x['half.p99_us'])} "
-                           f"| {fmt(x.get('half.p99_us.added'), '+.0f')} | {spread} "
-                           f"| {fmt(x['half.envoy_cpu_us_per_req'], '.1f')} "
-                           f"| {fmt(x.get('half.envoy_cpu_us_per_req.added'), '+.1f')} |")
-        else:
-            out.append("| variant | req/s | ×none | p50 µs | ×none | p99 µs | ×none | Envoy CPU µs/req | +none |")
-            out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-            for v in variants:
-                x = s[v]
-                out.append(f"| {v} | {fmt(x[phase + '.rps'])} | {fmt(x.get(phase + '.rps.ratio'), '.3f')} "
-                           f"| {fmt(x[phase + '.p50_us'])} | {fmt(x.get(phase + '.p50_us.ratio'), '.2f')} "
-                           f"| {fmt(x[phase + '.p99_us'])} | {fmt(x.get(phase + '.p99_us.ratio'), '.2f')} "
-                           f"| {fmt(x[phase + '.envoy_cpu_us_per_req'], '.1f')} "
-                           f"| {fmt(x.get(phase + '.envoy_cpu_us_per_req.added'), '+.1f')} |")
-        out.append("")
-    out.append("**Envoy memory** (each variant's Envoy after all its measurements, /proc/<pid>/status)")
-    out.append("")
-    out.append("| variant | VmRSS MiB | VmHWM MiB |")
-    out.append("|---|---:|---:|")
-    for v in variants:
-        out.append(f"| {v} | {s[v]['rss_kb'] / 1024:.1f} | {s[v]['hwm_kb'] / 1024:.1f} |")
-    out.append("")
     if s["pairs"]:
-        out.append("**Throughput ratios** (median of per-round ratios)")
+        out += ["**Throughput ratios** (median of per-round ratios; min … max over rounds)", "",
+                "| ratio | job | median | min … max |", "|---|---|---:|---:|"]
+        for key, p in s["pairs"].items():
+            pair, job = key.split("|")
+            out.append(f"| {pair} | {job} | {p['median']:.3f} | {p['min']:.3f} … {p['max']:.3f} |")
         out.append("")
-        out.append("| ratio | HTTP/1.1 | HTTP/2 |")
-        out.append("|---|---:|---:|")
-        for key in dict.fromkeys(k.split("|")[0] for k in s["pairs"]):
-            out.append(f"| {key} | {fmt(s['pairs'].get(key + '|h1'), '.3f')} "
-                       f"| {fmt(s['pairs'].get(key + '|h2'), '.3f')} |")
-        out.append("")
+    out += ["**Envoy memory** (each variant's Envoy after all its measurements)", "",
+            "| variant | VmRSS MiB | VmHWM MiB |", "|---|---:|---:|"]
+    for v, mem in s["memory_kb"].items():
+        out.append(f"| {v} | {mem['VmRSS'] / 1024:.1f} | {mem['VmHWM'] / 1024:.1f} |")
+    out.append("")
     if result["modules"]:
-        out.append("**Modules** (after wasm-opt, as `make wasm` ships them)")
-        out.append("")
-        out.append("| module | bytes | KiB |")
-        out.append("|---|---:|---:|")
-        for name, size in result["modules"].items():
-            out.append(f"| {name} | {size} | {size / 1024:.1f} |")
+        out += ["**Modules** (as `make wasm` / `make bench` build them)", "",
+                "| module | bytes | KiB |", "|---|---:|---:|"]
+        out += [f"| {n} | {b} | {b / 1024:.1f} |" for n, b in result["modules"].items()]
         out.append("")
     g = goals(result)
-    if g:
-        out.append("**Goals of issue 8** (goals, not test thresholds)")
-        out.append("")
-        out.append("| goal | measured | |")
-        out.append("|---|---|---|")
-        out += [f"| {a} | {b} | {c} |" for a, b, c in g]
-        out.append("")
+    out += ["**Goals of issue 11** (goals, not test thresholds)", "", "| goal | measured | |",
+            "|---|---|---|"]
+    out += [f"| {a} | {b} | {c} |" for a, b, c in g]
+    out.append("")
     return "\n".join(out)
 
 
@@ -613,28 +758,32 @@ def markdown(result: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--variants", default=os.environ.get("BENCH_VARIANTS", ",".join(ALL_VARIANTS)),
-                    help="comma-separated subset of " + ",".join(ALL_VARIANTS) + " (env BENCH_VARIANTS)")
+    ap.add_argument("--jobs", default=os.environ.get("BENCH_JOBS", ",".join(JOBS)),
+                    help="comma-separated subset of " + ",".join(JOBS) + " (env BENCH_JOBS)")
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 8)),
                     help="rounds (env BENCH_ROUNDS; default 8)")
     ap.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", 3)),
                     help="duration of each measurement (env BENCH_SECONDS; default 3)")
-    ap.add_argument("--no-half-peak", action="store_true", help="skip the constant-rate measurement")
+    ap.add_argument("--half-peak", action="store_true",
+                    help="also measure latency at a constant half-peak rate (issue 8's p99 goal)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin Envoy / load generator to CPUs")
     ap.add_argument("--envoy", default=os.environ.get("ENVOY", str(ROOT / ".venv" / "bin" / "envoy")))
     ap.add_argument("--render", metavar="RESULT_JSON",
-                    help="only print the tables of a saved bench/results/*-envoy.json (summary recomputed)")
+                    help="only print the tables of a saved bench/results/*-envoy.json")
     args = ap.parse_args()
     if args.render:
-        result = json.loads(Path(args.render).read_text())
-        result["summary"] = summarize(result["raw"], result["variants"], result["memory_kb"])
-        print(markdown(result))
+        print(markdown(json.loads(Path(args.render).read_text())))
         return
 
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = [v for v in variants if v not in ALL_VARIANTS]
-    if unknown or not variants:
-        die(f"unknown variants {unknown}; choose from {ALL_VARIANTS}")
+    jobs = {}
+    for name in (j.strip() for j in args.jobs.split(",") if j.strip()):
+        if name not in JOBS:
+            die(f"unknown job {name!r}; choose from {list(JOBS)}")
+        jobs[name] = JOBS[name]
+    if args.half_peak:
+        jobs["half"] = HALF
+    if not jobs:
+        die("no jobs")
     if not 1 <= args.rounds <= 20 or not 1 <= args.seconds <= 60:
         die("rounds must be 1..20 and seconds 1..60")
     if not Path(args.envoy).exists():
@@ -642,101 +791,92 @@ def main() -> None:
     for tool in ("wrk", "h2load"):
         if not shutil.which(tool):
             die(f"{tool} not installed (bench/run.sh installs it)")
-    if any(v.startswith("canary") for v in variants) and not CANARY_WASM.exists():
-        die(f"{CANARY_WASM} is missing: run `make wasm`, or pick variants with "
-            "BENCH_VARIANTS=none,lua,empty-wasm")
-    if "empty-wasm" in variants and not EMPTY_WASM.exists():
-        die(f"{EMPTY_WASM} is missing: bench/run.sh builds it")
+    for module in (CANARY_WASM, EMPTY_WASM, EMPTY_LEAN_WASM):
+        if not module.exists():
+            die(f"{module} is missing: bench/run.sh builds it (`make wasm` the canary module)")
 
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     for old in WORK.glob("*.log"):
         old.unlink()
     requests = json.loads(REQUESTS.read_text())["requests"]
-    h2_request = next(r for r in requests if r.get("h2load"))
-    script = write_wrk_script(requests)
+    all_variants = variants(requests)
+    kinds = check_requests(requests)
     pin = Pinning(not args.no_pin)
+    loads = Loads(pin, requests, args.seconds)
     started = time.monotonic()
 
-    # Validate every bootstrap, then start one Envoy per variant (all pinned to the same CPU;
-    # the idle ones cost nothing measurable) and preflight: each decides as expected.
-    envoys = {v: Envoy(args.envoy, v, pin) for v in variants}
-    for e in envoys.values():
+    used = list(dict.fromkeys(v for job in jobs.values() for v in job.variants))
+    upstream = None
+    if any(all_variants[v].upstream for v in used):
+        upstream = Envoy(args.envoy, "upstream-server", upstream_bootstrap, pin.load)
+    envoys = {v: Envoy(args.envoy, v,
+                       lambda port, admin, v=v: bootstrap(all_variants[v], port, admin,
+                                                          upstream and upstream.port),
+                       pin.envoy)
+              for v in used}
+    everyone = ([upstream] if upstream else []) + list(envoys.values())
+    for e in everyone:
         run([args.envoy, "--mode", "validate", "-c", str(e.config_path), "--log-level", "error"], timeout=60)
-    log(f"validated {len(variants)} bootstraps")
+    log(f"validated {len(everyone)} bootstraps")
     try:
-        for e in envoys.values():
+        for e in everyone:
+            if e is not upstream:
+                e.write_config()  # the upstream's final port is known now
             e.start()
-            preflight(e, requests)
-            wrk(pin, e.url(), script, 1)  # warm-up: connections, V8 tier-up, Lua JIT
-        log(f"preflight ok: every variant makes the expected decisions for {len(requests)} request kinds")
+        for v, e in envoys.items():
+            preflight(e, all_variants[v], kinds)
+        for job in jobs.values():  # warm-up: connections, V8 tier-up, Lua JIT
+            if job.load != "h1-constant":
+                for v in job.variants:
+                    loads.run(job.load, envoys[v], seconds=1)
+        log(f"preflight ok: every variant makes the expected decisions; jobs {', '.join(jobs)}")
 
-        # Half of peak: from round 2 on, every variant also gets the same constant offered
-        # rate, half of the median HTTP/1.1 peak that canary-seed reached in the rounds before.
-        half_peak = None
-        if not args.no_half_peak and args.rounds >= 2:
-            half_peak = {"variant": "canary-seed" if "canary-seed" in variants else variants[-1],
-                         "connections": 10, "target_rps_per_round": []}
-
-        # Rounds: every variant once per round, in a rotated order, so that a slow spell of
-        # the machine hits all variants alike and the per-round ratios stay fair.
-        rounds = []
+        rounds: list[dict] = []
+        half_rates = []
         for i in range(args.rounds):
-            order = variants[i % len(variants):] + variants[:i % len(variants)]
-            record = {}
-            target = None
-            if half_peak and i >= 1:
-                target = 0.5 * statistics.median(r[half_peak["variant"]]["h1"]["rps"] for r in rounds)
-                half_peak["target_rps_per_round"].append(target)
-            for v in order:
-                e = envoys[v]
-                rec = {"h1": measured(e, lambda: wrk(pin, e.url(), script, args.seconds)),
-                       "h2": measured(e, lambda: h2load(pin, e.url(h2_request["path"]), h2_request["headers"],
-                                                        args.seconds, connections=50, streams=10))}
-                if target:
-                    rate = target / half_peak["connections"]
-                    rec["half"] = measured(e, lambda: h2load(
-                        pin, e.url(h2_request["path"]), h2_request["headers"], args.seconds,
-                        connections=half_peak["connections"], streams=1, h1=True, rps_per_client=rate))
-                record[v] = rec
-                half_txt = f" | half peak p99 {rec['half']['p99_us']:5.0f} µs" if target else ""
-                log(f"round {i + 1}/{args.rounds} {v:14s} h1 {rec['h1']['rps']:6.0f} req/s "
-                    f"{rec['h1']['envoy_cpu_us_per_req']:5.1f} µs CPU/req | h2 {rec['h2']['rps']:6.0f} req/s "
-                    f"{rec['h2']['envoy_cpu_us_per_req']:5.1f} µs CPU/req{half_txt}")
+            record: dict = {}
+            for name, job in jobs.items():
+                rate = None
+                if job.load == "h1-constant":
+                    if not rounds or "h1" not in rounds[0]:
+                        continue  # needs a peak measured in an earlier round
+                    rate = 0.5 * statistics.median(r["h1"]["canary-seed"]["rps"] for r in rounds)
+                    half_rates.append(rate)
+                k = i % len(job.variants)
+                order = job.variants[k:] + job.variants[:k]
+                record[name] = {}
+                for v in order:
+                    e = envoys[v]
+                    rec = measured(e, lambda: loads.run(job.load, e, rate))
+                    record[name][v] = rec
+                log(f"round {i + 1}/{args.rounds} {name:8s} " + "  ".join(
+                    f"{v} {record[name][v]['rps']:.0f}/s {record[name][v]['envoy_cpu_us_per_req']:.1f}µs"
+                    for v in job.variants))
             rounds.append(record)
         memory = {v: e.memory_kb() for v, e in envoys.items()}
     finally:
-        for e in envoys.values():
+        for e in everyone:
             e.stop()
 
-    modules = {}
-    if CANARY_WASM.exists() and any(v.startswith("canary") for v in variants):
-        modules["canary_tagger.wasm"] = CANARY_WASM.stat().st_size
-    if "empty-wasm" in variants:
-        modules["empty_filter.wasm"] = EMPTY_WASM.stat().st_size
-
+    modules = {"canary_tagger.wasm": CANARY_WASM.stat().st_size,
+               "empty_filter.opt.wasm (SDK exports)": EMPTY_WASM.stat().st_size,
+               "empty_filter.lean.wasm (make wasm's exports)": EMPTY_LEAN_WASM.stat().st_size}
     result = {
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(),
         "tools": tool_versions(args.envoy),
-        "variants": variants,
+        "jobs": {n: {"what": j.what, "baseline": j.baseline, "variants": j.variants, "load": j.load}
+                 for n, j in jobs.items()},
         "rounds": args.rounds,
         "seconds": args.seconds,
         "pinned": pin.enabled,
-        "load": {"h1": "wrk -t1 -c50 --latency, request mix of fixtures/requests.json",
-                 "h2": f"h2load -t1 -c50 -m10, request {h2_request['name']!r}",
-                 "half": "h2load --h1 -t1 -c10 -m1 --rps (constant rate), request "
-                         f"{h2_request['name']!r}"},
-        "half_peak": half_peak,
+        "half_peak_rates": half_rates,
         "modules": modules,
         "raw": rounds,
-        "memory_kb": memory,
         "elapsed_s": round(time.monotonic() - started, 1),
     }
-    result["summary"] = summarize(rounds, variants, memory)
-    if half_peak:
-        half_peak["fraction_of_median_peak"] = [t / result["summary"][half_peak["variant"]]["h1.rps"]
-                                                for t in half_peak["target_rps_per_round"]]
+    result["summary"] = summarize(rounds, jobs, memory)
     table = markdown(result)
     stamp = os.environ.get("BENCH_STAMP", time.strftime("%Y%m%d-%H%M%S"))
     (RESULTS / f"{stamp}-envoy.json").write_text(json.dumps(result, indent=1) + "\n")

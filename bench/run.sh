@@ -44,12 +44,8 @@ fi
 
 # ---------------------------------------------------------------- Envoy load comparison
 if [ "${BENCH_SKIP_ENVOY:-0}" != 1 ]; then
-  # The empty-filter floor, built and optimized like dist/canary_tagger.wasm (make wasm).
-  cargo build -q --profile wasm --target wasm32-wasip1 --manifest-path bench/empty-filter/Cargo.toml
-  wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
-    --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types \
-    --strip-debug --strip-producers bench/empty-filter/target/wasm32-wasip1/wasm/empty_filter.wasm \
-    -o bench/empty-filter/target/empty_filter.opt.wasm
+  # dist/canary_tagger.wasm and the empty-filter baselines come from `make wasm bench-modules`
+  # (make bench builds them first).
   "$PY" bench/envoy_bench.py "$@"
 fi
 
