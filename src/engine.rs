@@ -3,6 +3,7 @@
 //! comes in as `entropy`, nothing here talks to the host, and the common path allocates
 //! nothing.
 
+use std::cell::OnceCell;
 use std::net::IpAddr;
 
 use crate::config::{Action, ClientIpMode, CompiledConfig, KeySource, Split, VersionId};
@@ -129,12 +130,15 @@ pub struct Decision {
 
 /// Decides the version of one request. `entropy` is a fresh random number, used only when a
 /// split has no key (to issue a sticky id, or pick a random bucket).
+///
+/// The client IP is resolved only if the decision consults it (a `source_ip` condition or
+/// split key, or a client tag to check against `trusted_tag_sources`): in the filter the
+/// peer address is a host call that costs as much as reading every header.
 pub fn decide<R: RequestView>(config: &CompiledConfig, request: &R, entropy: u128) -> Decision {
-    let (client_ip, client_ip_source) = client_ip(config, request);
     let mut view = Resolved {
         config,
         request,
-        client_ip,
+        client_ip: OnceCell::new(),
         normalized: Normalized::default(),
     };
 
@@ -142,14 +146,10 @@ pub fn decide<R: RequestView>(config: &CompiledConfig, request: &R, entropy: u12
     let mut tag_values = request.header_values(&config.tag_header);
     let (client_tag, kept_version) = match (tag_values.next(), tag_values.next()) {
         (None, _) => (ClientTag::Absent, None),
-        (Some(value), None) => {
-            let trusted = client_ip
-                .is_some_and(|ip| config.trusted_tag_sources.iter().any(|r| r.contains(ip)));
-            match config.version_named(value) {
-                Some(version) if trusted => (ClientTag::Kept, Some(version)),
-                _ => (ClientTag::Stripped, None),
-            }
-        }
+        (Some(value), None) => match config.version_named(value) {
+            Some(version) if view.trusted_source() => (ClientTag::Kept, Some(version)),
+            _ => (ClientTag::Stripped, None),
+        },
         (Some(_), Some(_)) => (ClientTag::Stripped, None),
     };
 
@@ -175,41 +175,44 @@ pub fn decide<R: RequestView>(config: &CompiledConfig, request: &R, entropy: u12
         normalized: view.normalized,
         sticky_id: None,
         split: None,
-        client_ip,
-        client_ip_source,
+        client_ip: None,
+        client_ip_source: ClientIpSource::NotNeeded,
     };
 
     if let Some(version) = kept_version {
         decision.version = version;
         decision.decided_by = DecidedBy::TrustedClientTag;
-        return decision;
+    } else {
+        for (index, rule) in config.rules.iter().enumerate() {
+            if !rule
+                .condition
+                .as_ref()
+                .is_none_or(|condition| condition.holds(&view))
+            {
+                continue;
+            }
+            let chosen = match &rule.action {
+                Action::Fixed(version) => Some(*version),
+                Action::VersionFrom(source) => {
+                    view.first_value(source, |value| config.version_named(value))
+                }
+                Action::Split(split) => {
+                    let (version, outcome, sticky_id) = view.split(split, entropy);
+                    decision.split = Some(outcome);
+                    decision.sticky_id = sticky_id;
+                    version
+                }
+            };
+            if let Some(version) = chosen {
+                decision.version = version;
+                decision.decided_by = DecidedBy::Rule(index);
+                break;
+            }
+        }
     }
-
-    for (index, rule) in config.rules.iter().enumerate() {
-        if !rule
-            .condition
-            .as_ref()
-            .is_none_or(|condition| condition.holds(&view))
-        {
-            continue;
-        }
-        let chosen = match &rule.action {
-            Action::Fixed(version) => Some(*version),
-            Action::VersionFrom(source) => {
-                view.first_value(source, |value| config.version_named(value))
-            }
-            Action::Split(split) => {
-                let (version, outcome, sticky_id) = view.split(split, entropy);
-                decision.split = Some(outcome);
-                decision.sticky_id = sticky_id;
-                version
-            }
-        };
-        if let Some(version) = chosen {
-            decision.version = version;
-            decision.decided_by = DecidedBy::Rule(index);
-            return decision;
-        }
+    if let Some(&(ip, source)) = view.client_ip.get() {
+        decision.client_ip = ip;
+        decision.client_ip_source = source;
     }
     decision
 }
@@ -239,15 +242,32 @@ pub fn client_ip<R: RequestView>(
     }
 }
 
-/// The request as rules see it: normalized headers replaced, client address resolved.
+/// The request as rules see it: normalized headers replaced, client address resolved on
+/// first use.
 struct Resolved<'c, 'r, R> {
     config: &'c CompiledConfig,
     request: &'r R,
-    client_ip: Option<IpAddr>,
+    client_ip: OnceCell<(Option<IpAddr>, ClientIpSource)>,
     normalized: Normalized,
 }
 
 impl<R: RequestView> Resolved<'_, '_, R> {
+    fn resolved_client_ip(&self) -> Option<IpAddr> {
+        self.client_ip
+            .get_or_init(|| client_ip(self.config, self.request))
+            .0
+    }
+
+    /// Whether the client is in `trusted_tag_sources` (the IP is not resolved when the
+    /// list is empty).
+    fn trusted_source(&self) -> bool {
+        let sources = &self.config.trusted_tag_sources;
+        !sources.is_empty()
+            && self
+                .resolved_client_ip()
+                .is_some_and(|ip| sources.iter().any(|range| range.contains(ip)))
+    }
+
     /// Header values after normalization: a normalized header has exactly its default.
     fn header_values<'a>(
         &'a self,
@@ -305,7 +325,7 @@ impl<R: RequestView> Resolved<'_, '_, R> {
                     (!value.is_empty()).then(|| hash::bucket(salt, value))
                 }),
                 KeySource::SourceIp => self
-                    .client_ip
+                    .resolved_client_ip()
                     .map(|ip| hash::bucket(salt, IpText::new(ip).as_bytes())),
             };
             if let Some(bucket) = bucket {
@@ -338,7 +358,7 @@ impl<R: RequestView> Lookup for Resolved<'_, '_, R> {
     }
 
     fn client_ip(&self) -> Option<IpAddr> {
-        self.client_ip
+        self.resolved_client_ip()
     }
 }
 

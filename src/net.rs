@@ -113,6 +113,8 @@ pub enum ClientIpSource {
     PeerAfterXffFallback,
     /// No usable address at all (no peer address, e.g. a unix socket listener).
     Unknown,
+    /// The decision consulted no client address, so none was resolved.
+    NotNeeded,
 }
 
 /// Picks the client address from `x-forwarded-for` the way Envoy's `xff_num_trusted_hops`

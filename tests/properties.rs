@@ -548,8 +548,12 @@ fn check_invariants(config: &CompiledConfig, decision: &Decision) -> Result<(), 
     {
         return fail("a kept tag and TrustedClientTag go together");
     }
-    if decision.client_ip.is_none() != (decision.client_ip_source == ClientIpSource::Unknown) {
-        return fail("no client address iff its source is Unknown");
+    let no_address = matches!(
+        decision.client_ip_source,
+        ClientIpSource::Unknown | ClientIpSource::NotNeeded
+    );
+    if decision.client_ip.is_none() != no_address {
+        return fail("no client address iff its source is Unknown or NotNeeded");
     }
     if let Some(split) = decision.split {
         if split.bucket >= BUCKETS {

@@ -305,10 +305,16 @@ impl Lookup for View<'_> {
 pub fn explain(config: &CompiledConfig, request: &OwnedRequest, entropy: u128) -> Explanation {
     let decision = engine::decide(config, request, entropy);
     let version = config.version_name(decision.version).to_string();
+    // The filter resolves the client IP only when the decision consults it; explain shows
+    // it (and evaluates every rule for the trace) either way.
+    let (client_ip, client_ip_source) = match decision.client_ip_source {
+        ClientIpSource::NotNeeded => engine::client_ip(config, request),
+        source => (decision.client_ip, source),
+    };
     let view = View {
         config,
         request,
-        client_ip: decision.client_ip,
+        client_ip,
         normalized: decision.normalized,
     };
 
@@ -384,12 +390,12 @@ pub fn explain(config: &CompiledConfig, request: &OwnedRequest, entropy: u128) -
         decided_by,
         rules,
         split: split_out(config, &decision, &view),
-        client_ip: decision.client_ip.map(|ip| ip.to_string()),
-        client_ip_source: match decision.client_ip_source {
+        client_ip: client_ip.map(|ip| ip.to_string()),
+        client_ip_source: match client_ip_source {
             ClientIpSource::Peer => "peer",
             ClientIpSource::ForwardedFor => "x-forwarded-for",
             ClientIpSource::PeerAfterXffFallback => "peer-after-xff-fallback",
-            ClientIpSource::Unknown => "unknown",
+            ClientIpSource::Unknown | ClientIpSource::NotNeeded => "unknown",
         },
         client_tag: client_tag_out(config, request, &decision),
         normalized,
@@ -525,7 +531,7 @@ fn client_tag_out(
                 [value] if config.version_named(value.as_bytes()).is_none() => {
                     format!("{value:?} is not one of the versions")
                 }
-                [_] => match decision.client_ip {
+                [_] => match engine::client_ip(config, request).0 {
                     Some(ip) => format!("client {ip} is not in trusted_tag_sources"),
                     None => "the client address is unknown".to_string(),
                 },
