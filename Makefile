@@ -24,7 +24,8 @@ WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/"/
 export CARGO_TERM_COLOR := never
 
 .PHONY: help wasm test run bench deps rust-targets apt-deps venv wasm-bindgen-runner \
-        fmt-check clippy unit-test wasm-test e2e manifests oci registry install clean bench-modules
+        fmt-check clippy unit-test wasm-test e2e manifests oci registry install clean bench-modules \
+        bench-deps bench-instructions
 
 help:
 	@echo "make run    - build the plugin and start Envoy with v1/v2/v3 upstreams (Ctrl-C stops)"
@@ -46,8 +47,12 @@ rust-targets:
 # real Envoy to prove every documented PromQL query (docs/metrics.md) returns data; skopeo
 # pushes the Wasm OCI images (make oci PUSH=1, and the registry test).
 APT_PACKAGES := binaryen:wasm-opt docker-compose:docker-compose prometheus:prometheus skopeo:skopeo
-apt-deps:
-	@missing=""; for pair in $(APT_PACKAGES); do \
+# The benchmarks' load generators, and valgrind for `make bench-instructions`.
+BENCH_APT_PACKAGES := wrk:wrk nghttp2-client:h2load valgrind:valgrind
+
+# $(call apt-install,PACKAGE:COMMAND ...): installs each package whose command is missing.
+define apt-install
+	@missing=""; for pair in $(1); do \
 	  pkg="$${pair%%:*}"; cmd="$${pair##*:}"; \
 	  command -v "$$cmd" >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
@@ -56,6 +61,13 @@ apt-deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+endef
+
+apt-deps:
+	$(call apt-install,$(APT_PACKAGES))
+
+bench-deps: apt-deps
+	$(call apt-install,$(BENCH_APT_PACKAGES))
 
 # Istio CRD models (for the manifest schema checks) go into their own --target folder:
 # they register a pytest plugin we do not want loaded in the main venv.
@@ -165,8 +177,13 @@ test: deps fmt-check clippy unit-test wasm-test manifests e2e
 run: venv wasm
 	$(PY) test-harness/run_demo.py
 
-bench: venv wasm bench-modules
+bench: venv bench-deps wasm bench-modules
 	bash bench/run.sh
+
+# Instructions per request through Envoy under callgrind: deterministic on a busy machine
+# (BENCHMARKS.md, "Where the time goes"). About 15 minutes for the default variants.
+bench-instructions: venv bench-deps wasm bench-modules
+	$(PY) bench/callgrind_envoy.py
 
 # The benchmark's empty-filter baselines, built like the shipped module: with the SDK's
 # exports (what a user's own filter has) and with $(WASM_EXPORTS) only.

@@ -2,32 +2,18 @@
 # make bench: engine micro-benchmarks (criterion) + real-Envoy load comparison.
 # Not part of `make test`. Results and their meaning: BENCHMARKS.md.
 #
-#   bash bench/run.sh                          everything (needs dist/canary_tagger.wasm: make wasm)
-#   BENCH_VARIANTS=none,lua,empty-wasm bash bench/run.sh   a subset of the Envoy variants
+#   make bench                                 everything; make builds the modules and installs
+#                                              the load generators first (make bench-deps)
+#   BENCH_JOBS=h1,grpc make bench              a subset of the Envoy jobs (h1 h2 grpc upstream)
 #   BENCH_ROUNDS=8 BENCH_SECONDS=3             rounds and seconds per measurement (defaults)
 #   BENCH_SKIP_CRITERION=1 / BENCH_SKIP_ENVOY=1   run only one half
 #
-# Installs what it needs when missing (wrk, h2load, wasm-opt: Debian packages), builds the
-# empty proxy-wasm filter, runs `cargo bench --bench engine`, then bench/envoy_bench.py.
+# Runs `cargo bench --bench engine`, then bench/envoy_bench.py (arguments are passed on).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
 # One stamp for both halves: bench/results/<stamp>-criterion.* and <stamp>-envoy.*
 export BENCH_STAMP="${BENCH_STAMP:-$(date +%Y%m%d-%H%M%S)}"
-
-# ---------------------------------------------------------------- tools (idempotent)
-missing=""
-for pair in wrk:wrk nghttp2-client:h2load binaryen:wasm-opt; do
-  pkg="${pair%%:*}"; cmd="${pair##*:}"
-  command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
-done
-if [ -n "$missing" ]; then
-  echo "bench: installing Debian packages:$missing"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
-fi
-rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 
 PY=.venv/bin/python
 [ -x "$PY" ] || { echo "bench: no $PY; run 'make venv' (make bench does)"; exit 1; }
