@@ -189,6 +189,28 @@ fn fingerprint(name: &[u8]) -> u32 {
     len | first << 16 | last << 24
 }
 
+/// Writes header pairs in the proxy-wasm serialized form [`SerializedRequest`] reads, as
+/// Envoy's host does: for tests, benchmarks and the fuzz targets. `None` when a name, value
+/// or the pair count does not fit the format's u32 lengths.
+pub fn serialize_header_map<'a>(
+    pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])> + Clone,
+) -> Option<Vec<u8>> {
+    let mut map = Vec::new();
+    let count = pairs.clone().into_iter().count();
+    map.extend_from_slice(&u32::try_from(count).ok()?.to_le_bytes());
+    for (name, value) in pairs.clone() {
+        map.extend_from_slice(&u32::try_from(name.len()).ok()?.to_le_bytes());
+        map.extend_from_slice(&u32::try_from(value.len()).ok()?.to_le_bytes());
+    }
+    for (name, value) in pairs {
+        map.extend_from_slice(name);
+        map.push(0);
+        map.extend_from_slice(value);
+        map.push(0);
+    }
+    Some(map)
+}
+
 impl SerializedRequest {
     pub fn new(map: Vec<u8>, fetch_peer: fn() -> Option<Vec<u8>>) -> Self {
         let mut request = SerializedRequest {
@@ -391,20 +413,8 @@ mod tests {
         );
     }
 
-    /// Serializes like Envoy's proxy-wasm host does.
     fn serialize(pairs: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut out = u32::try_from(pairs.len()).unwrap().to_le_bytes().to_vec();
-        for (name, value) in pairs {
-            out.extend(u32::try_from(name.len()).unwrap().to_le_bytes());
-            out.extend(u32::try_from(value.len()).unwrap().to_le_bytes());
-        }
-        for (name, value) in pairs {
-            out.extend(name.as_bytes());
-            out.push(0);
-            out.extend(*value);
-            out.push(0);
-        }
-        out
+        serialize_header_map(pairs.iter().map(|(name, value)| (name.as_bytes(), *value))).unwrap()
     }
 
     fn no_peer() -> Option<Vec<u8>> {
