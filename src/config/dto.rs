@@ -232,12 +232,30 @@ pub fn parse_dto(json: &[u8]) -> Result<PluginConfigDto, ConfigError> {
     if json.iter().all(u8::is_ascii_whitespace) {
         return Err(ConfigError::new(JsonPath::root(), ErrorKind::EmptyDocument));
     }
+    let array_for_object = |path| {
+        let found = Found::Array;
+        ConfigError::new(
+            path,
+            ErrorKind::InvalidType {
+                found,
+                expected: Expected::Object,
+            },
+        )
+    };
+    // serde would read the root's fields from an array in field order (and report an
+    // unfinished one at `[0]`); the configuration is an object.
+    if json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(array_for_object(JsonPath::root()));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(json);
     let parsed: Result<PluginConfigDto, _> = serde_path_to_error::deserialize(&mut deserializer);
     let dto = parsed.map_err(|error| structural_error(&error))?;
     deserializer.end().map_err(|error| {
         ConfigError::new(JsonPath::root(), ErrorKind::InvalidJson(error.to_string()))
     })?;
+    if let Some(path) = super::positional::array_for_object(json) {
+        return Err(array_for_object(path));
+    }
     Ok(dto)
 }
 
@@ -269,18 +287,20 @@ fn structural_error(error: &serde_path_to_error::Error<serde_json::Error>) -> Co
     if let Some(field) = quoted_after(message, "missing field ") {
         return ConfigError::new(path.key(field), ErrorKind::MissingField);
     }
-    if let Some(field) = quoted_after(message, "unknown field ") {
-        let known = message
-            .split_once("`, expected ")
-            .and_then(|(_, list)| one_of(list))
+    // serde_path_to_error counts the unknown key into the path: the name comes from there
+    // (it may hold any character, a backtick too, which would end it early in serde's
+    // message, as the `config` fuzz target found), and the error goes to its object.
+    if let (Some(rest), Some(PathSegment::Key(field))) = (
+        message.strip_prefix("unknown field `"),
+        path.segments().last(),
+    ) {
+        let known = rest
+            .strip_prefix(field.as_str())
+            .and_then(|rest| rest.strip_prefix("`, expected "))
+            .and_then(one_of)
             .unwrap_or_default();
-        // serde_path_to_error counts the unknown key into the path; name its object.
-        let at = match path.segments().last() {
-            Some(PathSegment::Key(last)) if last == field => path.parent(),
-            _ => path,
-        };
-        let field = field.to_string();
-        return ConfigError::new(at, ErrorKind::UnknownField { field, known });
+        let field = field.clone();
+        return ConfigError::new(path.parent(), ErrorKind::UnknownField { field, known });
     }
     let kind = classify(message);
     ConfigError::new(path, kind)

@@ -326,8 +326,35 @@ impl From<&serde_json::Value> for Found {
 
 // ---------------------------------------------------------------------------- rendering
 
+/// Every error is one log line: control characters in a reason (a newline in a quoted
+/// version name, say — found by the `config` fuzz target's one-line check) are written
+/// escaped, as `\n`.
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_reason(&mut OneLine(f))
+    }
+}
+
+/// Passes text on with its control characters escaped.
+struct OneLine<'a, 'b>(&'a mut fmt::Formatter<'b>);
+
+impl fmt::Write for OneLine<'_, '_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for part in text.split_inclusive(char::is_control) {
+            match part.char_indices().last() {
+                Some((at, last)) if last.is_control() => {
+                    self.0.write_str(part.get(..at).unwrap_or_default())?;
+                    write!(self.0, "{}", last.escape_debug())?;
+                }
+                _ => self.0.write_str(part)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ErrorKind {
+    fn write_reason(&self, f: &mut dyn fmt::Write) -> fmt::Result {
         match self {
             ErrorKind::EmptyDocument => f.write_str(
                 "configuration is empty; `versions` and `default_version` are required",
@@ -501,7 +528,7 @@ impl fmt::Display for ErrorKind {
 }
 
 #[cfg(all(feature = "schema", not(target_arch = "wasm32")))]
-fn write_schema_keyword(f: &mut fmt::Formatter<'_>, keyword: &SchemaKeyword) -> fmt::Result {
+fn write_schema_keyword(f: &mut dyn fmt::Write, keyword: &SchemaKeyword) -> fmt::Result {
     match keyword {
         SchemaKeyword::NoValueAllowed => f.write_str("no value is allowed here"),
         SchemaKeyword::NotConst(constant) => write!(f, "must be {constant}"),
@@ -530,7 +557,7 @@ fn write_schema_keyword(f: &mut fmt::Formatter<'_>, keyword: &SchemaKeyword) -> 
 }
 
 /// The found value, except that an array where an object belongs is called an array.
-fn write_found(f: &mut fmt::Formatter<'_>, found: &Found, expected: &Expected) -> fmt::Result {
+fn write_found(f: &mut dyn fmt::Write, found: &Found, expected: &Expected) -> fmt::Result {
     match (found, expected) {
         (Found::Array, Expected::Object) => f.write_str("array"),
         _ => write!(f, "{found}"),
@@ -573,7 +600,7 @@ impl fmt::Display for Expected {
 }
 
 /// `` `a` ``, `` `a` or `b` ``, `` one of `a`, `b`, `c` `` (serde's wording for variants).
-fn write_one_of(f: &mut fmt::Formatter<'_>, names: &[String]) -> fmt::Result {
+fn write_one_of(f: &mut dyn fmt::Write, names: &[String]) -> fmt::Result {
     match names {
         [one] => write!(f, "`{one}`"),
         [a, b] => write!(f, "`{a}` or `{b}`"),

@@ -12,6 +12,7 @@ use crate::net::Cidr;
 mod compile;
 pub mod dto;
 pub mod error;
+mod positional;
 
 pub use dto::{parse_dto, PluginConfigDto};
 pub use error::{closest_name, ConfigError, ConfigErrors, ErrorKind, JsonPath};
