@@ -86,10 +86,11 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// Parses an address as Envoy reports it (`a.b.c.d:port`, `[v6]:port`) or as it appears in
-/// `x-forwarded-for` (bare IPv4 or IPv6, occasionally with a port). Surrounding whitespace
-/// is ignored; anything else is `None`.
+/// `x-forwarded-for` (bare IPv4 or IPv6, occasionally with a port). Surrounding ASCII
+/// whitespace is ignored (as Envoy trims XFF entries; not Unicode spaces such as U+00A0,
+/// which the `address` fuzz target found `str::trim` let through); anything else is `None`.
 pub fn parse_address(text: &[u8]) -> Option<IpAddr> {
-    let text = std::str::from_utf8(text).ok()?.trim();
+    let text = std::str::from_utf8(text.trim_ascii()).ok()?;
     if let Ok(ip) = text.parse::<IpAddr>() {
         return Some(canonical(ip));
     }
