@@ -25,6 +25,7 @@ fn rule(body: &str) -> String {
 }
 
 fn error_of(json: &str) -> String {
+    common::record_config(json);
     match CompiledConfig::from_json(json.as_bytes()) {
         Ok(_) => panic!("accepted a bad config: {json}"),
         Err(errors) => errors.to_string(),

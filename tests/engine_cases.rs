@@ -42,6 +42,7 @@ fn check_conditions(cases: Vec<ConditionCase>) {
         } else {
             expect("v1", DEFAULT)
         };
+        common::record_request(request);
         let actual = Outcome::of(&config, &engine::decide(&config, request, 0));
         if actual != expected {
             failures.push(format!(

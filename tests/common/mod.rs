@@ -13,6 +13,7 @@ pub mod fixtures;
 pub use fixtures::SPEC_EXAMPLE;
 
 pub fn compile(json: &str) -> CompiledConfig {
+    record_config(json);
     match CompiledConfig::from_json(json.as_bytes()) {
         Ok(config) => config,
         Err(errors) => panic!("config rejected: {errors}\n{json}"),
@@ -114,6 +115,7 @@ pub fn run_table(config: &CompiledConfig, cases: &[Case]) {
     let failures: Vec<String> = cases
         .iter()
         .filter_map(|case| {
+            record_request(&case.request);
             let decision = engine::decide(config, &case.request, case.entropy);
             let actual = Outcome::of(config, &decision);
             (actual != case.expected).then(|| {
@@ -164,4 +166,43 @@ pub fn describe(request: &OwnedRequest) -> String {
         parts.push(format!("peer {}", shorten(peer)));
     }
     format!("[{}]", parts.join(" | "))
+}
+
+// ------------------------------------------------------------------ fuzz seeds
+
+/// With `CANARY_FUZZ_SEED_DUMP=DIR`, the tables write every configuration and request they
+/// use into `DIR/configs/` and `DIR/requests/`; `make fuzz-seeds` turns them into the fuzz
+/// targets' seed corpus (docs/fuzzing.md). Without it, nothing is written.
+pub fn record_config(json: &str) {
+    record("configs", json.as_bytes());
+}
+
+/// See [`record_config`]. JSON: `{"headers": [[name, value], ...], "peer": value}`, a value
+/// as a string, or as an array of bytes when it is not UTF-8.
+pub fn record_request(request: &OwnedRequest) {
+    let bytes = |value: &[u8]| match std::str::from_utf8(value) {
+        Ok(text) => serde_json::json!(text),
+        Err(_) => serde_json::json!(value),
+    };
+    let headers: Vec<serde_json::Value> = request
+        .headers()
+        .iter()
+        .map(|(name, value)| serde_json::json!([name, bytes(value)]))
+        .collect();
+    let peer = request.peer_address().map(bytes);
+    let json = serde_json::json!({ "headers": headers, "peer": peer });
+    record("requests", json.to_string().as_bytes());
+}
+
+fn record(kind: &str, bytes: &[u8]) {
+    let Some(dir) = std::env::var_os("CANARY_FUZZ_SEED_DUMP") else {
+        return;
+    };
+    let dir = std::path::Path::new(&dir).join(kind);
+    let name = canary_tagger::hash::Fnv1a64::default()
+        .write(bytes)
+        .finish();
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join(format!("{name:016x}")), bytes))
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()));
 }
