@@ -5,6 +5,7 @@
 #   make wasm   dist/canary_tagger.wasm only
 #   make oci    the module as Wasm OCI images under dist/oci (PUSH=1 IMAGE=... pushes one)
 #   make bench  engine benches + real-Envoy load comparison (not part of `make test`)
+#   make fuzz   every fuzz target for FUZZ_S seconds each (docs/fuzzing.md)
 #
 # Every target installs what it needs (Rust targets, Debian packages, the pinned Envoy in a
 # project-local virtualenv, the wasm-bindgen test runner) and skips what is already present.
@@ -25,13 +26,14 @@ export CARGO_TERM_COLOR := never
 
 .PHONY: help wasm test run bench deps rust-targets apt-deps venv wasm-bindgen-runner \
         fmt-check clippy unit-test wasm-test e2e manifests oci registry install clean bench-modules \
-        bench-deps bench-instructions
+        bench-deps bench-instructions fuzz fuzz-test fuzz-deps fuzz-seeds
 
 help:
 	@echo "make run    - build the plugin and start Envoy with v1/v2/v3 upstreams (Ctrl-C stops)"
 	@echo "make test   - every test: fmt, clippy, native + wasm unit tests, manifests, Envoy e2e"
 	@echo "make wasm   - build $(DIST_WASM)"
 	@echo "make bench  - benchmarks (see BENCHMARKS.md)"
+	@echo "make fuzz   - every fuzz target for FUZZ_S seconds each (default $(FUZZ_S); docs/fuzzing.md)"
 	@echo "make install - the canary-tagger CLI (cargo install --path .)"
 	@echo "make oci    - Wasm OCI images in dist/oci; PUSH=1 IMAGE=<registry>/<path>:<tag> [VARIANT=artifact] pushes one (skopeo)"
 
@@ -150,6 +152,7 @@ wasm: rust-targets apt-deps
 # ---------------------------------------------------------------- tests
 fmt-check:
 	cargo fmt --all -- --check
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 clippy: rust-targets
 	cargo clippy --all-targets -- -D warnings
@@ -171,7 +174,7 @@ e2e: venv wasm
 	cargo build -q --bin canary-tagger
 	$(PY) -m pytest -q test-harness
 
-test: deps fmt-check clippy unit-test wasm-test manifests e2e
+test: deps fmt-check clippy unit-test wasm-test manifests e2e fuzz-test
 	@echo "make test: all checks passed"
 
 run: venv wasm
@@ -203,6 +206,33 @@ oci: wasm
 	@if [ -n "$(PUSH)" ] && [ -z "$(IMAGE)" ]; then \
 	  echo "make oci PUSH=1 needs IMAGE=<registry>/<path>:<tag>, e.g. IMAGE=ghcr.io/acme/canary-tagger:0.1.0" >&2; exit 2; fi
 	python3 envoyfilter/oci/build.py $(if $(PUSH),--push "$(IMAGE)" --variant "$(VARIANT)" -- $(SKOPEO_ARGS))
+
+# ---------------------------------------------------------------- fuzzing (docs/fuzzing.md)
+# cargo-fuzz (libFuzzer) needs a nightly toolchain; both are installed once.
+FUZZ_S      ?= 180
+FUZZ_TEST_S ?= 15
+
+fuzz-deps:
+	@rustup toolchain list | grep -q '^nightly-' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null 2>&1 || { \
+	  echo "installing cargo-fuzz (takes a few minutes once)"; cargo install -q --locked cargo-fuzz; }
+
+# Every target for FUZZ_S seconds each (CPU-heavy: on a shared machine, under a lock).
+fuzz: fuzz-deps
+	fuzz/run.sh $(FUZZ_S)
+
+# Part of `make test`: the fuzz crate's own tests and lints, then every target briefly,
+# so the targets keep building and the seeds keep passing.
+fuzz-test: fuzz-deps
+	cargo +nightly clippy -q --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
+	cargo +nightly test -q --manifest-path fuzz/Cargo.toml --lib
+	fuzz/run.sh $(FUZZ_TEST_S)
+
+# Rewrites fuzz/seeds/ from the test tables' inputs (commit the result).
+fuzz-seeds:
+	rm -rf target/fuzz-seed-dump
+	CANARY_FUZZ_SEED_DUMP=$(CURDIR)/target/fuzz-seed-dump cargo test -q --test engine_cases --test config_errors
+	cargo +nightly run -q --manifest-path fuzz/Cargo.toml --example seeds -- target/fuzz-seed-dump fuzz/seeds
 
 # The canary-tagger CLI (validate / explain / render / schema) into ~/.cargo/bin.
 install:
