@@ -1,7 +1,7 @@
 //! Arbitrary bytes as plugin configuration: compiling never panics; every rejection is one
 //! `path: reason` line per error; a configuration the compiler accepts is also accepted by
 //! the JSON Schema validator and by `canary-tagger validate`'s compiler, and the two
-//! compilers agree on every input.
+//! compilers agree on every input; its decision counters have distinct names.
 #![no_main]
 
 use canary_tagger::config::{CompiledConfig, ConfigErrors};
@@ -25,8 +25,16 @@ fuzz_target!(|json: &[u8]| {
                 "the compiler accepts what the JSON Schema rejects: {}",
                 ConfigErrors(findings)
             );
-            // What the filter does next with an accepted configuration.
-            let _ = MetricNames::new(config);
+            // What the filter does next with an accepted configuration: one counter per
+            // (rule or default or trusted tag, version), no two with the same name.
+            let names = MetricNames::new(config);
+            let decisions: Vec<&String> = names.decisions.iter().flatten().flatten().collect();
+            let distinct: std::collections::HashSet<&&String> = decisions.iter().collect();
+            assert_eq!(
+                distinct.len(),
+                decisions.len(),
+                "two decisions share a counter"
+            );
         }
         (Err(errors), Err(all)) => {
             check_rejection(errors);
