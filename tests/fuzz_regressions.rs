@@ -15,9 +15,9 @@ fn rejection(json: &str) -> String {
 
 const BASE: &str = r#""versions": ["v1", "v2"], "default_version": "v1""#;
 
-/// `config` target: serde also fills a struct from an array in field order, so the filter
-/// accepted `"client_ip": ["xff", 1]`, which the JSON Schema and the README do not allow;
-/// and an unfinished array at the root was reported at the path `[0]`.
+/// `config` target: `[[` was reported at the path `[0]`, because serde also fills a struct
+/// from an array in field order; so the filter accepted `"client_ip": ["xff", 1]` too,
+/// which the JSON Schema and the README do not allow.
 #[test]
 fn config_array_in_place_of_an_object_is_rejected() {
     let expected = "invalid type: array, expected a JSON object";
@@ -62,7 +62,7 @@ fn config_unknown_field_with_a_backtick_is_reported_at_its_parent() {
     );
 }
 
-/// Found fixing the one above: a value quoting serde's own words was read as them.
+/// The same code path: a value quoting serde's own words is the user's text, not serde's.
 #[test]
 fn config_value_quoting_serde_words_is_not_read_as_serde_words() {
     assert_eq!(
@@ -71,8 +71,9 @@ fn config_value_quoting_serde_words_is_not_read_as_serde_words() {
     );
 }
 
-/// `config` target's one-line check: a reason quoting the user's text broke the log line
-/// when that text held a newline. Control characters are written escaped.
+/// Found with the fixes above (the `config` target's one-line check guards it): a reason
+/// quoting the user's text broke the log line when that text held a newline. Control
+/// characters are written escaped.
 #[test]
 fn config_error_quoting_a_newline_stays_one_line() {
     assert_eq!(
