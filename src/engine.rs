@@ -2,6 +2,11 @@
 //! the filter must change in the request to say so. Pure and deterministic: randomness
 //! comes in as `entropy`, nothing here talks to the host, and the common path allocates
 //! nothing.
+//!
+//! Everyone who needs a decision reads it from here: the filter and `canary-tagger explain`
+//! call [`decide`] / [`decide_observed`] and apply or show the same
+//! [effects](crate::effects); `explain`'s per-rule trace comes from an [`Observer`], which
+//! the filter does not use (its [`Unobserved`] compiles to nothing).
 
 use std::cell::OnceCell;
 use std::net::IpAddr;
@@ -11,6 +16,7 @@ use crate::hash;
 use crate::matcher::{Lookup, ValueSource};
 use crate::net::{self, ClientIpSource, IpText};
 use crate::request::{cookie_values, query_values, RequestView};
+use serde::Serialize;
 
 /// What decided the version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +30,8 @@ pub enum DecidedBy {
 }
 
 /// What happened to a tag header the client sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ClientTag {
     Absent,
     /// From a trusted source and naming a known version: kept, no rule ran.
@@ -128,13 +135,119 @@ pub struct Decision {
     pub client_ip_source: ClientIpSource,
 }
 
+/// How the client-sent tag header was judged (SPEC §1.2). [`TagCheck::outcome`] is what the
+/// decision records; the rest says why, for `explain`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TagCheck {
+    /// None sent.
+    Absent,
+    /// One value, a known version, from `trusted_tag_sources`: kept.
+    Kept,
+    /// Stripped: the value is not one of the versions.
+    NotAVersion,
+    /// Stripped: a known version, but the client is not in `trusted_tag_sources` (or its
+    /// address is unknown).
+    UntrustedSource,
+    /// Stripped: the header was sent more than once.
+    Repeated,
+}
+
+impl TagCheck {
+    pub fn outcome(self) -> ClientTag {
+        match self {
+            TagCheck::Absent => ClientTag::Absent,
+            TagCheck::Kept => ClientTag::Kept,
+            TagCheck::NotAVersion | TagCheck::UntrustedSource | TagCheck::Repeated => {
+                ClientTag::Stripped
+            }
+        }
+    }
+}
+
+/// How one `normalize` entry judged the request (SPEC §1.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormalizeCheck {
+    /// Its `when` does not hold: the header is left alone.
+    NotApplicable,
+    /// Every value is in `allowed`: left alone.
+    Allowed,
+    /// The header is missing: set to `default`.
+    Missing,
+    /// A value is not in `allowed`: set to `default`.
+    NotAllowed,
+}
+
+impl NormalizeCheck {
+    /// Whether the header is set to the entry's `default`.
+    pub fn rewrites(self) -> bool {
+        matches!(self, NormalizeCheck::Missing | NormalizeCheck::NotAllowed)
+    }
+}
+
+/// What one rule came to (SPEC §1.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleOutcome {
+    /// Its `match` does not hold.
+    NoMatch,
+    /// It matched and decided the version.
+    Decided,
+    /// It matched, but its `version_from` source held no known version: the next rule runs.
+    NoVersion,
+}
+
+/// Watches [`decide_observed`] take its steps, in order: the client tag, each `normalize`
+/// entry, then each rule evaluated (the values a `version_from` read and the key a split
+/// hashed come before that rule's outcome). Every method does nothing by default, so an
+/// observer implements only what it wants; `explain` records them all.
+pub trait Observer {
+    /// The client-sent tag header was checked.
+    #[inline]
+    fn client_tag(&mut self, _check: TagCheck) {}
+
+    /// `normalize[index]` was checked.
+    #[inline]
+    fn normalize(&mut self, _index: usize, _check: NormalizeCheck) {}
+
+    /// `rules[rule]`'s `version_from` read `value`, which names `version` (if any). Called
+    /// for each value read, until one names a version.
+    #[inline]
+    fn version_from_value(&mut self, _rule: usize, _value: &[u8], _version: Option<VersionId>) {}
+
+    /// `rules[rule]`'s split hashed `hashed` (`None`: no key, a random bucket) from `key`.
+    #[inline]
+    fn split_hashed(&mut self, _rule: usize, _key: SplitKey, _hashed: Option<&[u8]>, _bucket: u16) {
+    }
+
+    /// `rules[index]` was evaluated.
+    #[inline]
+    fn rule(&mut self, _index: usize, _outcome: RuleOutcome) {}
+}
+
+/// The observer of [`decide`]: sees nothing, costs nothing (every call is an empty inlined
+/// function, and this is a zero-sized type).
+pub struct Unobserved;
+
+impl Observer for Unobserved {}
+
 /// Decides the version of one request. `entropy` is a fresh random number, used only when a
 /// split has no key (to issue a sticky id, or pick a random bucket).
 ///
 /// The client IP is resolved only if the decision consults it (a `source_ip` condition or
 /// split key, or a client tag to check against `trusted_tag_sources`): in the filter the
 /// peer address is a host call that costs as much as reading every header.
+#[inline]
 pub fn decide<R: RequestView>(config: &CompiledConfig, request: &R, entropy: u128) -> Decision {
+    decide_observed(config, request, entropy, &mut Unobserved)
+}
+
+/// [`decide`], reporting each step to `observer` (see [`Observer`] for the order).
+pub fn decide_observed<R: RequestView, O: Observer>(
+    config: &CompiledConfig,
+    request: &R,
+    entropy: u128,
+    observer: &mut O,
+) -> Decision {
     let mut view = Resolved {
         config,
         request,
@@ -144,26 +257,33 @@ pub fn decide<R: RequestView>(config: &CompiledConfig, request: &R, entropy: u12
 
     // A client-sent tag is kept only when it is one known version from a trusted source.
     let mut tag_values = request.header_values(&config.tag_header);
-    let (client_tag, kept_version) = match (tag_values.next(), tag_values.next()) {
-        (None, _) => (ClientTag::Absent, None),
+    let (tag_check, kept_version) = match (tag_values.next(), tag_values.next()) {
+        (None, _) => (TagCheck::Absent, None),
         (Some(value), None) => match config.version_named(value) {
-            Some(version) if view.trusted_source() => (ClientTag::Kept, Some(version)),
-            _ => (ClientTag::Stripped, None),
+            Some(version) if view.trusted_source() => (TagCheck::Kept, Some(version)),
+            Some(_) => (TagCheck::UntrustedSource, None),
+            None => (TagCheck::NotAVersion, None),
         },
-        (Some(_), Some(_)) => (ClientTag::Stripped, None),
+        (Some(_), Some(_)) => (TagCheck::Repeated, None),
     };
+    observer.client_tag(tag_check);
 
     for (index, entry) in config.normalize.iter().enumerate() {
         let applies = entry.when.as_ref().is_none_or(|when| when.holds(&view));
-        if !applies {
-            continue;
-        }
-        let needs_default = {
+        let check = if applies {
             let mut values = view.header_values(&entry.header).peekable();
-            let missing = values.peek().is_none();
-            missing || values.any(|value| !entry.allowed.iter().any(|a| a.as_bytes() == value))
+            if values.peek().is_none() {
+                NormalizeCheck::Missing
+            } else if values.any(|value| !entry.allowed.iter().any(|a| a.as_bytes() == value)) {
+                NormalizeCheck::NotAllowed
+            } else {
+                NormalizeCheck::Allowed
+            }
+        } else {
+            NormalizeCheck::NotApplicable
         };
-        if needs_default {
+        observer.normalize(index, check);
+        if check.rewrites() {
             view.normalized.insert(index);
         }
     }
@@ -171,7 +291,7 @@ pub fn decide<R: RequestView>(config: &CompiledConfig, request: &R, entropy: u12
     let mut decision = Decision {
         version: config.default_version,
         decided_by: DecidedBy::Default,
-        client_tag,
+        client_tag: tag_check.outcome(),
         normalized: view.normalized,
         sticky_id: None,
         split: None,
@@ -189,25 +309,33 @@ pub fn decide<R: RequestView>(config: &CompiledConfig, request: &R, entropy: u12
                 .as_ref()
                 .is_none_or(|condition| condition.holds(&view))
             {
+                observer.rule(index, RuleOutcome::NoMatch);
                 continue;
             }
             let chosen = match &rule.action {
                 Action::Fixed(version) => Some(*version),
-                Action::VersionFrom(source) => {
-                    view.first_value(source, |value| config.version_named(value))
-                }
+                Action::VersionFrom(source) => view.first_value(source, |value| {
+                    let version = config.version_named(value);
+                    observer.version_from_value(index, value, version);
+                    version
+                }),
                 Action::Split(split) => {
-                    let (version, outcome, sticky_id) = view.split(split, entropy);
+                    let (version, outcome, sticky_id) =
+                        view.split(split, entropy, &mut |key, hashed, bucket| {
+                            observer.split_hashed(index, key, hashed, bucket);
+                        });
                     decision.split = Some(outcome);
                     decision.sticky_id = sticky_id;
                     version
                 }
             };
             if let Some(version) = chosen {
+                observer.rule(index, RuleOutcome::Decided);
                 decision.version = version;
                 decision.decided_by = DecidedBy::Rule(index);
                 break;
             }
+            observer.rule(index, RuleOutcome::NoVersion);
         }
     }
     if let Some(&(ip, source)) = view.client_ip.get() {
@@ -299,11 +427,13 @@ impl<R: RequestView> Resolved<'_, '_, R> {
         found
     }
 
-    /// Hashes the first key present (the sticky cookie first), or issues a sticky id.
+    /// Hashes the first key present (the sticky cookie first), or issues a sticky id, and
+    /// tells `hashed` which key it hashed, the bytes and the bucket.
     fn split(
         &self,
         split: &Split,
         entropy: u128,
+        hashed: &mut impl FnMut(SplitKey, Option<&[u8]>, u16),
     ) -> (Option<VersionId>, SplitOutcome, Option<StickyId>) {
         let salt = split.salt.as_bytes();
         let outcome = |key, bucket| {
@@ -316,29 +446,40 @@ impl<R: RequestView> Resolved<'_, '_, R> {
         if let Some(sticky) = &self.config.sticky_cookie {
             let value = cookie_values(self.request, sticky.name.as_bytes()).find(|v| !v.is_empty());
             if let Some(value) = value {
-                return outcome(SplitKey::StickyCookie, hash::bucket(salt, value));
+                let bucket = hash::bucket(salt, value);
+                hashed(SplitKey::StickyCookie, Some(value), bucket);
+                return outcome(SplitKey::StickyCookie, bucket);
             }
         }
         for (index, key) in split.keys.iter().enumerate() {
+            let key_kind = SplitKey::Key(index);
+            let mut hash_key = |value: &[u8]| {
+                let bucket = hash::bucket(salt, value);
+                hashed(key_kind, Some(value), bucket);
+                bucket
+            };
             let bucket = match key {
-                KeySource::Value(source) => self.first_value(source, |value| {
-                    (!value.is_empty()).then(|| hash::bucket(salt, value))
-                }),
+                KeySource::Value(source) => {
+                    self.first_value(source, |value| (!value.is_empty()).then(|| hash_key(value)))
+                }
                 KeySource::SourceIp => self
                     .resolved_client_ip()
-                    .map(|ip| hash::bucket(salt, IpText::new(ip).as_bytes())),
+                    .map(|ip| hash_key(IpText::new(ip).as_bytes())),
             };
             if let Some(bucket) = bucket {
-                return outcome(SplitKey::Key(index), bucket);
+                return outcome(key_kind, bucket);
             }
         }
         if self.config.sticky_cookie.is_some() {
             let id = StickyId::from_entropy(entropy);
             let bucket = hash::bucket(salt, id.as_str().as_bytes());
+            hashed(SplitKey::NewStickyId, Some(id.as_str().as_bytes()), bucket);
             let (version, outcome, _) = outcome(SplitKey::NewStickyId, bucket);
             return (version, outcome, Some(id));
         }
-        outcome(SplitKey::Random, hash::bucket_from_random(entropy))
+        let bucket = hash::bucket_from_random(entropy);
+        hashed(SplitKey::Random, None, bucket);
+        outcome(SplitKey::Random, bucket)
     }
 }
 

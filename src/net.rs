@@ -4,6 +4,8 @@
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
+use serde::Serialize;
+
 /// An address range such as `10.20.0.0/16` or `2001:db8::/32`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cidr {
@@ -105,10 +107,13 @@ pub fn parse_address(text: &[u8]) -> Option<IpAddr> {
         .map(|v6| canonical(IpAddr::V6(v6)))
 }
 
-/// Where the client address came from, for counters and `explain`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where the client address came from, for counters and `explain` (whose JSON names them
+/// as serialized here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ClientIpSource {
     Peer,
+    #[serde(rename = "x-forwarded-for")]
     ForwardedFor,
     /// XFF was configured but too short or malformed at the chosen position.
     PeerAfterXffFallback,
