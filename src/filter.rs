@@ -1,6 +1,8 @@
 //! The proxy-wasm shell: reads the request from Envoy, asks the engine, writes the answer.
-//! Built only for `wasm32-wasip1`; every decision lives in the engine, and every host call
-//! goes through [`crate::host`], which returns a `Result` instead of panicking.
+//! Built only for `wasm32-wasip1`; every decision lives in the engine, the headers written
+//! are exactly the decision's [effects](crate::effects) (the same list `explain` shows), and
+//! every host call goes through [`crate::host`], which returns a `Result` instead of
+//! panicking.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -10,11 +12,12 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
 use crate::config::{CompiledConfig, VersionId};
-use crate::engine::{self, ClientTag, DecidedBy, StickyId};
+use crate::effects::HeaderWriter;
+use crate::engine::{self, ClientTag, DecidedBy, Decision};
 use crate::host::{self, HeaderMap, MetricType};
 use crate::metrics::{self, MetricNames};
 use crate::net::ClientIpSource;
-use crate::request::{RequestView, SerializedRequest};
+use crate::request::SerializedRequest;
 
 proxy_wasm::main! {{
     // Our own `log` backend: the SDK's (`proxy_wasm::set_log_level`) unwraps a failed
@@ -176,23 +179,18 @@ impl RootContext for CanaryRoot {
             Some(active) => Box::new(CanaryRequest {
                 active: Rc::clone(active),
                 random: Rc::clone(&self.random),
-                tagged: None,
+                decision: None,
             }),
             None => Box::new(PassThrough),
         })
     }
 }
 
-/// What the response phase needs from the request phase.
-struct Tagged {
-    version: VersionId,
-    sticky_id: Option<StickyId>,
-}
-
 struct CanaryRequest {
     active: Rc<Active>,
     random: Rc<Random>,
-    tagged: Option<Tagged>,
+    /// The request phase's decision, for the response phase.
+    decision: Option<Decision>,
 }
 
 impl Context for CanaryRequest {}
@@ -207,80 +205,54 @@ impl HttpContext for CanaryRequest {
         let active = Rc::clone(&self.active);
         let config = &active.config;
         let decision = engine::decide(config, &request, self.random.next_u128());
-        let version = config.version_name(decision.version);
 
-        for index in decision.normalized.iter() {
-            if let Some(entry) = config.normalize.get(index) {
-                set_request_header(&request, &entry.header, entry.default.as_bytes());
-                increment(active.counters.normalized.get(index).copied().flatten());
-            }
-        }
-        if decision.client_tag == ClientTag::Stripped {
-            increment(active.counters.client_tag_stripped);
-        }
-        if decision.client_ip_source == ClientIpSource::PeerAfterXffFallback {
-            increment(active.counters.client_ip_fallback);
-        }
         // Envoy picked a route before this filter ran. Every request-header write through
         // the proxy-wasm ABI makes Envoy clear its route cache, so the router matches again
-        // on the new tag; the e2e tables prove it. A kept client tag is already exactly
-        // `version`: nothing to write.
-        if decision.client_tag != ClientTag::Kept {
-            set_request_header(&request, &config.tag_header, version.as_bytes());
+        // on the new tag; the e2e tables prove it.
+        for effect in decision.request_effects(config, &request) {
+            effect.apply(&request, &mut HostHeaders(HeaderMap::Request));
         }
-        if config.baggage {
-            let current = request.header_values("baggage");
-            let baggage = crate::baggage::with_version(current.clone(), version);
-            let unchanged = {
-                let mut values = current;
-                values.next() == Some(baggage.as_slice()) && values.next().is_none()
-            };
-            if !unchanged {
-                set_request_header(&request, "baggage", &baggage);
-            }
+
+        let counters = &active.counters;
+        for index in decision.normalized.iter() {
+            increment(counters.normalized.get(index).copied().flatten());
         }
-        increment(
-            active
-                .counters
-                .decision(config, decision.decided_by, decision.version),
-        );
+        if decision.client_tag == ClientTag::Stripped {
+            increment(counters.client_tag_stripped);
+        }
+        if decision.client_ip_source == ClientIpSource::PeerAfterXffFallback {
+            increment(counters.client_ip_fallback);
+        }
+        increment(counters.decision(config, decision.decided_by, decision.version));
         if decision.sticky_id.is_some() {
-            increment(active.counters.sticky_id_issued);
+            increment(counters.sticky_id_issued);
         }
-        self.tagged = Some(Tagged {
-            version: decision.version,
-            sticky_id: decision.sticky_id,
-        });
+        self.decision = Some(decision);
         Action::Continue
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let Some(tagged) = &self.tagged else {
-            return Action::Continue;
-        };
-        let config = &self.active.config;
-        // A failed write leaves the response as it is.
-        if let (Some(id), Some(sticky)) = (&tagged.sticky_id, &config.sticky_cookie) {
-            let cookie = sticky.set_cookie(id.as_str());
-            let _ = host::add_header(HeaderMap::Response, "set-cookie", cookie.as_bytes());
-        }
-        if let Some(header) = &config.response_header {
-            let version = config.version_name(tagged.version);
-            let _ = host::add_header(HeaderMap::Response, header, version.as_bytes());
+        if let Some(decision) = &self.decision {
+            for effect in decision.response_effects(&self.active.config) {
+                effect.apply(&mut HostHeaders(HeaderMap::Response));
+            }
         }
         Action::Continue
     }
 }
 
-/// Sets request header `name` to exactly `value`: a plain add when the request has no such
-/// header (cheaper for Envoy than a replace, which first looks for lines to drop). A failed
-/// write leaves the header as it was.
-fn set_request_header(request: &SerializedRequest, name: &str, value: &[u8]) {
-    let _ = if request.header_values(name).next().is_some() {
-        host::replace_header(HeaderMap::Request, name, value)
-    } else {
-        host::add_header(HeaderMap::Request, name, value)
-    };
+/// The host's header maps as the effects' writer. A failed write leaves the header as it
+/// was: the request or response passes as it is.
+struct HostHeaders(HeaderMap);
+
+impl HeaderWriter for HostHeaders {
+    fn add(&mut self, name: &str, value: &[u8]) {
+        let _ = host::add_header(self.0, name, value);
+    }
+
+    fn replace(&mut self, name: &str, value: &[u8]) {
+        let _ = host::replace_header(self.0, name, value);
+    }
 }
 
 /// The HTTP context of a plugin instance without an accepted configuration: every callback

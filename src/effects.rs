@@ -1,0 +1,213 @@
+//! What a decision changes in the request and the response (SPEC §1.3, §1.5, §1.6), as a
+//! list both the filter and `canary-tagger explain` read: the filter writes exactly these
+//! effects through the host, `explain` shows them.
+//!
+//! An effect borrows from the configuration and the decision and allocates nothing; a
+//! value that has to be built (the `baggage` header, a `Set-Cookie`) is built only when it
+//! is written ([`SetHeader::value`], [`AddHeader::value`]), and only then allocates.
+//!
+//! The effect types do not depend on how the version was decided: any kind of decision can
+//! produce them (a gateway decision today; another kind of decision would add its own
+//! `*_effects` function yielding the same [`SetHeader`] and [`AddHeader`]).
+
+use std::borrow::Cow;
+
+use crate::baggage;
+use crate::config::{CompiledConfig, StickyCookie};
+use crate::engine::{ClientTag, Decision, StickyId};
+use crate::request::RequestView;
+
+/// A request header set to exactly one value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetHeader<'a> {
+    /// Lower-case.
+    pub name: &'a str,
+    pub value: SetValue<'a>,
+    pub mode: SetMode,
+}
+
+/// How [`SetHeader`] is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetMode {
+    /// Neither the request nor an earlier effect has the header: a plain add (cheaper for
+    /// Envoy than a replace, which first looks for lines to drop).
+    Add,
+    /// Replace every line of that name.
+    Replace,
+    /// The header already is exactly the value (a kept client tag, a `baggage` already
+    /// current): nothing to write.
+    Unchanged,
+}
+
+impl SetMode {
+    fn add_or_replace(present: bool) -> SetMode {
+        if present {
+            SetMode::Replace
+        } else {
+            SetMode::Add
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetValue<'a> {
+    /// These bytes (a version name, a `normalize` default).
+    Text(&'a str),
+    /// The request's `baggage` members with `canary-version=<version>` added or replaced
+    /// ([`baggage::with_version`]).
+    Baggage { version: &'a str },
+}
+
+/// A response header line added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddHeader<'a> {
+    /// Lower-case.
+    pub name: &'a str,
+    pub value: AddValue<'a>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddValue<'a> {
+    Text(&'a str),
+    /// The `Set-Cookie` that issues sticky id `id` ([`StickyCookie::set_cookie`]).
+    SetCookie {
+        cookie: &'a StickyCookie,
+        id: StickyId,
+    },
+}
+
+/// Where effects are written: the host's header maps in the filter, a list in tests.
+pub trait HeaderWriter {
+    /// Adds one line (the map may then hold the name more than once).
+    fn add(&mut self, name: &str, value: &[u8]);
+    /// Sets the header to exactly one line.
+    fn replace(&mut self, name: &str, value: &[u8]);
+}
+
+impl<'a> SetHeader<'a> {
+    /// The value's bytes; `request` is the one the effect was made for (a `baggage` value
+    /// keeps its members). Allocates for `baggage` only.
+    pub fn value<R: RequestView>(&self, request: &'a R) -> Cow<'a, [u8]> {
+        match self.value {
+            SetValue::Text(text) => Cow::Borrowed(text.as_bytes()),
+            SetValue::Baggage { version } => Cow::Owned(baggage::with_version(
+                request.header_values(baggage::HEADER),
+                version,
+            )),
+        }
+    }
+
+    /// Writes the effect (nothing when [`SetMode::Unchanged`]).
+    pub fn apply<R: RequestView>(&self, request: &'a R, writer: &mut impl HeaderWriter) {
+        if self.mode == SetMode::Unchanged {
+            return;
+        }
+        let value = self.value(request);
+        if self.mode == SetMode::Add {
+            writer.add(self.name, &value);
+        } else {
+            writer.replace(self.name, &value);
+        }
+    }
+}
+
+impl<'a> AddHeader<'a> {
+    /// The value's bytes. Allocates for a `Set-Cookie` only.
+    pub fn value(&self) -> Cow<'a, [u8]> {
+        match self.value {
+            AddValue::Text(text) => Cow::Borrowed(text.as_bytes()),
+            AddValue::SetCookie { cookie, id } => {
+                Cow::Owned(cookie.set_cookie(id.as_str()).into_bytes())
+            }
+        }
+    }
+
+    pub fn apply(&self, writer: &mut impl HeaderWriter) {
+        writer.add(self.name, &self.value());
+    }
+}
+
+impl Decision {
+    /// The request headers to set, in order: each rewritten `normalize` header (by index),
+    /// the tag header, then `baggage` when configured.
+    ///
+    /// Whether a header is present is judged on `request` as the client sent it (the one
+    /// this decision was made for) and on the effects before it: a second `normalize` entry
+    /// for the same header replaces what the first added.
+    pub fn request_effects<'a, R: RequestView>(
+        &'a self,
+        config: &'a CompiledConfig,
+        request: &'a R,
+    ) -> impl Iterator<Item = SetHeader<'a>> + 'a {
+        let present = move |name: &str| request.header_values(name).next().is_some();
+        let normalized = self.normalized.iter().filter_map(move |index| {
+            let entry = config.normalize.get(index)?;
+            let set_before = self
+                .normalized
+                .iter()
+                .take_while(|&earlier| earlier < index)
+                .filter_map(|earlier| config.normalize.get(earlier))
+                .any(|earlier| earlier.header == entry.header);
+            Some(SetHeader {
+                name: &entry.header,
+                value: SetValue::Text(&entry.default),
+                mode: SetMode::add_or_replace(set_before || present(&entry.header)),
+            })
+        });
+        // The client tag check already looked for the tag header (and compiling rejects a
+        // `normalize` entry for it, so none was set before).
+        let version = config.version_name(self.version);
+        let tag = SetHeader {
+            name: &config.tag_header,
+            value: SetValue::Text(version),
+            mode: match self.client_tag {
+                ClientTag::Absent => SetMode::Add,
+                ClientTag::Stripped => SetMode::Replace,
+                ClientTag::Kept => SetMode::Unchanged,
+            },
+        };
+        let baggage = config.baggage.then(|| {
+            let set_before = config.tag_header == baggage::HEADER
+                || self
+                    .normalized
+                    .iter()
+                    .filter_map(|index| config.normalize.get(index))
+                    .any(|entry| entry.header == baggage::HEADER);
+            let mut lines = request.header_values(baggage::HEADER);
+            let mode = match lines.next() {
+                _ if set_before => SetMode::Replace,
+                None => SetMode::Add,
+                Some(line) if lines.next().is_none() && baggage::is_current(line, version) => {
+                    SetMode::Unchanged
+                }
+                Some(_) => SetMode::Replace,
+            };
+            SetHeader {
+                name: baggage::HEADER,
+                value: SetValue::Baggage { version },
+                mode,
+            }
+        });
+        normalized.chain(std::iter::once(tag)).chain(baggage)
+    }
+
+    /// The response headers to add, in order: the sticky id's `Set-Cookie` when a split
+    /// issued one, then `response_header` with the version.
+    pub fn response_effects<'a>(
+        &'a self,
+        config: &'a CompiledConfig,
+    ) -> impl Iterator<Item = AddHeader<'a>> + 'a {
+        let set_cookie = match (self.sticky_id, &config.sticky_cookie) {
+            (Some(id), Some(cookie)) => Some(AddHeader {
+                name: "set-cookie",
+                value: AddValue::SetCookie { cookie, id },
+            }),
+            _ => None,
+        };
+        let response_header = config.response_header.as_deref().map(|name| AddHeader {
+            name,
+            value: AddValue::Text(config.version_name(self.version)),
+        });
+        set_cookie.into_iter().chain(response_header)
+    }
+}
