@@ -531,6 +531,25 @@ response headers added:
     );
 }
 
+/// The split hashes the first non-empty value of a key; explain shows that value, not an
+/// empty one before it.
+#[test]
+fn explain_shows_the_key_value_the_split_hashed() {
+    let file = spec_example_file();
+    let json = explain_json(&[
+        &file,
+        "-H",
+        ANDROID,
+        "--cookie",
+        "uid=",
+        "--cookie",
+        "uid=alice",
+    ]);
+    assert_eq!(json["split"]["key"], "cookie:uid");
+    assert_eq!(json["split"]["value"], "alice");
+    assert_eq!(json["split"]["bucket"], hash::bucket(b"android", b"alice"));
+}
+
 #[test]
 fn explain_issues_a_sticky_id_that_brings_the_user_back() {
     let file = repo("envoyfilter/weather/plugin-config.json");

@@ -5,11 +5,12 @@
 
 use std::net::IpAddr;
 
-use canary_tagger::config::{Action, ClientIpMode, CompiledConfig, KeySource};
-use canary_tagger::engine::{self, ClientTag, DecidedBy, Decision, Normalized, SplitKey};
-use canary_tagger::matcher::{Lookup, ValueSource};
+use canary_tagger::config::{Action, ClientIpMode, CompiledConfig, VersionId};
+use canary_tagger::engine::{
+    self, ClientTag, DecidedBy, Decision, NormalizeCheck, Observer, RuleOutcome, SplitKey, TagCheck,
+};
 use canary_tagger::net::{self, ClientIpSource};
-use canary_tagger::request::{cookie_values, query_values, OwnedRequest, RequestView};
+use canary_tagger::request::{OwnedRequest, RequestView};
 use serde::Serialize;
 
 use crate::args::{short, switch, value, Flag, Parsed, UsageError};
@@ -170,7 +171,9 @@ pub struct Explanation {
     pub rules: Vec<RuleStep>,
     pub split: Option<SplitOut>,
     pub client_ip: Option<String>,
-    pub client_ip_source: &'static str,
+    /// Never `not-needed`: `explain` resolves the client address for display even when the
+    /// decision did not consult it.
+    pub client_ip_source: ClientIpSource,
     pub client_tag: ClientTagOut,
     pub normalized: Vec<NormalizedOut>,
     /// Request headers the filter sets (replacing any value), in the order it sets them.
@@ -193,15 +196,14 @@ pub enum DecidedByOut {
 pub struct RuleStep {
     pub index: usize,
     pub name: String,
-    /// `no_match`, `decided`, or `no_version` (matched, but version_from found no version).
-    pub result: &'static str,
+    pub result: RuleOutcome,
+    /// Why a `no_version` rule found no version.
     pub note: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct SplitOut {
-    /// `key` (a `split.key` entry), `sticky_cookie`, `new_sticky_id` or `random`.
-    pub key_kind: &'static str,
+    pub key_kind: KeyKind,
     /// The key source hashed (`cookie:uid`, `source_ip`, `cookie:<sticky cookie>`).
     pub key: Option<String>,
     /// Index into `split.key` when `key_kind` is `key`.
@@ -211,6 +213,18 @@ pub struct SplitOut {
     pub salt: String,
     pub bucket: u16,
     pub ranges: Vec<RangeOut>,
+}
+
+/// [`SplitKey`] without the index (that is `key_index`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    /// A `split.key` entry.
+    Key,
+    StickyCookie,
+    NewStickyId,
+    /// No key and no sticky cookie: not sticky.
+    Random,
 }
 
 #[derive(Debug, Serialize)]
@@ -223,8 +237,7 @@ pub struct RangeOut {
 
 #[derive(Debug, Serialize)]
 pub struct ClientTagOut {
-    /// `absent`, `kept` or `stripped`.
-    pub status: &'static str,
+    pub status: ClientTag,
     pub values: Vec<String>,
     pub reason: Option<String>,
 }
@@ -248,99 +261,88 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The request as the rules see it, mirroring the engine: normalized headers replaced.
-struct View<'a> {
-    config: &'a CompiledConfig,
-    request: &'a OwnedRequest,
-    client_ip: Option<IpAddr>,
-    normalized: Normalized,
+/// The engine's steps as [`engine::decide_observed`] reports them.
+#[derive(Default)]
+struct Trace {
+    client_tag: Option<TagCheck>,
+    /// `normalize` entries that rewrote their header.
+    normalized: Vec<usize>,
+    rules: Vec<(usize, RuleOutcome)>,
+    /// The first value each `version_from` rule read, by rule index.
+    version_from_first: Vec<(usize, Vec<u8>)>,
+    /// The split's key and the bytes it hashed (`None`: a random bucket).
+    split: Option<(SplitKey, Option<Vec<u8>>)>,
 }
 
-impl View<'_> {
-    fn values(&self, source: &ValueSource) -> Vec<Vec<u8>> {
-        match source {
-            ValueSource::Header(name) => {
-                let rewritten = self
-                    .normalized
-                    .iter()
-                    .filter_map(|i| self.config.normalize.get(i))
-                    .filter(|entry| entry.header == *name)
-                    .last();
-                match rewritten {
-                    Some(entry) => vec![entry.default.as_bytes().to_vec()],
-                    None => self
-                        .request
-                        .header_values(name)
-                        .map(<[u8]>::to_vec)
-                        .collect(),
-                }
-            }
-            ValueSource::Cookie(name) => cookie_values(self.request, name.as_bytes())
-                .map(<[u8]>::to_vec)
-                .collect(),
-            ValueSource::Query(name) => self
-                .request
-                .header_values(":path")
-                .take(1)
-                .flat_map(|path| {
-                    query_values(path, name.as_bytes())
-                        .map(|v| v.into_owned())
-                        .collect::<Vec<_>>()
-                })
-                .collect(),
+impl Observer for Trace {
+    fn client_tag(&mut self, check: TagCheck) {
+        self.client_tag = Some(check);
+    }
+
+    fn normalize(&mut self, index: usize, check: NormalizeCheck) {
+        if check.rewrites() {
+            self.normalized.push(index);
         }
     }
-}
 
-impl Lookup for View<'_> {
-    fn any_value(&self, source: &ValueSource, pred: &mut dyn FnMut(&[u8]) -> bool) -> bool {
-        self.values(source).iter().any(|value| pred(value))
+    fn version_from_value(&mut self, rule: usize, value: &[u8], _version: Option<VersionId>) {
+        if !self.version_from_first.iter().any(|(r, _)| *r == rule) {
+            self.version_from_first.push((rule, value.to_vec()));
+        }
     }
 
-    fn client_ip(&self) -> Option<IpAddr> {
-        self.client_ip
+    fn split_hashed(&mut self, _rule: usize, key: SplitKey, hashed: Option<&[u8]>, _bucket: u16) {
+        self.split = Some((key, hashed.map(<[u8]>::to_vec)));
+    }
+
+    fn rule(&mut self, index: usize, outcome: RuleOutcome) {
+        self.rules.push((index, outcome));
     }
 }
 
 pub fn explain(config: &CompiledConfig, request: &OwnedRequest, entropy: u128) -> Explanation {
-    let decision = engine::decide(config, request, entropy);
-    let version = config.version_name(decision.version).to_string();
+    let mut trace = Trace::default();
+    let decision = engine::decide_observed(config, request, entropy, &mut trace);
     // The filter resolves the client IP only when the decision consults it; explain shows
-    // it (and evaluates every rule for the trace) either way.
+    // it either way.
     let (client_ip, client_ip_source) = match decision.client_ip_source {
         ClientIpSource::NotNeeded => engine::client_ip(config, request),
         source => (decision.client_ip, source),
     };
-    let view = View {
-        config,
-        request,
-        client_ip,
-        normalized: decision.normalized,
+    let rule_name = |index: usize| {
+        config
+            .rules
+            .get(index)
+            .map(|rule| rule.name.clone())
+            .unwrap_or_default()
     };
 
     let decided_by = match decision.decided_by {
         DecidedBy::Rule(index) => DecidedByOut::Rule {
             index,
-            name: config
-                .rules
-                .get(index)
-                .map(|r| r.name.clone())
-                .unwrap_or_default(),
+            name: rule_name(index),
         },
         DecidedBy::Default => DecidedByOut::Default,
         DecidedBy::TrustedClientTag => DecidedByOut::TrustedClientTag,
     };
 
-    let rules = if decision.decided_by == DecidedBy::TrustedClientTag {
-        Vec::new()
-    } else {
-        rule_steps(config, &view)
-    };
+    let rules = trace
+        .rules
+        .iter()
+        .map(|&(index, result)| RuleStep {
+            index,
+            name: rule_name(index),
+            result,
+            note: (result == RuleOutcome::NoVersion)
+                .then(|| no_version_note(config, &trace, index))
+                .flatten(),
+        })
+        .collect();
 
-    let normalized = decision
+    let normalized = trace
         .normalized
         .iter()
-        .filter_map(|index| {
+        .filter_map(|&index| {
             let entry = config.normalize.get(index)?;
             Some(NormalizedOut {
                 index,
@@ -349,55 +351,31 @@ pub fn explain(config: &CompiledConfig, request: &OwnedRequest, entropy: u128) -
                 to: entry.default.clone(),
             })
         })
-        .collect::<Vec<_>>();
+        .collect();
 
-    let mut request_headers: Vec<HeaderOut> = normalized
-        .iter()
-        .map(|n| HeaderOut {
-            name: n.header.clone(),
-            value: n.to.clone(),
+    let request_headers = decision
+        .request_effects(config, request)
+        .map(|effect| HeaderOut {
+            name: effect.name.to_string(),
+            value: text(&effect.value(request)),
         })
         .collect();
-    request_headers.push(HeaderOut {
-        name: config.tag_header.clone(),
-        value: version.clone(),
-    });
-    if config.baggage {
-        let baggage =
-            canary_tagger::baggage::with_version(request.header_values("baggage"), &version);
-        request_headers.push(HeaderOut {
-            name: "baggage".into(),
-            value: text(&baggage),
-        });
-    }
-
-    let mut response_headers = Vec::new();
-    if let (Some(id), Some(sticky)) = (&decision.sticky_id, &config.sticky_cookie) {
-        response_headers.push(HeaderOut {
-            name: "set-cookie".into(),
-            value: sticky.set_cookie(id.as_str()),
-        });
-    }
-    if let Some(header) = &config.response_header {
-        response_headers.push(HeaderOut {
-            name: header.clone(),
-            value: version.clone(),
-        });
-    }
+    let response_headers = decision
+        .response_effects(config)
+        .map(|effect| HeaderOut {
+            name: effect.name.to_string(),
+            value: text(&effect.value()),
+        })
+        .collect();
 
     Explanation {
-        version,
+        version: config.version_name(decision.version).to_string(),
         decided_by,
         rules,
-        split: split_out(config, &decision, &view),
+        split: split_out(config, &decision, &trace),
         client_ip: client_ip.map(|ip| ip.to_string()),
-        client_ip_source: match client_ip_source {
-            ClientIpSource::Peer => "peer",
-            ClientIpSource::ForwardedFor => "x-forwarded-for",
-            ClientIpSource::PeerAfterXffFallback => "peer-after-xff-fallback",
-            ClientIpSource::Unknown | ClientIpSource::NotNeeded => "unknown",
-        },
-        client_tag: client_tag_out(config, request, &decision),
+        client_ip_source,
+        client_tag: client_tag_out(config, request, &decision, &trace, client_ip),
         normalized,
         request_headers,
         response_headers,
@@ -405,45 +383,22 @@ pub fn explain(config: &CompiledConfig, request: &OwnedRequest, entropy: u128) -
     }
 }
 
-/// Each rule in order until one decides, and why the others did not.
-fn rule_steps(config: &CompiledConfig, view: &View) -> Vec<RuleStep> {
-    let mut steps = Vec::new();
-    for (index, rule) in config.rules.iter().enumerate() {
-        let holds = rule
-            .condition
-            .as_ref()
-            .is_none_or(|condition| condition.holds(view));
-        let (result, note) = if !holds {
-            ("no_match", None)
-        } else if let Action::VersionFrom(source) = &rule.action {
-            match view.values(source).first() {
-                Some(value) if config.version_named(value).is_some() => ("decided", None),
-                Some(value) => (
-                    "no_version",
-                    Some(format!(
-                        "{source} is {:?}, not one of the versions",
-                        text(value)
-                    )),
-                ),
-                None => ("no_version", Some(format!("{source} is absent"))),
-            }
-        } else {
-            ("decided", None)
-        };
-        steps.push(RuleStep {
-            index,
-            name: rule.name.clone(),
-            result,
-            note,
-        });
-        if result == "decided" {
-            break;
-        }
-    }
-    steps
+/// Why `rules[index]`, a `version_from` rule that matched, found no version.
+fn no_version_note(config: &CompiledConfig, trace: &Trace, index: usize) -> Option<String> {
+    let Action::VersionFrom(source) = &config.rules.get(index)?.action else {
+        return None;
+    };
+    let first = trace
+        .version_from_first
+        .iter()
+        .find(|(rule, _)| *rule == index);
+    Some(match first {
+        Some((_, value)) => format!("{source} is {:?}, not one of the versions", text(value)),
+        None => format!("{source} is absent"),
+    })
 }
 
-fn split_out(config: &CompiledConfig, decision: &Decision, view: &View) -> Option<SplitOut> {
+fn split_out(config: &CompiledConfig, decision: &Decision, trace: &Trace) -> Option<SplitOut> {
     let outcome = decision.split?;
     let DecidedBy::Rule(index) = decision.decided_by else {
         return None;
@@ -451,42 +406,21 @@ fn split_out(config: &CompiledConfig, decision: &Decision, view: &View) -> Optio
     let Action::Split(split) = &config.rules.get(index)?.action else {
         return None;
     };
-    let (key_kind, key, key_index, value) = match outcome.key {
-        SplitKey::StickyCookie => {
-            let name = config
-                .sticky_cookie
-                .as_ref()
-                .map(|s| s.name.clone())
-                .unwrap_or_default();
-            let value = cookie_values(view.request, name.as_bytes())
-                .find(|v| !v.is_empty())
-                .map(text);
-            ("sticky_cookie", Some(format!("cookie:{name}")), None, value)
-        }
-        SplitKey::Key(key_index) => {
-            let source = split.keys.get(key_index);
-            let value = match source {
-                Some(KeySource::Value(source)) => view.values(source).first().map(|v| text(v)),
-                Some(KeySource::SourceIp) => decision.client_ip.map(|ip| ip.to_string()),
-                None => None,
-            };
-            (
-                "key",
-                source.map(ToString::to_string),
-                Some(key_index),
-                value,
-            )
-        }
-        SplitKey::NewStickyId => (
-            "new_sticky_id",
-            config
-                .sticky_cookie
-                .as_ref()
-                .map(|s| format!("cookie:{}", s.name)),
-            None,
-            decision.sticky_id.map(|id| id.as_str().to_string()),
+    let sticky_cookie = || {
+        config
+            .sticky_cookie
+            .as_ref()
+            .map(|sticky| format!("cookie:{}", sticky.name))
+    };
+    let (key_kind, key, key_index) = match outcome.key {
+        SplitKey::StickyCookie => (KeyKind::StickyCookie, sticky_cookie(), None),
+        SplitKey::Key(key_index) => (
+            KeyKind::Key,
+            split.keys.get(key_index).map(ToString::to_string),
+            Some(key_index),
         ),
-        SplitKey::Random => ("random", None, None, None),
+        SplitKey::NewStickyId => (KeyKind::NewStickyId, sticky_cookie(), None),
+        SplitKey::Random => (KeyKind::Random, None, None),
     };
     let mut start = 0u16;
     let mut ranges = Vec::new();
@@ -504,7 +438,11 @@ fn split_out(config: &CompiledConfig, decision: &Decision, view: &View) -> Optio
         key_kind,
         key,
         key_index,
-        value,
+        value: trace
+            .split
+            .as_ref()
+            .and_then(|(_, hashed)| hashed.as_deref())
+            .map(text),
         salt: split.salt.clone(),
         bucket: outcome.bucket,
         ranges,
@@ -515,33 +453,30 @@ fn client_tag_out(
     config: &CompiledConfig,
     request: &OwnedRequest,
     decision: &Decision,
+    trace: &Trace,
+    client_ip: Option<IpAddr>,
 ) -> ClientTagOut {
     let values: Vec<String> = request
         .header_values(&config.tag_header)
         .map(text)
         .collect();
-    let (status, reason) = match decision.client_tag {
-        ClientTag::Absent => ("absent", None),
-        ClientTag::Kept => (
-            "kept",
-            Some("sent from trusted_tag_sources and names a known version".to_string()),
-        ),
-        ClientTag::Stripped => {
-            let reason = match values.as_slice() {
-                [value] if config.version_named(value.as_bytes()).is_none() => {
-                    format!("{value:?} is not one of the versions")
-                }
-                [_] => match engine::client_ip(config, request).0 {
-                    Some(ip) => format!("client {ip} is not in trusted_tag_sources"),
-                    None => "the client address is unknown".to_string(),
-                },
-                several => format!("sent {} times", several.len()),
-            };
-            ("stripped", Some(reason))
+    let reason = match trace.client_tag {
+        None | Some(TagCheck::Absent) => None,
+        Some(TagCheck::Kept) => {
+            Some("sent from trusted_tag_sources and names a known version".to_string())
         }
+        Some(TagCheck::NotAVersion) => Some(format!(
+            "{:?} is not one of the versions",
+            values.first().map(String::as_str).unwrap_or_default()
+        )),
+        Some(TagCheck::UntrustedSource) => Some(match client_ip {
+            Some(ip) => format!("client {ip} is not in trusted_tag_sources"),
+            None => "the client address is unknown".to_string(),
+        }),
+        Some(TagCheck::Repeated) => Some(format!("sent {} times", values.len())),
     };
     ClientTagOut {
-        status,
+        status: decision.client_tag,
         values,
         reason,
     }
@@ -578,9 +513,9 @@ pub fn render_text(config: &CompiledConfig, explained: &Explanation) -> String {
         line("rules:".into());
         for step in &explained.rules {
             let result = match step.result {
-                "no_match" => "no match".to_string(),
-                "decided" => "matched, decided".to_string(),
-                _ => format!(
+                RuleOutcome::NoMatch => "no match".to_string(),
+                RuleOutcome::Decided => "matched, decided".to_string(),
+                RuleOutcome::NoVersion => format!(
                     "matched, but {}; next rule",
                     step.note.as_deref().unwrap_or("no version")
                 ),
@@ -590,14 +525,14 @@ pub fn render_text(config: &CompiledConfig, explained: &Explanation) -> String {
     }
     if let Some(split) = &explained.split {
         let key = match (split.key_kind, &split.key, &split.value) {
-            ("key", Some(key), Some(value)) => format!(
+            (KeyKind::Key, Some(key), Some(value)) => format!(
                 "{key} = {value:?} (split.key[{}])",
                 split.key_index.unwrap_or_default()
             ),
-            ("sticky_cookie", Some(key), Some(value)) => {
+            (KeyKind::StickyCookie, Some(key), Some(value)) => {
                 format!("{key} = {value:?} (the sticky cookie)")
             }
-            ("new_sticky_id", Some(key), Some(value)) => {
+            (KeyKind::NewStickyId, Some(key), Some(value)) => {
                 format!("none of split.key present; a new sticky id is issued: {key} = {value:?}")
             }
             _ => "none of split.key present and no sticky_cookie: random bucket, not sticky"
@@ -618,38 +553,41 @@ pub fn render_text(config: &CompiledConfig, explained: &Explanation) -> String {
         ));
     }
     let ip_source = match explained.client_ip_source {
-        "peer" => "peer address".to_string(),
-        "x-forwarded-for" => match config.client_ip {
+        ClientIpSource::Peer => "peer address".to_string(),
+        ClientIpSource::ForwardedFor => match config.client_ip {
             ClientIpMode::ForwardedFor { trusted_hops } => format!(
                 "x-forwarded-for, {trusted_hops} trusted hop{}",
                 if trusted_hops == 1 { "" } else { "s" }
             ),
             ClientIpMode::Peer => "x-forwarded-for".to_string(),
         },
-        "peer-after-xff-fallback" => {
+        ClientIpSource::PeerAfterXffFallback => {
             "peer address: x-forwarded-for has too few entries, or a malformed one, at the trusted position"
                 .to_string()
         }
-        _ => "no peer address (give --ip)".to_string(),
+        ClientIpSource::Unknown | ClientIpSource::NotNeeded => {
+            "no peer address (give --ip)".to_string()
+        }
     };
     line(format!(
         "client ip:   {} ({ip_source})",
         explained.client_ip.as_deref().unwrap_or("unknown")
     ));
     let tag = &explained.client_tag;
+    let sent = |status: &str| {
+        let values: Vec<String> = tag.values.iter().map(|v| format!("{v:?}")).collect();
+        format!(
+            "{} {status}: {}",
+            values.join(", "),
+            tag.reason.as_deref().unwrap_or("")
+        )
+    };
     line(format!(
         "client tag:  {}",
         match tag.status {
-            "absent" => format!("none sent ({})", config.tag_header),
-            status => format!(
-                "{} {status}: {}",
-                tag.values
-                    .iter()
-                    .map(|v| format!("{v:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                tag.reason.as_deref().unwrap_or("")
-            ),
+            ClientTag::Absent => format!("none sent ({})", config.tag_header),
+            ClientTag::Kept => sent("kept"),
+            ClientTag::Stripped => sent("stripped"),
         }
     ));
     if explained.normalized.is_empty() {
