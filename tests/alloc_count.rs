@@ -2,7 +2,8 @@
 //! allocator, and every request of the benchmark mix (`fixtures/requests.json`) is decided
 //! under the seed config and the 50-rule config. The common path must not allocate, so a
 //! change that starts allocating per request fails here instead of showing up only as a
-//! slower gateway.
+//! slower gateway. The filter's whole path (decide, then write the decision's effects) is
+//! counted too: it allocates only the header values it has to build.
 //!
 //! Counting is per thread, so the test harness's other threads do not disturb it.
 
@@ -13,9 +14,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use canary_tagger::config::CompiledConfig;
+use canary_tagger::effects::{AddValue, HeaderWriter, SetMode, SetValue};
 use canary_tagger::engine::{decide, Decision};
 use canary_tagger::hash;
-use canary_tagger::request::OwnedRequest;
+use canary_tagger::request::{OwnedRequest, RequestView, SerializedRequest};
 
 mod common;
 
@@ -137,11 +139,13 @@ fn fifty_rule_config_decides_without_allocating() {
     assert_within_budget(&over_budget(&results));
 }
 
-/// The filter's own request type: Envoy's serialized header map read in place. The seed
-/// config takes the client IP from x-forwarded-for, so the peer address (which would be
-/// fetched, and allocated, on first use) is never needed.
-#[test]
-fn seed_config_over_the_serialized_header_map_does_not_allocate() {
+/// The seed config and the mix as the filter reads it (Envoy's serialized header map),
+/// each request decided once to warm up.
+fn seed_config_and_serialized_mix() -> (
+    CompiledConfig,
+    Vec<fixtures::MixRequest>,
+    Vec<SerializedRequest>,
+) {
     let config = CompiledConfig::from_json(fixtures::SPEC_EXAMPLE.as_bytes()).unwrap();
     let templates = fixtures::templates();
     let serialized: Vec<_> = templates
@@ -151,6 +155,15 @@ fn seed_config_over_the_serialized_header_map_does_not_allocate() {
     for request in &serialized {
         decide(&config, request, ENTROPY);
     }
+    (config, templates, serialized)
+}
+
+/// The filter's own request type: Envoy's serialized header map read in place. The seed
+/// config takes the client IP from x-forwarded-for, so the peer address (which would be
+/// fetched, and allocated, on first use) is never needed.
+#[test]
+fn seed_config_over_the_serialized_header_map_does_not_allocate() {
+    let (config, templates, serialized) = seed_config_and_serialized_mix();
     let over: Vec<String> = templates
         .iter()
         .zip(&serialized)
@@ -159,6 +172,85 @@ fn seed_config_over_the_serialized_header_map_does_not_allocate() {
             (n > BUDGET).then(|| format!("{}: {n} allocations", template.name))
         })
         .collect();
+    assert_within_budget(&over);
+}
+
+/// A writer that keeps no copy: it counts lines and bytes, as the host would take them.
+#[derive(Default)]
+struct Written {
+    lines: usize,
+    bytes: usize,
+}
+
+impl HeaderWriter for Written {
+    fn add(&mut self, _name: &str, value: &[u8]) {
+        self.lines += 1;
+        self.bytes += value.len();
+    }
+
+    fn replace(&mut self, _name: &str, value: &[u8]) {
+        self.add("", value);
+    }
+}
+
+/// What the filter does with a request, without the host: decide, write the request
+/// effects, and (in the response phase) the response effects.
+fn filter_path<R: RequestView>(config: &CompiledConfig, request: &R) -> Written {
+    let decision = decide(config, request, ENTROPY);
+    let mut written = Written::default();
+    for effect in decision.request_effects(config, request) {
+        effect.apply(request, &mut written);
+    }
+    for effect in decision.response_effects(config) {
+        effect.apply(&mut written);
+    }
+    written
+}
+
+/// The values the filter has to build for a request (`baggage` it writes, a `Set-Cookie`):
+/// one buffer each. Counted from the effects list, which itself does not allocate.
+fn values_built<R: RequestView>(config: &CompiledConfig, request: &R) -> u64 {
+    let decision = decide(config, request, ENTROPY);
+    let set = decision.request_effects(config, request).filter(|effect| {
+        matches!(effect.value, SetValue::Baggage { .. }) && effect.mode != SetMode::Unchanged
+    });
+    let added = decision
+        .response_effects(config)
+        .filter(|effect| matches!(effect.value, AddValue::SetCookie { .. }));
+    u64::try_from(set.count() + added.count()).unwrap()
+}
+
+/// The filter's path over the filter's request type: the decision and its effects list
+/// allocate nothing; writing allocates exactly one buffer per value built (here the
+/// `baggage` of every request: the seed config has `baggage: true`).
+#[test]
+fn the_filter_path_allocates_only_the_values_it_builds() {
+    let (config, templates, serialized) = seed_config_and_serialized_mix();
+    let mut over = Vec::new();
+    for (template, request) in templates.iter().zip(&serialized) {
+        let (effects, n) = allocations(|| {
+            let decision = decide(&config, request, ENTROPY);
+            let set = decision.request_effects(&config, request).count();
+            set + decision.response_effects(&config).count()
+        });
+        assert!(effects >= 2, "{}: tag and baggage at least", template.name);
+        if n > BUDGET {
+            over.push(format!(
+                "{}: {n} allocations deciding and listing effects",
+                template.name
+            ));
+        }
+        let built = values_built(&config, request);
+        assert!(built >= 1, "{}: the baggage is built", template.name);
+        let (written, n) = allocations(|| filter_path(&config, request));
+        assert!(written.lines >= 2 && written.bytes > 0, "{}", template.name);
+        if n != BUDGET + built {
+            over.push(format!(
+                "{}: {n} allocations on the filter path, expected {built} (values built)",
+                template.name
+            ));
+        }
+    }
     assert_within_budget(&over);
 }
 

@@ -1,6 +1,8 @@
 //! Property tests with a small deterministic PRNG (SplitMix64): random valid configurations
-//! and hostile requests never panic and always yield a known version; splits are as even
-//! as their weights say; and growing the first listed version only ever moves users into it.
+//! and hostile requests never panic and always yield a known version; the observed steps of
+//! a decision agree with it, and applying its effects leaves the request tagged as the SPEC
+//! says; splits are as even as their weights say; and growing the first listed version only
+//! ever moves users into it.
 //!
 //! Deterministic by default; `CANARY_PROPERTY_SEED=<u64>` explores another sequence, and
 //! every failure prints the seed of its configuration so it can be replayed.
@@ -16,11 +18,14 @@ mod common;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-use canary_tagger::config::{Action, CompiledConfig};
-use canary_tagger::engine::{self, ClientTag, DecidedBy, Decision, SplitKey};
+use canary_tagger::config::{Action, CompiledConfig, VersionId};
+use canary_tagger::effects::{HeaderWriter, SetMode};
+use canary_tagger::engine::{
+    self, ClientTag, DecidedBy, Decision, NormalizeCheck, Observer, RuleOutcome, SplitKey, TagCheck,
+};
 use canary_tagger::hash::BUCKETS;
 use canary_tagger::net::ClientIpSource;
-use canary_tagger::request::OwnedRequest;
+use canary_tagger::request::{OwnedRequest, RequestView};
 use serde_json::{json, Value};
 
 // ------------------------------------------------------------------ SplitMix64
@@ -682,6 +687,260 @@ fn random_configs_and_hostile_requests_never_panic_and_yield_a_known_version() {
     assert!(splits >= decisions / 50, "{splits} of {decisions} split");
     let elapsed = started.elapsed();
     assert!(elapsed.as_secs() < 120, "took {elapsed:?}");
+}
+
+// ------------------------------------------------------------------ observed and applied
+
+/// Every step [`engine::decide_observed`] reports.
+#[derive(Default, Debug)]
+struct Steps {
+    client_tag: Vec<TagCheck>,
+    normalize: Vec<(usize, NormalizeCheck)>,
+    rules: Vec<(usize, RuleOutcome)>,
+    splits: Vec<(usize, SplitKey, u16)>,
+}
+
+impl Observer for Steps {
+    fn client_tag(&mut self, check: TagCheck) {
+        self.client_tag.push(check);
+    }
+
+    fn normalize(&mut self, index: usize, check: NormalizeCheck) {
+        self.normalize.push((index, check));
+    }
+
+    fn version_from_value(&mut self, _rule: usize, _value: &[u8], _version: Option<VersionId>) {}
+
+    fn split_hashed(&mut self, rule: usize, key: SplitKey, _hashed: Option<&[u8]>, bucket: u16) {
+        self.splits.push((rule, key, bucket));
+    }
+
+    fn rule(&mut self, index: usize, outcome: RuleOutcome) {
+        self.rules.push((index, outcome));
+    }
+}
+
+/// The steps say what the decision says: one client tag check, every `normalize` entry in
+/// order, the rules in order up to the one that decided, and the split it hashed.
+fn check_steps(config: &CompiledConfig, decision: &Decision, steps: &Steps) -> Result<(), String> {
+    let fail = |what: &str| Err(format!("{what}: {steps:?}"));
+    if steps
+        .client_tag
+        .iter()
+        .map(|check| check.outcome())
+        .ne([decision.client_tag])
+    {
+        return fail("one client tag check, with the decision's outcome");
+    }
+    if !steps
+        .normalize
+        .iter()
+        .map(|(i, _)| *i)
+        .eq(0..config.normalize.len())
+    {
+        return fail("every normalize entry checked, in order");
+    }
+    let rewritten = steps.normalize.iter().filter(|(_, check)| check.rewrites());
+    if !rewritten.map(|(i, _)| *i).eq(decision.normalized.iter()) {
+        return fail("the rewriting checks are the decision's normalized set");
+    }
+    if !steps.rules.iter().map(|(i, _)| *i).eq(0..steps.rules.len()) {
+        return fail("rules evaluated in order, none skipped");
+    }
+    let decided: Vec<usize> = steps
+        .rules
+        .iter()
+        .filter(|(_, outcome)| *outcome == RuleOutcome::Decided)
+        .map(|(i, _)| *i)
+        .collect();
+    match decision.decided_by {
+        DecidedBy::TrustedClientTag if !steps.rules.is_empty() => {
+            return fail("no rule runs for a kept tag")
+        }
+        DecidedBy::Default if steps.rules.len() != config.rules.len() || !decided.is_empty() => {
+            return fail("the default comes after every rule failed")
+        }
+        DecidedBy::Rule(index) if decided != [index] || steps.rules.len() != index + 1 => {
+            return fail("the trace ends at the deciding rule")
+        }
+        _ => {}
+    }
+    let expected_split = decision.split.map(|outcome| {
+        let DecidedBy::Rule(index) = decision.decided_by else {
+            return (usize::MAX, outcome.key, outcome.bucket);
+        };
+        (index, outcome.key, outcome.bucket)
+    });
+    if steps.splits.iter().copied().ne(expected_split) {
+        return fail("the split hashed is the decision's");
+    }
+    Ok(())
+}
+
+/// A header map as Envoy holds it, written by the effects. An add never lands on a header
+/// that is already there (it would make a second line).
+struct Headers(Vec<(String, Vec<u8>)>);
+
+impl HeaderWriter for Headers {
+    fn add(&mut self, name: &str, value: &[u8]) {
+        assert!(
+            !self.0.iter().any(|(n, _)| n == name),
+            "a plain add of {name}, which is present"
+        );
+        self.0.push((name.to_string(), value.to_vec()));
+    }
+
+    fn replace(&mut self, name: &str, value: &[u8]) {
+        self.0.retain(|(n, _)| n != name);
+        self.0.push((name.to_string(), value.to_vec()));
+    }
+}
+
+impl Headers {
+    fn values(&self, name: &str) -> Vec<&[u8]> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+            .collect()
+    }
+}
+
+/// The request after the effects: the tag header and `baggage` have exactly one line naming
+/// the version, each rewritten header exactly its default, nothing else changed; nothing is
+/// written that is already so. The response gets the sticky cookie and the version.
+fn check_effects(
+    config: &CompiledConfig,
+    request: &OwnedRequest,
+    decision: &Decision,
+) -> Result<(), String> {
+    let version = config.version_name(decision.version);
+    let mut headers = Headers(request.headers().to_vec());
+    let mut written = Vec::new();
+    for effect in decision.request_effects(config, request) {
+        let value = effect.value(request);
+        let is_noop = headers.values(effect.name) == [value.as_ref()];
+        if effect.mode == SetMode::Unchanged && !is_noop {
+            return Err(format!(
+                "{effect:?}: left unchanged, but it is not that yet"
+            ));
+        }
+        // A client's stripped tag is written even when it names the decided version.
+        if effect.name == "baggage" && is_noop && effect.mode != SetMode::Unchanged {
+            return Err(format!(
+                "{effect:?}: baggage already current, written again"
+            ));
+        }
+        effect.apply(request, &mut headers);
+        written.push(effect.name);
+    }
+    if headers.values(&config.tag_header) != [version.as_bytes()] {
+        return Err("the tag header is one line naming the version".into());
+    }
+    if config.baggage {
+        let lines = headers.values("baggage");
+        let expected_last = format!("canary-version={version}");
+        let members: Vec<&[u8]> = match lines.as_slice() {
+            [line] => line.split(|&b| b == b',').collect(),
+            _ => return Err("baggage is one line".into()),
+        };
+        let ours = members
+            .iter()
+            .filter(|m| m.starts_with(b"canary-version"))
+            .count();
+        if members.last() != Some(&expected_last.as_bytes()) || ours != 1 {
+            return Err(format!("baggage ends with {expected_last}, once"));
+        }
+    }
+    for index in decision.normalized.iter() {
+        let header = &config.normalize[index].header;
+        let last_default = decision
+            .normalized
+            .iter()
+            .map(|i| &config.normalize[i])
+            .filter(|entry| entry.header == *header)
+            .last()
+            .map(|entry| entry.default.as_bytes());
+        if headers.values(header) != [last_default.unwrap()] {
+            return Err(format!("{header} is exactly its default"));
+        }
+    }
+    let untouched = |(name, _): &&(String, Vec<u8>)| !written.contains(&name.as_str());
+    if !request
+        .headers()
+        .iter()
+        .filter(untouched)
+        .eq(headers.0.iter().filter(untouched))
+    {
+        return Err("a header no effect names was changed".into());
+    }
+
+    let response: Vec<(String, String)> = decision
+        .response_effects(config)
+        .map(|effect| {
+            let value = String::from_utf8(effect.value().into_owned()).unwrap();
+            (effect.name.to_string(), value)
+        })
+        .collect();
+    let mut expected = Vec::new();
+    if let (Some(id), Some(sticky)) = (decision.sticky_id, &config.sticky_cookie) {
+        expected.push(("set-cookie".to_string(), sticky.set_cookie(id.as_str())));
+    }
+    if let Some(header) = &config.response_header {
+        expected.push((header.clone(), version.to_string()));
+    }
+    if response != expected {
+        return Err(format!(
+            "response effects {response:?}, expected {expected:?}"
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn observed_steps_and_applied_effects_agree_with_the_decision() {
+    const CONFIGS: u64 = 300;
+    const REQUESTS_PER_CONFIG: usize = 12;
+    let base = base_seed() ^ 0x0e77_ec75;
+    let (mut normalized, mut kept, mut baggage) = (0usize, 0usize, 0usize);
+    for n in 0..CONFIGS {
+        let seed = base.wrapping_add(n.wrapping_mul(0x9e37_79b9));
+        let mut rng = Rng::new(seed);
+        let json = random_config(&mut rng).to_string();
+        let config = CompiledConfig::from_json(json.as_bytes()).unwrap();
+        for _ in 0..REQUESTS_PER_CONFIG {
+            let request = random_request(&mut rng);
+            let entropy = rng.u128();
+            let context = || {
+                format!(
+                    "seed {seed}\nconfig: {json}\nrequest: {}",
+                    common::describe(&request)
+                )
+            };
+            let mut steps = Steps::default();
+            let observed = engine::decide_observed(&config, &request, entropy, &mut steps);
+            let decision = engine::decide(&config, &request, entropy);
+            assert_eq!(
+                observed,
+                decision,
+                "observing changed the decision\n{}",
+                context()
+            );
+            if let Err(why) = check_steps(&config, &decision, &steps) {
+                panic!("{why}\n{}", context());
+            }
+            if let Err(why) = check_effects(&config, &request, &decision) {
+                panic!("{why}\n{}", context());
+            }
+            normalized += usize::from(!decision.normalized.is_empty());
+            kept += usize::from(decision.client_tag == ClientTag::Kept);
+            baggage += usize::from(config.baggage && request.header_values("baggage").count() > 0);
+        }
+    }
+    assert!(
+        normalized > 0 && kept > 0 && baggage > 0,
+        "{normalized} normalized, {kept} kept, {baggage} with baggage"
+    );
 }
 
 // ------------------------------------------------------------------ (b) distribution
