@@ -8,6 +8,33 @@
 //! callbacks) and the `Action`/`ContextType` types.
 //!
 //! Statuses are read as plain `u32`s: the host may return a value no Rust enum names.
+//!
+//! # What can still abort the VM
+//!
+//! Audited against proxy-wasm 0.2.5 for the callbacks the shipped module exports (`make
+//! wasm` keeps only `_initialize`, `proxy_on_memory_allocate`, `proxy_on_vm_start`,
+//! `proxy_on_configure`, `proxy_on_tick`, `proxy_on_context_create`,
+//! `proxy_on_request_headers`, `proxy_on_response_headers`, `proxy_on_delete`; the SDK's
+//! other exports, whose gRPC and HTTP-callout paths `unwrap`, are never entered). What is
+//! left is in the SDK and cannot change without forking it:
+//!
+//! - The dispatcher `panic!`s on a context id it does not know (`invalid context_id`,
+//!   `invalid root_context_id`) or already has (`duplicate context_id`). Only a host that
+//!   breaks the ABI's context lifecycle gets there; Envoy creates each id once, under a root
+//!   it created. Its other panics (`create_http_context returned None`, `missing
+//!   ContextType`) the filter rules out: `get_type` names HTTP, `create_http_context` always
+//!   returns a context. Its `RefCell`s are borrowed while our callbacks run, so a callback
+//!   that re-entered the dispatcher would panic; the filter never calls into the SDK.
+//! - `proxy_on_memory_allocate` (the buffer the host fills for a header map, property or the
+//!   configuration) panics on a size above `isize::MAX` (2 GiB on wasm32) and aborts when
+//!   memory runs out. Envoy caps request headers far below that (`max_request_headers_kb`
+//!   ≤ 8 MiB), and out of memory is fatal to the VM whatever the code does. The symbol is
+//!   the SDK's `#[no_mangle]` export: a second definition would not link.
+//! - Any allocation that fails aborts (Rust's default); with `panic = "abort"` a panic is
+//!   the same trap.
+//!
+//! `_initialize` (the SDK's `main!` macro) runs the constructors and our block, which only
+//! installs [`Logger`] (its `Result` handled) and the root context factory.
 
 use std::ptr::null_mut;
 
