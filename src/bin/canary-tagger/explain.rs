@@ -176,7 +176,9 @@ pub struct Explanation {
     pub client_ip_source: ClientIpSource,
     pub client_tag: ClientTagOut,
     pub normalized: Vec<NormalizedOut>,
-    /// Request headers the filter sets (replacing any value), in the order it sets them.
+    /// Request headers the filter sets (replacing any value), in the order it sets them:
+    /// the decision's effects, including those already so (a kept tag, a current baggage),
+    /// which the filter does not write again.
     pub request_headers: Vec<HeaderOut>,
     /// Response headers the filter adds.
     pub response_headers: Vec<HeaderOut>,
