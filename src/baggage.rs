@@ -25,6 +25,38 @@ pub fn with_version<'a>(
     out
 }
 
+/// The longest value [`write_with_version`] builds on the stack.
+pub const STACK_VALUE: usize = 256;
+
+/// Hands [`with_version`]'s value to `write`, built in a stack buffer when it is at most
+/// [`STACK_VALUE`] bytes (a request usually carries no baggage or a few members), so the
+/// filter's write allocates nothing then.
+pub fn write_with_version<'a, T>(
+    existing: impl Iterator<Item = &'a [u8]> + Clone,
+    version: &str,
+    write: impl FnOnce(&[u8]) -> T,
+) -> T {
+    let mut len = 0;
+    for_each_piece(existing.clone(), version, |piece| {
+        len += piece.len();
+        true
+    });
+    if len > STACK_VALUE {
+        return write(&with_version(existing, version));
+    }
+    let mut buf = [0u8; STACK_VALUE];
+    let mut at = 0;
+    for_each_piece(existing, version, |piece| {
+        let Some(slot) = buf.get_mut(at..at + piece.len()) else {
+            return false;
+        };
+        slot.copy_from_slice(piece);
+        at += piece.len();
+        true
+    });
+    write(buf.get(..at).unwrap_or_default())
+}
+
 /// Whether `line`, the request's only `baggage` header, already is exactly
 /// [`with_version`]'s value (our member last and naming `version`), so that there is
 /// nothing to write. Compares piece by piece: no allocation.
@@ -78,7 +110,10 @@ mod tests {
 
     fn rewrite(values: &[&str], version: &str) -> String {
         let lines = values.iter().map(|v| v.as_bytes());
-        let rewritten = String::from_utf8(with_version(lines, version)).unwrap();
+        let rewritten = String::from_utf8(with_version(lines.clone(), version)).unwrap();
+        write_with_version(lines, version, |written| {
+            assert_eq!(written, rewritten.as_bytes())
+        });
         // Current exactly when the one line is already the result.
         if let [line] = values {
             let current = is_current(line.as_bytes(), version);
@@ -129,5 +164,22 @@ mod tests {
         assert!(is_current(b"a=1,canary-version=v2", "v2"));
         assert!(!is_current(b"a=1,canary-version=v2,", "v2"));
         assert!(!is_current(b"a=1,canary-version=v2x", "v2"));
+    }
+
+    #[test]
+    fn long_values_are_built_on_the_heap_alike() {
+        let long = format!("a={}", "x".repeat(STACK_VALUE));
+        for len in [
+            STACK_VALUE - 20,
+            STACK_VALUE - 17,
+            STACK_VALUE - 16,
+            STACK_VALUE,
+        ] {
+            let member = &long[..len];
+            assert_eq!(
+                rewrite(&[member], "v2"),
+                format!("{member},canary-version=v2")
+            );
+        }
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! An effect borrows from the configuration and the decision and allocates nothing; a
 //! value that has to be built (the `baggage` header, a `Set-Cookie`) is built only when it
-//! is written ([`SetHeader::value`], [`AddHeader::value`]), and only then allocates.
+//! is written or asked for ([`SetHeader::value`], [`AddHeader::value`]). Writing allocates
+//! only a `Set-Cookie` and a long `baggage`.
 //!
 //! The effect types do not depend on how the version was decided: any kind of decision can
 //! produce them (a gateway decision today; another kind of decision would add its own
@@ -97,16 +98,20 @@ impl<'a> SetHeader<'a> {
         }
     }
 
-    /// Writes the effect (nothing when [`SetMode::Unchanged`]).
+    /// Writes the effect (nothing when [`SetMode::Unchanged`]). A `baggage` value is built
+    /// on the stack unless it is long ([`baggage::write_with_version`]).
     pub fn apply<R: RequestView>(&self, request: &'a R, writer: &mut impl HeaderWriter) {
-        if self.mode == SetMode::Unchanged {
-            return;
-        }
-        let value = self.value(request);
-        if self.mode == SetMode::Add {
-            writer.add(self.name, &value);
-        } else {
-            writer.replace(self.name, &value);
+        let mut write = |value: &[u8]| match self.mode {
+            SetMode::Add => writer.add(self.name, value),
+            SetMode::Replace => writer.replace(self.name, value),
+            SetMode::Unchanged => {}
+        };
+        match self.value {
+            _ if self.mode == SetMode::Unchanged => {}
+            SetValue::Text(text) => write(text.as_bytes()),
+            SetValue::Baggage { version } => {
+                baggage::write_with_version(request.header_values(baggage::HEADER), version, write)
+            }
         }
     }
 }
