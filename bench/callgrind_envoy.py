@@ -9,6 +9,8 @@ Repeated runs agree to within ~0.1 %, whatever else the machine is doing, so a c
 few hundred instructions per request is visible (a wrk run resolves ~1.5 µs, i.e. ~10k).
 
   bench/callgrind_envoy.py [--variants none,empty-wasm,canary-seed] [--loads h1,h2,grpc] [-n 1000]
+  bench/callgrind_envoy.py --canary-modules before=old.wasm,after=dist/canary_tagger.wasm
+      (each canary-* variant once per module: how BENCHMARKS.md measures one change at a time)
 
 Valgrind runs Envoy about 50 times slower: each variant takes a minute or two. Counts are
 for the whole Envoy process (all threads) over the window, so they include the listener,
@@ -108,7 +110,7 @@ class Callgrind:
         while time.monotonic() < deadline:
             for path in glob.glob(f"{self.out}.*"):
                 text = Path(path).read_text(errors="replace")
-                if f"Trigger: Client Request: {label}" in text:
+                if re.search(rf"^desc: Trigger: (?:dump|Client Request:) {re.escape(label)}$", text, re.M):
                     m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
                     os.unlink(path)
                     if m:
@@ -131,6 +133,8 @@ def main() -> None:
     ap.add_argument("--loads", default="h1,h2,grpc")
     ap.add_argument("-n", type=int, default=1000, help="requests per measurement (default 1000)")
     ap.add_argument("--warmup", type=int, default=1000, help="requests per load before measuring")
+    ap.add_argument("--canary-modules", default="",
+                    help="LABEL=PATH,...: measure every canary-* variant with each of these modules")
     ap.add_argument("--envoy", default=os.environ.get("ENVOY", str(eb.ROOT / ".venv" / "bin" / "envoy")))
     args = ap.parse_args()
     for tool in ("valgrind", "callgrind_control", "h2load"):
@@ -142,7 +146,24 @@ def main() -> None:
     all_variants = eb.variants(requests)
     all_loads = loads(requests)
     chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
+    modules = dict(m.split("=", 1) for m in args.canary_modules.split(",") if m.strip())
+    if modules:
+        measured = []
+        for v in chosen:
+            if not v.startswith("canary-"):
+                measured.append(v)
+                continue
+            for label, path in modules.items():
+                if not Path(path).is_file():
+                    eb.die(f"no module {path}")
+                eb.CANARY_WASM = Path(path).resolve()
+                all_variants[f"{v}@{label}"] = eb.variants(requests)[v]
+                measured.append(f"{v}@{label}")
+        chosen = measured
     load_names = [x.strip() for x in args.loads.split(",") if x.strip()]
+    def job_variant(v: str) -> str:
+        return v.split("@")[0]
+
     for v in chosen:
         if v not in all_variants or all_variants[v].upstream:
             eb.die(f"unknown or upstream variant {v!r}")
@@ -159,7 +180,7 @@ def main() -> None:
             cg.wait_ready(admin)
             results[v] = {}
             for x in load_names:
-                if v not in eb.JOBS[x].variants:
+                if job_variant(v) not in eb.JOBS[x].variants:
                     continue  # the same pairs as make bench: browser variants get no gRPC load
                 h2load(port, args.warmup, all_loads[x])
                 cg.control("-z")
