@@ -104,7 +104,7 @@ $(REGISTRY_BIN):
 
 registry: $(REGISTRY_BIN)
 
-wasm-bindgen-runner: Cargo.lock
+wasm-bindgen-runner:
 	@v="$(WASM_BINDGEN_VERSION)"; \
 	if [ -z "$$v" ]; then echo "wasm-bindgen not in Cargo.lock"; exit 1; fi; \
 	if command -v wasm-bindgen-test-runner >/dev/null 2>&1 && \
@@ -114,10 +114,6 @@ wasm-bindgen-runner: Cargo.lock
 	fi
 
 deps: rust-targets apt-deps venv
-
-Cargo.lock: Cargo.toml
-	cargo generate-lockfile
-	@touch $@
 
 # ---------------------------------------------------------------- build
 # The callbacks src/filter.rs implements. The SDK exports every proxy-wasm callback, and
