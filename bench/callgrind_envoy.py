@@ -11,6 +11,9 @@ few hundred instructions per request is visible (a wrk run resolves ~1.5 µs, i.
   bench/callgrind_envoy.py [--variants none,empty-wasm,canary-seed] [--loads h1,h2,grpc] [-n 1000]
   bench/callgrind_envoy.py --canary-modules before=old.wasm,after=dist/canary_tagger.wasm
       (each canary-* variant once per module: how BENCHMARKS.md measures one change at a time)
+  bench/callgrind_envoy.py --variants none --loads h1 --hostcalls
+      (the price of single proxy-wasm host calls: bench/hostcall-filter making each call of
+      HOSTCALLS below on every request, against the same filter making none)
 
 Valgrind runs Envoy about 50 times slower: each variant takes a minute or two. Counts are
 for the whole Envoy process (all threads) over the window, so they include the listener,
@@ -35,6 +38,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import envoy_bench as eb  # noqa: E402  (the variants and bootstraps, written once)
 
 WORK = eb.BENCH / "work" / "callgrind"
+HOSTCALL_WASM = eb.BENCH / "hostcall-filter" / "target" / "hostcall_filter.wasm"
+# label -> the calls bench/hostcall-filter makes per request (its src/lib.rs lists them).
+HOSTCALLS = {
+    "nothing": "",
+    "map": "map",
+    "map-twice": "map map",
+    "get-present": "get:user-agent",
+    "get-absent": "get:x-not-sent",
+    "get-four": "get:user-agent get:accept get:cookie get:x-forwarded-for",
+    "add": "add:x-canary-version",
+    "add-two": "add:x-canary-version add:baggage",
+    "replace-absent": "replace:x-canary-version",
+    "replace-present": "replace:user-agent",
+    "counter": "counter",
+    "property-source-address": "property:source.address",
+}
 DEFAULT_VARIANTS = ["none", "empty-wasm", "empty-wasm-lean", "lua", "canary-norules", "canary-seed",
                     "lua-grpc", "canary-grpc"]
 
@@ -135,6 +154,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1000, help="requests per load before measuring")
     ap.add_argument("--canary-modules", default="",
                     help="LABEL=PATH,...: measure every canary-* variant with each of these modules")
+    ap.add_argument("--hostcalls", action="store_true",
+                    help="also measure bench/hostcall-filter making each call set of HOSTCALLS (h1 load)")
     ap.add_argument("--envoy", default=os.environ.get("ENVOY", str(eb.ROOT / ".venv" / "bin" / "envoy")))
     args = ap.parse_args()
     for tool in ("valgrind", "callgrind_control", "h2load"):
@@ -161,8 +182,16 @@ def main() -> None:
                 measured.append(f"{v}@{label}")
         chosen = measured
     load_names = [x.strip() for x in args.loads.split(",") if x.strip()]
+    if args.hostcalls:
+        if not HOSTCALL_WASM.is_file():
+            eb.die(f"{HOSTCALL_WASM} is missing: make bench-modules builds it")
+        for label, calls in HOSTCALLS.items():
+            name = f"hostcall:{label}"
+            all_variants[name] = eb.Variant([eb.wasm_filter("hostcall", HOSTCALL_WASM, calls)])
+            chosen.append(name)
+
     def job_variant(v: str) -> str:
-        return v.split("@")[0]
+        return "none" if v.startswith("hostcall:") else v.split("@")[0]
 
     for v in chosen:
         if v not in all_variants or all_variants[v].upstream:
@@ -192,14 +221,15 @@ def main() -> None:
 
     print()
     print(f"Instructions per request (callgrind, {args.n} requests after {args.warmup} of warm-up; "
-          f"+none is the difference to no filter)")
+          f"+none is the difference to no filter; for hostcall:* to hostcall:nothing)")
     print()
     print("| variant | " + " | ".join(f"{x} | +none" for x in load_names) + " |")
     print("|---|" + "---:|---:|" * len(load_names))
     for v in chosen:
         cells = []
         for x in load_names:
-            value, base = results[v].get(x), results.get("none", {}).get(x)
+            baseline = "hostcall:nothing" if v.startswith("hostcall:") else "none"
+            value, base = results[v].get(x), results.get(baseline, {}).get(x)
             cells.append("–" if value is None else f"{value:,.0f}")
             cells.append("–" if value is None or base is None else f"{value - base:+,.0f}")
         print(f"| {v} | " + " | ".join(cells) + " |")
