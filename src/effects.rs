@@ -60,14 +60,14 @@ pub enum SetValue<'a> {
 }
 
 /// A response header line added.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AddHeader<'a> {
     /// Lower-case.
     pub name: &'a str,
     pub value: AddValue<'a>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum AddValue<'a> {
     Text(&'a str),
     /// The `Set-Cookie` that issues sticky id `id` ([`StickyCookie::set_cookie`]).

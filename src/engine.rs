@@ -16,6 +16,7 @@ use crate::hash;
 use crate::matcher::{Lookup, ValueSource};
 use crate::net::{self, ClientIpSource, IpText};
 use crate::request::{cookie_values, query_values, RequestView};
+use crate::signing::Rejection;
 use serde::Serialize;
 
 /// What decided the version.
@@ -51,6 +52,17 @@ pub enum SplitKey {
     NewStickyId,
     /// No key and no sticky cookie configured: a random bucket, not sticky.
     Random,
+}
+
+/// How a split judged the sticky cookie the request carried (SPEC §4, §10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StickyCheck {
+    /// No `signing`: the value is hashed as sent.
+    AsSent,
+    /// Signed by the key at this position of the keys (0: the signing key); its ID is hashed.
+    Verified { key: usize },
+    /// Did not verify: treated as no sticky cookie.
+    Rejected(Rejection),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +142,8 @@ pub struct Decision {
     pub normalized: Normalized,
     /// Set when a split generated a sticky id: the response must carry it as a cookie.
     pub sticky_id: Option<StickyId>,
+    /// Set when a split found a sticky cookie whose value does not verify (SPEC §10).
+    pub sticky_rejected: Option<Rejection>,
     pub split: Option<SplitOutcome>,
     pub client_ip: Option<IpAddr>,
     pub client_ip_source: ClientIpSource,
@@ -214,6 +228,11 @@ pub trait Observer {
     #[inline]
     fn version_from_value(&mut self, _rule: usize, _value: &[u8], _version: Option<VersionId>) {}
 
+    /// `rules[rule]`'s split found the sticky cookie `value` and judged it (before it
+    /// hashes a key).
+    #[inline]
+    fn sticky_cookie(&mut self, _rule: usize, _value: &[u8], _check: StickyCheck) {}
+
     /// `rules[rule]`'s split hashed `hashed` (`None`: no key, a random bucket) from `key`.
     #[inline]
     fn split_hashed(&mut self, _rule: usize, _key: SplitKey, _hashed: Option<&[u8]>, _bucket: u16) {
@@ -294,6 +313,7 @@ pub fn decide_observed<R: RequestView, O: Observer>(
         client_tag: tag_check.outcome(),
         normalized: view.normalized,
         sticky_id: None,
+        sticky_rejected: None,
         split: None,
         client_ip: None,
         client_ip_source: ClientIpSource::NotNeeded,
@@ -320,13 +340,11 @@ pub fn decide_observed<R: RequestView, O: Observer>(
                     version
                 }),
                 Action::Split(split) => {
-                    let (version, outcome, sticky_id) =
-                        view.split(split, entropy, &mut |key, hashed, bucket| {
-                            observer.split_hashed(index, key, hashed, bucket);
-                        });
-                    decision.split = Some(outcome);
-                    decision.sticky_id = sticky_id;
-                    version
+                    let split = view.split(split, entropy, index, observer);
+                    decision.split = Some(split.outcome);
+                    decision.sticky_id = split.sticky_id;
+                    decision.sticky_rejected = split.sticky_rejected;
+                    split.version
                 }
             };
             if let Some(version) = chosen {
@@ -427,60 +445,89 @@ impl<R: RequestView> Resolved<'_, '_, R> {
         found
     }
 
-    /// Hashes the first key present (the sticky cookie first), or issues a sticky id, and
-    /// tells `hashed` which key it hashed, the bytes and the bucket.
-    fn split(
+    /// Hashes the first key present (the sticky cookie first, when it verifies), or issues
+    /// a sticky id; reports the sticky cookie's check and the key hashed to `observer` as
+    /// `rules[rule]`'s.
+    fn split<O: Observer>(
         &self,
         split: &Split,
         entropy: u128,
-        hashed: &mut impl FnMut(SplitKey, Option<&[u8]>, u16),
-    ) -> (Option<VersionId>, SplitOutcome, Option<StickyId>) {
+        rule: usize,
+        observer: &mut O,
+    ) -> SplitResult {
         let salt = split.salt.as_bytes();
-        let outcome = |key, bucket| {
-            (
-                split.version_for(bucket),
-                SplitOutcome { key, bucket },
-                None,
-            )
+        let result = |observer: &mut O, key, hashed: Option<&[u8]>, bucket, sticky_rejected| {
+            observer.split_hashed(rule, key, hashed, bucket);
+            SplitResult {
+                version: split.version_for(bucket),
+                outcome: SplitOutcome { key, bucket },
+                sticky_id: None,
+                sticky_rejected,
+            }
         };
+        let mut sticky_rejected = None;
         if let Some(sticky) = &self.config.sticky_cookie {
             let value = cookie_values(self.request, sticky.name.as_bytes()).find(|v| !v.is_empty());
             if let Some(value) = value {
-                let bucket = hash::bucket(salt, value);
-                hashed(SplitKey::StickyCookie, Some(value), bucket);
-                return outcome(SplitKey::StickyCookie, bucket);
+                match sticky.verify(value) {
+                    Ok((id, key)) => {
+                        let check =
+                            key.map_or(StickyCheck::AsSent, |key| StickyCheck::Verified { key });
+                        observer.sticky_cookie(rule, value, check);
+                        let bucket = hash::bucket(salt, id);
+                        return result(observer, SplitKey::StickyCookie, Some(id), bucket, None);
+                    }
+                    // As if there were no sticky cookie: the keys, else a new signed id.
+                    Err(rejection) => {
+                        observer.sticky_cookie(rule, value, StickyCheck::Rejected(rejection));
+                        sticky_rejected = Some(rejection);
+                    }
+                }
             }
         }
+        let mut result = |key, hashed: Option<&[u8]>, bucket| {
+            result(observer, key, hashed, bucket, sticky_rejected)
+        };
         for (index, key) in split.keys.iter().enumerate() {
             let key_kind = SplitKey::Key(index);
-            let mut hash_key = |value: &[u8]| {
-                let bucket = hash::bucket(salt, value);
-                hashed(key_kind, Some(value), bucket);
-                bucket
+            let found = match key {
+                KeySource::Value(source) => self.first_value(source, |value| {
+                    (!value.is_empty())
+                        .then(|| result(key_kind, Some(value), hash::bucket(salt, value)))
+                }),
+                KeySource::SourceIp => self.resolved_client_ip().map(|ip| {
+                    let text = IpText::new(ip);
+                    result(
+                        key_kind,
+                        Some(text.as_bytes()),
+                        hash::bucket(salt, text.as_bytes()),
+                    )
+                }),
             };
-            let bucket = match key {
-                KeySource::Value(source) => {
-                    self.first_value(source, |value| (!value.is_empty()).then(|| hash_key(value)))
-                }
-                KeySource::SourceIp => self
-                    .resolved_client_ip()
-                    .map(|ip| hash_key(IpText::new(ip).as_bytes())),
-            };
-            if let Some(bucket) = bucket {
-                return outcome(key_kind, bucket);
+            if let Some(found) = found {
+                return found;
             }
         }
         if self.config.sticky_cookie.is_some() {
             let id = StickyId::from_entropy(entropy);
             let bucket = hash::bucket(salt, id.as_str().as_bytes());
-            hashed(SplitKey::NewStickyId, Some(id.as_str().as_bytes()), bucket);
-            let (version, outcome, _) = outcome(SplitKey::NewStickyId, bucket);
-            return (version, outcome, Some(id));
+            let found = result(SplitKey::NewStickyId, Some(id.as_str().as_bytes()), bucket);
+            return SplitResult {
+                sticky_id: Some(id),
+                ..found
+            };
         }
-        let bucket = hash::bucket_from_random(entropy);
-        hashed(SplitKey::Random, None, bucket);
-        outcome(SplitKey::Random, bucket)
+        result(SplitKey::Random, None, hash::bucket_from_random(entropy))
     }
+}
+
+/// What a split decided.
+struct SplitResult {
+    version: Option<VersionId>,
+    outcome: SplitOutcome,
+    /// A new sticky id to issue.
+    sticky_id: Option<StickyId>,
+    sticky_rejected: Option<Rejection>,
 }
 
 impl<R: RequestView> Lookup for Resolved<'_, '_, R> {

@@ -11,7 +11,7 @@ use log::{error, info};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
-use crate::config::{CompiledConfig, VersionId};
+use crate::config::{CompiledConfig, ProcessEnvironment, VersionId};
 use crate::effects::HeaderWriter;
 use crate::engine::{self, ClientTag, DecidedBy, Decision};
 use crate::host::{self, HeaderMap, MetricType};
@@ -36,6 +36,7 @@ struct Counters {
     normalized: Vec<Option<u32>>,
     client_tag_stripped: Option<u32>,
     sticky_id_issued: Option<u32>,
+    sticky_id_rejected: Option<u32>,
     client_ip_fallback: Option<u32>,
 }
 
@@ -52,6 +53,7 @@ impl Counters {
             normalized: names.normalized.into_iter().map(|n| counter(&n)).collect(),
             client_tag_stripped: counter(metrics::CLIENT_TAG_STRIPPED),
             sticky_id_issued: counter(metrics::STICKY_ID_ISSUED),
+            sticky_id_rejected: counter(metrics::STICKY_ID_REJECTED),
             client_ip_fallback: counter(metrics::CLIENT_IP_FALLBACK),
         }
     }
@@ -141,7 +143,9 @@ impl RootContext for CanaryRoot {
 
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let json = host::plugin_configuration().unwrap_or_default();
-        match CompiledConfig::from_json(&json) {
+        // The signing keys of `sticky_cookie.signing` come from the VM's environment
+        // (`vm_config.environment_variables`), never from the plugin configuration.
+        match CompiledConfig::from_json_in(&json, &ProcessEnvironment) {
             Ok(config) => {
                 // Defined (at 0) on success too, so `increase()` sees the first rejection.
                 let _ = counter(metrics::CONFIG_REJECTED);
@@ -226,6 +230,9 @@ impl HttpContext for CanaryRequest {
         increment(counters.decision(config, decision.decided_by, decision.version));
         if decision.sticky_id.is_some() {
             increment(counters.sticky_id_issued);
+        }
+        if decision.sticky_rejected.is_some() {
+            increment(counters.sticky_id_rejected);
         }
         self.decision = Some(decision);
         Action::Continue

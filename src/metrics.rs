@@ -49,6 +49,9 @@ pub const REQUESTS: &str = "canary_tagger_requests_total";
 pub const NORMALIZED: &str = "canary_tagger_normalized_total";
 pub const CLIENT_TAG_STRIPPED: &str = "canary_tagger_client_tag_stripped_total";
 pub const STICKY_ID_ISSUED: &str = "canary_tagger_sticky_id_issued_total";
+/// Sticky cookies whose value did not verify (`sticky_cookie.signing`, SPEC §10): forged,
+/// truncated, unsigned, signed with an unknown key, malformed.
+pub const STICKY_ID_REJECTED: &str = "canary_tagger_sticky_id_rejected_total";
 pub const CLIENT_IP_FALLBACK: &str = "canary_tagger_client_ip_fallback_total";
 pub const CONFIG_REJECTED: &str = "canary_tagger_config_rejected_total";
 

@@ -20,9 +20,11 @@ use serde_json::{json, Map, Value};
 use crate::config::dto::{ConditionDto, RuleDto};
 use crate::config::error::{Expected, Found, PathSegment, SchemaKeyword};
 use crate::config::{
-    self, CompiledConfig, ConfigError, ConfigErrors, ErrorKind, JsonPath, PluginConfigDto,
+    self, CompiledConfig, ConfigError, ConfigErrors, Environment, ErrorKind, JsonPath,
+    PluginConfigDto,
 };
 use crate::http;
+use crate::signing;
 
 /// The `pattern`s of the schema, built from the rules the config compiler checks.
 struct Patterns {
@@ -446,6 +448,25 @@ fn annotations() -> Vec<(&'static str, Value)> {
             }),
         ),
         (
+            "/$defs/StickyCookie/properties/signing",
+            json!({
+                "description": "Sign issued ids (`ID.KID.MAC`, HMAC-SHA256) so a client cannot mint its own bucket; a value that does not verify counts as no sticky cookie. Left out: ids are plain and any value is hashed as sent.",
+            }),
+        ),
+        (
+            "/$defs/Signing",
+            json!({
+                "description": "Where the signing keys are: an environment variable of the Wasm VM, never the plugin configuration.",
+            }),
+        ),
+        (
+            "/$defs/Signing/properties/keys_env",
+            json!({
+                "description": "The environment variable (Envoy `vm_config.environment_variables`, Istio `vmConfig.env`) holding `KID:BASE64,KID:BASE64,...`: KID 1-16 of A-Z a-z 0-9 _ -, keys of at least 16 bytes. The first key signs, every key verifies. Missing or malformed: the configuration is rejected.",
+                "pattern": signing::ENV_NAME_PATTERN,
+            }),
+        ),
+        (
             "/$defs/Condition",
             json!({
                 "description": "Exactly one of `header`, `cookie`, `query` (each with exactly one operator: exact, prefix, suffix, contains, regex or present, and optionally ignore_case), `source_ip`, `all`, `any`, `not`.",
@@ -620,10 +641,13 @@ pub fn validate(schema: &Value, instance: &Value) -> Vec<ConfigError> {
 /// structural one: every unknown field (with the closest known name), wrong type and missing
 /// field, then — when those were only fields the compiler can do without — the semantic
 /// errors too. Both report [`ErrorKind`]s, so where they find the same thing they say it
-/// alike.
-pub fn compile_reporting_all(json: &[u8]) -> Result<CompiledConfig, ConfigErrors> {
+/// alike. `sticky_cookie.signing` reads its keys from `environment`.
+pub fn compile_reporting_all(
+    json: &[u8],
+    environment: &dyn Environment,
+) -> Result<CompiledConfig, ConfigErrors> {
     let first = match config::parse_dto(json) {
-        Ok(dto) => return CompiledConfig::try_from(dto),
+        Ok(dto) => return config::compile(dto, environment),
         Err(first) => first,
     };
     let Ok(document) = serde_json::from_slice::<Value>(json) else {
@@ -663,7 +687,7 @@ pub fn compile_reporting_all(json: &[u8]) -> Result<CompiledConfig, ConfigErrors
         if let Ok(pruned_json) = serde_json::to_vec(&pruned) {
             match config::parse_dto(&pruned_json) {
                 Ok(dto) => {
-                    if let Err(more) = CompiledConfig::try_from(dto) {
+                    if let Err(more) = config::compile(dto, environment) {
                         errors.extend(
                             more.0
                                 .into_iter()
@@ -1140,7 +1164,7 @@ mod tests {
     use super::*;
 
     fn all_errors(json: &str) -> Vec<String> {
-        match compile_reporting_all(json.as_bytes()) {
+        match compile_reporting_all(json.as_bytes(), &config::NoEnvironment) {
             Ok(_) => Vec::new(),
             Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
         }

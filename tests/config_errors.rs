@@ -216,3 +216,91 @@ fn spec_example_config_compiles_with_defaults_applied() {
     assert_eq!((sticky.max_age_s, sticky.secure), (2_592_000, false));
     assert_eq!(xff.tag_header, "x-version", "header names are lower-cased");
 }
+
+/// `sticky_cookie.signing` (SPEC §10): the keys' variable, missing or malformed, rejects the
+/// configuration at `sticky_cookie.signing.keys_env`, naming entries and key ids, never keys.
+#[test]
+fn signing_keys_are_checked_and_never_quoted() {
+    use canary_tagger::config::Environment;
+    const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZg=="; // "0123456789abcdef"
+    let signed = |keys_env: &str| {
+        with(&format!(
+            r#""sticky_cookie": {{"name": "uid", "signing": {{"keys_env": "{keys_env}"}}}}"#
+        ))
+    };
+    let error_in = |json: &str, environment: &dyn Environment| -> String {
+        match CompiledConfig::from_json_in(json.as_bytes(), environment) {
+            Ok(_) => panic!("accepted a bad config: {json}"),
+            Err(errors) => errors.to_string(),
+        }
+    };
+    let path = "sticky_cookie.signing.keys_env";
+    let keys = |value: &str| error_in(&signed("STICKY_KEYS"), &[("STICKY_KEYS", value)]);
+    let cases: Vec<(String, String)> = vec![
+        (
+            error_in(&signed("STICKY_KEYS"), &[("OTHER", KEY)]),
+            format!("{path}: environment variable STICKY_KEYS is not set in the Wasm VM; it must hold the signing keys as KID:BASE64,KID:BASE64,... (Envoy vm_config.environment_variables, Istio WasmPlugin vmConfig.env)"),
+        ),
+        (
+            keys(" \n"),
+            format!("{path}: environment variable STICKY_KEYS: no keys; expected KID:BASE64,KID:BASE64,..."),
+        ),
+        (
+            keys(&format!("k1:{KEY},{KEY}")),
+            format!("{path}: environment variable STICKY_KEYS: entry 2 is not KID:BASE64"),
+        ),
+        (
+            keys(&format!("a.b:{KEY}")),
+            format!("{path}: environment variable STICKY_KEYS: entry 1 has an invalid key id (1-16 of A-Z a-z 0-9 _ -)"),
+        ),
+        (
+            keys(&format!("abcdefghijklmnopq:{KEY}")),
+            format!("{path}: environment variable STICKY_KEYS: entry 1 has an invalid key id (1-16 of A-Z a-z 0-9 _ -)"),
+        ),
+        (
+            keys(&format!("k1:{KEY},k1:{KEY}")),
+            format!(r#"{path}: environment variable STICKY_KEYS: key id "k1" is listed twice"#),
+        ),
+        (
+            keys("k1:c2VjcmV0*"),
+            format!(r#"{path}: environment variable STICKY_KEYS: key "k1" is not valid base64"#),
+        ),
+        (
+            keys("k1:c2VjcmV0LXNob3J0"),
+            format!(r#"{path}: environment variable STICKY_KEYS: key "k1" is 12 bytes, at least 16 are required"#),
+        ),
+        (error_of(&signed("")), format!("{path}: must not be empty")),
+        (
+            error_of(&signed("STICKY-KEYS")),
+            format!(r#"{path}: "STICKY-KEYS" is not an environment variable name (A-Z a-z 0-9 _, not starting with a digit)"#),
+        ),
+        (
+            error_of(&with(r#""sticky_cookie": {"name": "uid", "signing": {"keys": "k1:x"}}"#)),
+            r#"sticky_cookie.signing: unknown field "keys"; expected one of keys_env"#.into(),
+        ),
+        (
+            error_of(&with(r#""sticky_cookie": {"name": "uid", "signing": {}}"#)),
+            "sticky_cookie.signing.keys_env: required field is missing".into(),
+        ),
+    ];
+    for (actual, expected) in &cases {
+        assert_eq!(actual, expected);
+        assert!(
+            !actual.contains(KEY) && !actual.contains("c2VjcmV0"),
+            "{actual}"
+        );
+    }
+
+    // Without the environment (`from_json`), a signing config finds no keys; with it, it
+    // compiles, first key signing.
+    assert!(error_of(&signed("STICKY_KEYS")).contains("is not set"));
+    let environment = [(
+        "STICKY_KEYS",
+        "new:MDEyMzQ1Njc4OWFiY2RlZg==, old:ZmVkY2JhOTg3NjU0MzIxMA==\n",
+    )];
+    let config =
+        CompiledConfig::from_json_in(signed("STICKY_KEYS").as_bytes(), &environment).unwrap();
+    let keys = config.sticky_cookie.unwrap().signing.unwrap();
+    assert_eq!(keys.kids().collect::<Vec<_>>(), ["new", "old"]);
+    assert_eq!(keys.keys_env(), "STICKY_KEYS");
+}

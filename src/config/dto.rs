@@ -114,6 +114,18 @@ pub struct StickyCookieDto {
     pub name: String,
     pub max_age_s: Option<u64>,
     pub secure: Option<bool>,
+    pub signing: Option<SigningDto>,
+}
+
+/// `sticky_cookie.signing` (SPEC §10): where the keys are, never the keys themselves.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(
+    all(feature = "schema", not(target_arch = "wasm32")),
+    derive(schemars::JsonSchema)
+)]
+#[serde(deny_unknown_fields)]
+pub struct SigningDto {
+    pub keys_env: String,
 }
 
 /// A `match` condition. Written as one flat object (`{"header": "x", "exact": "y"}`), so

@@ -9,6 +9,16 @@ use serde_json::Number;
 
 use super::{MAX_NAME_LEN, MAX_NORMALIZE, PSEUDO_HEADERS, SUPPORTED_SCHEMA};
 use crate::net::CidrError;
+use crate::signing::KeysProblem;
+
+/// What is wrong with the signing keys' environment variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SigningKeysProblem {
+    NotSet,
+    NotUnicode,
+    /// Set, but not `KID:BASE64,...` with valid ids and long enough keys.
+    Keys(KeysProblem),
+}
 
 // ---------------------------------------------------------------------------- paths
 
@@ -218,6 +228,14 @@ pub enum ErrorKind {
         kind: String,
     },
     ZeroMaxAge,
+    /// `sticky_cookie.signing.keys_env` is not an environment variable name.
+    InvalidEnvName(String),
+    /// The keys variable of `sticky_cookie.signing` is missing or malformed. Never holds
+    /// key material: entries by position, keys by their id.
+    SigningKeys {
+        env: String,
+        problem: SigningKeysProblem,
+    },
 
     /// A JSON Schema keyword the value fails (`canary-tagger validate`, the schema tests;
     /// never the filter, so not in the module).
@@ -520,6 +538,22 @@ impl ErrorKind {
             }
             ErrorKind::SourceNamesNothing { text, kind } => write!(f, "\"{text}\" names no {kind}"),
             ErrorKind::ZeroMaxAge => f.write_str("must be positive (0 would delete the cookie)"),
+            ErrorKind::InvalidEnvName(name) => write!(
+                f,
+                "\"{name}\" is not an environment variable name (A-Z a-z 0-9 _, not starting with a digit)"
+            ),
+            ErrorKind::SigningKeys { env, problem } => match problem {
+                SigningKeysProblem::NotSet => write!(
+                    f,
+                    "environment variable {env} is not set in the Wasm VM; it must hold the signing keys as KID:BASE64,KID:BASE64,... (Envoy vm_config.environment_variables, Istio WasmPlugin vmConfig.env)"
+                ),
+                SigningKeysProblem::NotUnicode => {
+                    write!(f, "environment variable {env} is not valid UTF-8")
+                }
+                SigningKeysProblem::Keys(problem) => {
+                    write!(f, "environment variable {env}: {problem}")
+                }
+            },
 
             #[cfg(all(feature = "schema", not(target_arch = "wasm32")))]
             ErrorKind::Schema(keyword) => write_schema_keyword(f, keyword),

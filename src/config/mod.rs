@@ -8,14 +8,16 @@ use std::fmt;
 
 use crate::matcher::{Condition, ValueSource};
 use crate::net::Cidr;
+use crate::signing::{Rejection, SigningKeys};
 
 mod compile;
 pub mod dto;
 pub mod error;
 mod positional;
 
+pub use compile::compile;
 pub use dto::{parse_dto, PluginConfigDto};
-pub use error::{closest_name, ConfigError, ConfigErrors, ErrorKind, JsonPath};
+pub use error::{closest_name, ConfigError, ConfigErrors, ErrorKind, JsonPath, SigningKeysProblem};
 
 // ---------------------------------------------------------------------------- compiled
 
@@ -169,21 +171,80 @@ impl fmt::Display for KeySource {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct StickyCookie {
     pub name: String,
     pub max_age_s: u64,
     pub secure: bool,
+    /// `signing` (SPEC §10): ids are issued as `ID.KID.MAC` and only values that verify
+    /// are used. `None`: the cookie's value is hashed as sent.
+    pub signing: Option<SigningKeys>,
 }
 
 impl StickyCookie {
-    /// The `Set-Cookie` value that issues sticky id `id` (SPEC §4).
+    /// The `Set-Cookie` value that issues sticky id `id` (SPEC §4), signed when `signing`
+    /// is configured (SPEC §10).
     pub fn set_cookie(&self, id: &str) -> String {
         let secure = if self.secure { "; Secure" } else { "" };
+        let signed = self.signing.as_ref().map(|keys| keys.sign(id.as_bytes()));
+        let value = signed.as_ref().map_or(id, |signed| signed.as_str());
         format!(
-            "{}={id}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+            "{}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
             self.name, self.max_age_s
         )
+    }
+
+    /// The part of the cookie's value a split hashes: the whole value without `signing`;
+    /// with it, the ID of a value that verifies, and the position of the key that signed it.
+    pub fn verify<'v>(&self, value: &'v [u8]) -> Result<(&'v [u8], Option<usize>), Rejection> {
+        match &self.signing {
+            None => Ok((value, None)),
+            Some(keys) => keys.verify(value).map(|(id, key)| (id, Some(key))),
+        }
+    }
+}
+
+/// Where compiling reads environment variables: the keys of `sticky_cookie.signing`, which
+/// never are in the plugin configuration. The filter reads the Wasm VM's environment
+/// ([`ProcessEnvironment`]), the CLI its own, tests a map; compiling stays a pure function
+/// of the JSON and this.
+pub trait Environment {
+    fn var(&self, name: &str) -> Result<String, std::env::VarError>;
+}
+
+/// The process's environment (in the filter: the Wasm VM's, WASI `environ_get`, which Envoy
+/// fills from `vm_config.environment_variables`).
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn var(&self, name: &str) -> Result<String, std::env::VarError> {
+        std::env::var(name)
+    }
+}
+
+/// No variables at all: what [`CompiledConfig::from_json`] compiles with.
+pub struct NoEnvironment;
+
+impl Environment for NoEnvironment {
+    fn var(&self, _name: &str) -> Result<String, std::env::VarError> {
+        Err(std::env::VarError::NotPresent)
+    }
+}
+
+impl Environment for std::collections::HashMap<String, String> {
+    fn var(&self, name: &str) -> Result<String, std::env::VarError> {
+        self.get(name)
+            .cloned()
+            .ok_or(std::env::VarError::NotPresent)
+    }
+}
+
+impl<const N: usize> Environment for [(&str, &str); N] {
+    fn var(&self, name: &str) -> Result<String, std::env::VarError> {
+        self.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_string())
+            .ok_or(std::env::VarError::NotPresent)
     }
 }
 
@@ -218,10 +279,20 @@ pub const VERSION_PUNCTUATION: &str = "._-";
 pub const PSEUDO_HEADERS: [&str; 4] = [":path", ":method", ":authority", ":scheme"];
 
 impl CompiledConfig {
-    /// Parses and compiles plugin configuration JSON.
+    /// Parses and compiles plugin configuration JSON, in an empty environment (a
+    /// `sticky_cookie.signing` then finds no keys; see [`CompiledConfig::from_json_in`]).
     pub fn from_json(json: &[u8]) -> Result<CompiledConfig, ConfigErrors> {
+        CompiledConfig::from_json_in(json, &NoEnvironment)
+    }
+
+    /// Parses and compiles plugin configuration JSON; `sticky_cookie.signing` reads its
+    /// keys from `environment`.
+    pub fn from_json_in(
+        json: &[u8],
+        environment: &dyn Environment,
+    ) -> Result<CompiledConfig, ConfigErrors> {
         let dto = parse_dto(json).map_err(|error| ConfigErrors(vec![error]))?;
-        CompiledConfig::try_from(dto)
+        compile::compile(dto, environment)
     }
 
     pub fn versions(&self) -> &Versions {

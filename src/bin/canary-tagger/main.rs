@@ -28,7 +28,7 @@ mod cli {
     use std::io::Write;
     use std::process::ExitCode;
 
-    use canary_tagger::config::CompiledConfig;
+    use canary_tagger::config::{CompiledConfig, ProcessEnvironment};
     use canary_tagger::schema;
 
     use crate::args::{self, UsageError};
@@ -66,6 +66,10 @@ the closest known one). Valid files are listed on stdout as `FILE: ok`.
 FILE may be plugin config JSON or YAML, a WasmPlugin (spec.pluginConfig is checked; a path
 reads spec.pluginConfig.rules[0]...), or an EnvoyFilter / Envoy bootstrap holding the wasm
 filter (the JSON in config.configuration.value is checked). `-` reads standard input.
+
+A configuration with sticky_cookie.signing reads its keys from this command's own
+environment variable of the name in keys_env, as the filter reads the Wasm VM's: without
+it the configuration is rejected, as it would be by the gateway.
 
 Exit status: 0 all valid, 1 an invalid configuration, 2 a file could not be read.
 ";
@@ -191,7 +195,7 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
             .json
             .as_ref()
             .map_err(|reason| vec![format!("{location}: {}: {reason}", found.at)])?;
-        schema::compile_reporting_all(json).map_err(|errors| {
+        schema::compile_reporting_all(json, &ProcessEnvironment).map_err(|errors| {
             errors
                 .0
                 .iter()
