@@ -311,3 +311,71 @@ fn split_key(request: &OwnedRequest) -> String {
     let entries: Vec<&str> = xff.split(',').map(str::trim).collect();
     entries[entries.len() - 2].to_string()
 }
+
+/// `sticky_cookie.signing` (SPEC §10): verifying a sticky cookie — valid, forged, unsigned,
+/// unknown key, garbage — and issuing a signed id allocate nothing while deciding; writing
+/// allocates the `Set-Cookie` only.
+#[test]
+fn signed_sticky_cookies_decide_without_allocating() {
+    let json = r#"{"versions": ["v1", "v2"], "default_version": "v1",
+        "rules": [{"name": "half", "split": {"weights": [{"version": "v2", "percent": 50},
+                                                        {"version": "v1", "percent": 50}]}}],
+        "sticky_cookie": {"name": "uid", "signing": {"keys_env": "KEYS"}}}"#;
+    let environment = [(
+        "KEYS",
+        "new:MDEyMzQ1Njc4OWFiY2RlZg==,old:ZmVkY2JhOTg3NjU0MzIxMA==",
+    )];
+    let config = CompiledConfig::from_json_in(json.as_bytes(), &environment).unwrap();
+    let keys = config
+        .sticky_cookie
+        .as_ref()
+        .unwrap()
+        .signing
+        .as_ref()
+        .unwrap();
+    let id = "0123456789abcdef0123456789abcdef";
+    let signed = keys.sign(id.as_bytes()).as_str().to_string();
+    let forged = format!("{}0{}", &signed[..32], &signed[33..]);
+    let cookies = [
+        ("signed", Some(signed.clone())),
+        ("signed by the old key", {
+            let old = CompiledConfig::from_json_in(
+                json.as_bytes(),
+                &[("KEYS", "old:ZmVkY2JhOTg3NjU0MzIxMA==")],
+            )
+            .unwrap();
+            let old_keys = old.sticky_cookie.unwrap().signing.unwrap();
+            Some(old_keys.sign(id.as_bytes()).as_str().to_string())
+        }),
+        ("forged", Some(forged)),
+        ("unsigned", Some(id.to_string())),
+        ("unknown key", Some(signed.replace(".new.", ".gone."))),
+        ("garbage", Some("%%%;garbage".to_string())),
+        ("none (a signed id is issued)", None),
+    ];
+    for (name, cookie) in &cookies {
+        let mut request = OwnedRequest::new();
+        if let Some(value) = cookie {
+            request = request.cookie("uid", value);
+        }
+        let request = fixtures::serialized(&request);
+        filter_path(&config, &request);
+        let (decision, n) = allocations(|| decide(&config, &request, ENTROPY));
+        assert_eq!(n, BUDGET, "{name}: deciding");
+        let verified = matches!(*name, "signed" | "signed by the old key");
+        assert_eq!(
+            decision.sticky_rejected.is_none(),
+            verified || cookie.is_none(),
+            "{name}"
+        );
+        assert_eq!(decision.sticky_id.is_some(), !verified, "{name}");
+        let heap = heap_values(&config, &request);
+        assert_eq!(
+            heap,
+            u64::from(!verified),
+            "{name}: one Set-Cookie when issuing"
+        );
+        let (_, n) = allocations(|| filter_path(&config, &request));
+        assert_eq!(n, BUDGET + heap, "{name}: the filter path");
+    }
+}

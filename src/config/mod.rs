@@ -185,13 +185,20 @@ impl StickyCookie {
     /// The `Set-Cookie` value that issues sticky id `id` (SPEC §4), signed when `signing`
     /// is configured (SPEC §10).
     pub fn set_cookie(&self, id: &str) -> String {
+        use std::fmt::Write;
         let secure = if self.secure { "; Secure" } else { "" };
         let signed = self.signing.as_ref().map(|keys| keys.sign(id.as_bytes()));
         let value = signed.as_ref().map_or(id, |signed| signed.as_str());
-        format!(
+        // One allocation of the right size (`format!` guesses, then grows).
+        const FIXED: &str = "=; Path=/; Max-Age=; HttpOnly; SameSite=Lax";
+        let capacity = self.name.len() + value.len() + FIXED.len() + 20 + secure.len();
+        let mut cookie = String::with_capacity(capacity);
+        let _ = write!(
+            cookie,
             "{}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
             self.name, self.max_age_s
-        )
+        );
+        cookie
     }
 
     /// The part of the cookie's value a split hashes: the whole value without `signing`;
