@@ -147,7 +147,23 @@ def _tag_routes(tag_header: str, versions: Iterable[str], cluster_prefix: str,
     return routes
 
 
-def wasm_filter(plugin_config: dict, wasm_path: Path = WASM_MODULE) -> dict:
+def wasm_filter(plugin_config: dict, wasm_path: Path = WASM_MODULE, *,
+                vm_env: dict[str, str] | None = None, vm_host_env: Iterable[str] = ()) -> dict:
+    """The wasm filter with canary-tagger. `vm_env` becomes the VM's environment as
+    `vm_config.environment_variables.key_values`; `vm_host_env` names variables of Envoy's
+    own environment passed into the VM (`host_env_keys`, what Istio's `valueFrom: HOST` writes)."""
+    vm_config: dict = {
+        "vm_id": "canary-tagger",
+        "runtime": "envoy.wasm.runtime.v8",
+        "code": {"local": {"filename": str(Path(wasm_path).resolve())}},
+    }
+    environment: dict = {}
+    if vm_env:
+        environment["key_values"] = dict(vm_env)
+    if vm_host_env:
+        environment["host_env_keys"] = list(vm_host_env)
+    if environment:
+        vm_config["environment_variables"] = environment
     return {
         "name": "envoy.filters.http.wasm",
         "typed_config": {
@@ -155,11 +171,7 @@ def wasm_filter(plugin_config: dict, wasm_path: Path = WASM_MODULE) -> dict:
             "config": {
                 "name": "canary-tagger",
                 "root_id": "canary-tagger",
-                "vm_config": {
-                    "vm_id": "canary-tagger",
-                    "runtime": "envoy.wasm.runtime.v8",
-                    "code": {"local": {"filename": str(Path(wasm_path).resolve())}},
-                },
+                "vm_config": vm_config,
                 "configuration": {
                     "@type": "type.googleapis.com/google.protobuf.StringValue",
                     "value": json.dumps(plugin_config),
@@ -286,6 +298,9 @@ class EnvoyUnderTest:
     mirror:      mirror every edge request to a shadow upstream (scenario S8).
     stats_tags:  with canary-tagger's Prometheus labels (envoyfilter/metrics/stats-tags.yaml);
                  False shows the names a bootstrap without them gets.
+    vm_env:      the Wasm VM's environment variables (vm_config.environment_variables.key_values).
+    host_env:    variables set in Envoy's own environment and passed into the VM by name
+                 (host_env_keys), as Istio's WasmPlugin `vmConfig.env` with `valueFrom: HOST`.
     """
 
     def __init__(self, plugin_config: dict | None = None, *, filter_mode: str | None = None,
@@ -294,7 +309,8 @@ class EnvoyUnderTest:
                  concurrency: int = 1, log_level: str = "info", component_log_level: str | None = None,
                  wasm_path: Path = WASM_MODULE, edge_port: int | None = None,
                  admin_port: int | None = None, work_dir: Path | None = None,
-                 stats_tags: bool = True):
+                 stats_tags: bool = True, vm_env: dict[str, str] | None = None,
+                 host_env: dict[str, str] | None = None):
         if filter_mode is None:
             filter_mode = "lua" if lua_code is not None else ("wasm" if plugin_config is not None else "none")
         if filter_mode not in ("wasm", "lua", "none"):
@@ -314,6 +330,8 @@ class EnvoyUnderTest:
         self.topology = topology
         self.mirror = mirror
         self.stats_tags = stats_tags
+        self.vm_env = dict(vm_env or {})
+        self.host_env = dict(host_env or {})
         self.concurrency = concurrency
         self.log_level = log_level
         self.component_log_level = component_log_level
@@ -349,7 +367,8 @@ class EnvoyUnderTest:
     # -- lifecycle
     def _edge_filters(self) -> list[dict]:
         if self.filter_mode == "wasm":
-            return [wasm_filter(self.plugin_config, require_wasm_module(self.wasm_path))]
+            return [wasm_filter(self.plugin_config, require_wasm_module(self.wasm_path),
+                                vm_env=self.vm_env, vm_host_env=sorted(self.host_env))]
         if self.filter_mode == "lua":
             return [lua_filter(self.lua_code)]
         return []
@@ -430,8 +449,10 @@ class EnvoyUnderTest:
 
     def _start_validation(self) -> subprocess.Popen:
         with open(self.validate_log_path, "wb") as output:
+            env = {**os.environ, **self.host_env} if self.host_env else None
             return subprocess.Popen(_validate_command(self.config_path), stdin=subprocess.DEVNULL,
-                                    stdout=output, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                                    stdout=output, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+                                    env=env)
 
     def _finish_validation(self, validating: subprocess.Popen) -> Validation:
         try:
@@ -479,8 +500,9 @@ class EnvoyUnderTest:
         if self.component_log_level:
             cmd += ["--component-log-level", self.component_log_level]
         with open(self.stderr_path, "ab") as stderr:
+            env = {**os.environ, **self.host_env} if self.host_env else None
             self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
-                                            preexec_fn=_die_with_parent)
+                                            preexec_fn=_die_with_parent, env=env)
 
     def _wait_ready(self, timeout_s: float = READY_TIMEOUT_S):
         deadline = time.monotonic() + timeout_s
