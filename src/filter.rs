@@ -53,7 +53,12 @@ impl Counters {
             normalized: names.normalized.into_iter().map(|n| counter(&n)).collect(),
             client_tag_stripped: counter(metrics::CLIENT_TAG_STRIPPED),
             sticky_id_issued: counter(metrics::STICKY_ID_ISSUED),
-            sticky_id_rejected: counter(metrics::STICKY_ID_REJECTED),
+            // Only where ids are signed: nothing else can reject one.
+            sticky_id_rejected: config
+                .sticky_cookie
+                .as_ref()
+                .and_then(|sticky| sticky.signing.as_ref())
+                .and_then(|_| counter(metrics::STICKY_ID_REJECTED)),
             client_ip_fallback: counter(metrics::CLIENT_IP_FALLBACK),
         }
     }

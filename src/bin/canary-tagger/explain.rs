@@ -7,7 +7,8 @@ use std::net::IpAddr;
 
 use canary_tagger::config::{Action, ClientIpMode, CompiledConfig, VersionId};
 use canary_tagger::engine::{
-    self, ClientTag, DecidedBy, Decision, NormalizeCheck, Observer, RuleOutcome, SplitKey, TagCheck,
+    self, ClientTag, DecidedBy, Decision, NormalizeCheck, Observer, RuleOutcome, SplitKey,
+    StickyCheck, TagCheck,
 };
 use canary_tagger::net::{self, ClientIpSource};
 use canary_tagger::request::{OwnedRequest, RequestView};
@@ -215,6 +216,31 @@ pub struct SplitOut {
     pub salt: String,
     pub bucket: u16,
     pub ranges: Vec<RangeOut>,
+    /// How the split judged the sticky cookie the request carried (left out: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sticky_cookie: Option<StickyCookieOut>,
+}
+
+/// A sticky cookie the split found: hashed as sent (no `signing`), verified (its ID is
+/// hashed) or rejected (treated as absent, SPEC §10).
+#[derive(Debug, Serialize)]
+pub struct StickyCookieOut {
+    pub value: String,
+    pub status: StickyStatus,
+    /// The key id that verified it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// Why it was rejected: `unsigned`, `malformed`, `unknown_key`, `bad_mac`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StickyStatus {
+    AsSent,
+    Verified,
+    Rejected,
 }
 
 /// [`SplitKey`] without the index (that is `key_index`).
@@ -274,6 +300,8 @@ struct Trace {
     version_from_first: Vec<(usize, Vec<u8>)>,
     /// The split's key and the bytes it hashed (`None`: a random bucket).
     split: Option<(SplitKey, Option<Vec<u8>>)>,
+    /// The sticky cookie the split judged, and how.
+    sticky_cookie: Option<(Vec<u8>, StickyCheck)>,
 }
 
 impl Observer for Trace {
@@ -299,6 +327,10 @@ impl Observer for Trace {
 
     fn rule(&mut self, index: usize, outcome: RuleOutcome) {
         self.rules.push((index, outcome));
+    }
+
+    fn sticky_cookie(&mut self, _rule: usize, value: &[u8], check: StickyCheck) {
+        self.sticky_cookie = Some((value.to_vec(), check));
     }
 }
 
@@ -448,6 +480,30 @@ fn split_out(config: &CompiledConfig, decision: &Decision, trace: &Trace) -> Opt
         salt: split.salt.clone(),
         bucket: outcome.bucket,
         ranges,
+        sticky_cookie: trace.sticky_cookie.as_ref().map(|(value, check)| {
+            let keys = config
+                .sticky_cookie
+                .as_ref()
+                .and_then(|s| s.signing.as_ref());
+            let (status, key_id, reason) = match *check {
+                StickyCheck::AsSent => (StickyStatus::AsSent, None, None),
+                StickyCheck::Verified { key } => (
+                    StickyStatus::Verified,
+                    keys.and_then(|keys| keys.kids().nth(key))
+                        .map(str::to_string),
+                    None,
+                ),
+                StickyCheck::Rejected(rejection) => {
+                    (StickyStatus::Rejected, None, Some(rejection.as_str()))
+                }
+            };
+            StickyCookieOut {
+                value: text(value),
+                status,
+                key_id,
+                reason,
+            }
+        }),
     })
 }
 
@@ -526,6 +582,18 @@ pub fn render_text(config: &CompiledConfig, explained: &Explanation) -> String {
         }
     }
     if let Some(split) = &explained.split {
+        if let Some(sticky) = &split.sticky_cookie {
+            let verdict = match (sticky.status, &sticky.key_id, sticky.reason) {
+                (StickyStatus::Verified, Some(kid), _) => {
+                    format!("verified with key {kid:?}; its ID is hashed")
+                }
+                (StickyStatus::Rejected, _, Some(reason)) => format!(
+                    "rejected ({reason}): treated as no sticky cookie (counted in sticky_id_rejected)"
+                ),
+                _ => "hashed as sent (no signing)".to_string(),
+            };
+            line(format!("sticky:      {:?} {verdict}", sticky.value));
+        }
         let key = match (split.key_kind, &split.key, &split.value) {
             (KeyKind::Key, Some(key), Some(value)) => format!(
                 "{key} = {value:?} (split.key[{}])",
