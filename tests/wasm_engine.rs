@@ -222,3 +222,35 @@ fn spec_example_decisions() {
     assert_eq!(config.version_name(decision.version), "v2");
     assert_eq!(decision.decided_by, by_rule(2));
 }
+
+/// SPEC §10: signed sticky ids verify alike wherever the module runs. The MACs were
+/// computed with Python's `hmac` (HMAC-SHA256, first 16 bytes, hex), not by this crate;
+/// a 64-byte key is exactly one SHA-256 block, the edge of HMAC's key handling.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn signed_sticky_ids_match_pythons_hmac() {
+    use canary_tagger::signing::SigningKeys;
+    let vectors = [
+        (
+            "k:b2xkLWtleS0wMTIzNDU2Nzg5YWJjZGVm",
+            "00112233445566778899aabbccddeeff",
+            "2de39a988325604ef6746c9bae1a341e",
+        ),
+        (
+            "k:AAAAAAAAAAAAAAAAAAAAAA==",
+            "ffffffffffffffffffffffffffffffff",
+            "b5b9ca3a6911739f5ff1c5359becb13a",
+        ),
+        (
+            "k:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==",
+            "0123456789abcdef0123456789abcdef",
+            "b3192110fdb64efe6ba008a6f766b9b0",
+        ),
+    ];
+    for (keys, id, mac) in vectors {
+        let keys = SigningKeys::from_env_value("K", keys).unwrap();
+        let value = format!("{id}.k.{mac}");
+        assert_eq!(keys.sign(id.as_bytes()).as_str(), value);
+        assert_eq!(keys.verify(value.as_bytes()), Ok((id.as_bytes(), 0)));
+    }
+}
