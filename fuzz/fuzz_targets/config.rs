@@ -10,9 +10,12 @@ use canary_tagger::schema;
 use canary_tagger_fuzz::config_check::{check_rejection, schema_of};
 use libfuzzer_sys::fuzz_target;
 
+/// `sticky_cookie.signing` finds valid keys in `K`, malformed ones in `BAD`, none elsewhere.
+const ENVIRONMENT: [(&str, &str); 2] = [("K", "k:MDEyMzQ1Njc4OWFiY2RlZg=="), ("BAD", "k:c2hvcnQ=")];
+
 fuzz_target!(|json: &[u8]| {
-    let compiled = CompiledConfig::from_json(json);
-    let reported = schema::compile_reporting_all(json);
+    let compiled = CompiledConfig::from_json_in(json, &ENVIRONMENT);
+    let reported = schema::compile_reporting_all(json, &ENVIRONMENT);
     match (&compiled, &reported) {
         (Ok(config), Ok(_)) => {
             let document: serde_json::Value = match serde_json::from_slice(json) {
