@@ -71,6 +71,15 @@ fn exactly_one<T, const N: usize>(
     })
 }
 
+/// The DTOs as a [`CompiledConfig`]; `sticky_cookie.signing` reads its keys from
+/// `environment`.
+pub fn compile(
+    dto: PluginConfigDto,
+    environment: &dyn Environment,
+) -> Result<CompiledConfig, ConfigErrors> {
+    CompiledConfig::try_from((dto, environment))
+}
+
 /// Compiles in an empty environment (see [`compile`]).
 impl TryFrom<PluginConfigDto> for CompiledConfig {
     type Error = ConfigErrors;
@@ -80,146 +89,149 @@ impl TryFrom<PluginConfigDto> for CompiledConfig {
     }
 }
 
-/// The DTOs as a [`CompiledConfig`]; `sticky_cookie.signing` reads its keys from
-/// `environment`.
-pub fn compile(
-    dto: PluginConfigDto,
-    environment: &dyn Environment,
-) -> Result<CompiledConfig, ConfigErrors> {
-    let mut errors = Errors::default();
-    let root = JsonPath::root();
+impl TryFrom<(PluginConfigDto, &dyn Environment)> for CompiledConfig {
+    type Error = ConfigErrors;
 
-    if let Some(schema) = dto.schema {
-        if schema != SUPPORTED_SCHEMA {
-            errors.add(root.key("schema"), ErrorKind::UnsupportedSchema(schema));
+    fn try_from(
+        (dto, environment): (PluginConfigDto, &dyn Environment),
+    ) -> Result<Self, ConfigErrors> {
+        let mut errors = Errors::default();
+        let root = JsonPath::root();
+
+        if let Some(schema) = dto.schema {
+            if schema != SUPPORTED_SCHEMA {
+                errors.add(root.key("schema"), ErrorKind::UnsupportedSchema(schema));
+            }
         }
-    }
 
-    let tag_header = match &dto.tag_header {
-        Some(name) => header_name(name, &root.key("tag_header"), false, &mut errors),
-        None => DEFAULT_TAG_HEADER.to_string(),
-    };
+        let tag_header = match &dto.tag_header {
+            Some(name) => header_name(name, &root.key("tag_header"), false, &mut errors),
+            None => DEFAULT_TAG_HEADER.to_string(),
+        };
 
-    check_versions(&dto.versions, &root.key("versions"), &mut errors);
-    let known = Known {
-        versions: &dto.versions,
-        tag_header: &tag_header,
-    };
-    let default_path = root.key("default_version");
-    let default_version = if dto.default_version.is_empty() {
-        errors.add(default_path, ErrorKind::Empty);
-        VersionId(0)
-    } else {
-        known.version(&dto.default_version, &default_path, &mut errors)
-    };
+        check_versions(&dto.versions, &root.key("versions"), &mut errors);
+        let known = Known {
+            versions: &dto.versions,
+            tag_header: &tag_header,
+        };
+        let default_path = root.key("default_version");
+        let default_version = if dto.default_version.is_empty() {
+            errors.add(default_path, ErrorKind::Empty);
+            VersionId(0)
+        } else {
+            known.version(&dto.default_version, &default_path, &mut errors)
+        };
 
-    let client_ip = match &dto.client_ip {
-        None => ClientIpMode::Peer,
-        Some(ClientIpDto {
-            from: ClientIpFrom::Peer,
-            trusted_hops: Some(_),
-        }) => {
-            errors.add(
-                root.key("client_ip").key("trusted_hops"),
-                ErrorKind::TrustedHopsWithoutXff,
-            );
-            ClientIpMode::Peer
-        }
-        Some(ClientIpDto {
-            from: ClientIpFrom::Peer,
-            trusted_hops: None,
-        }) => ClientIpMode::Peer,
-        Some(ClientIpDto {
-            from: ClientIpFrom::Xff,
-            trusted_hops,
-        }) => ClientIpMode::ForwardedFor {
-            trusted_hops: trusted_hops.unwrap_or(0),
-        },
-    };
-
-    let trusted_tag_sources = compile_cidrs(
-        &dto.trusted_tag_sources,
-        &root.key("trusted_tag_sources"),
-        &mut errors,
-    );
-
-    let normalize_path = root.key("normalize");
-    if dto.normalize.len() > MAX_NORMALIZE {
-        errors.add(
-            normalize_path.clone(),
-            ErrorKind::TooManyNormalize(dto.normalize.len()),
-        );
-    }
-    let normalize = dto
-        .normalize
-        .iter()
-        .enumerate()
-        .map(|(i, entry)| compile_normalize(entry, &normalize_path.index(i), &known, &mut errors))
-        .collect();
-
-    let mut rule_names = HashSet::new();
-    let rules = dto
-        .rules
-        .iter()
-        .enumerate()
-        .filter_map(|(i, rule)| {
-            let path = root.key("rules").index(i);
-            if !rule.name.is_empty() && !rule_names.insert(rule.name.clone()) {
+        let client_ip = match &dto.client_ip {
+            None => ClientIpMode::Peer,
+            Some(ClientIpDto {
+                from: ClientIpFrom::Peer,
+                trusted_hops: Some(_),
+            }) => {
                 errors.add(
-                    path.key("name"),
-                    ErrorKind::DuplicateRuleName(rule.name.clone()),
+                    root.key("client_ip").key("trusted_hops"),
+                    ErrorKind::TrustedHopsWithoutXff,
+                );
+                ClientIpMode::Peer
+            }
+            Some(ClientIpDto {
+                from: ClientIpFrom::Peer,
+                trusted_hops: None,
+            }) => ClientIpMode::Peer,
+            Some(ClientIpDto {
+                from: ClientIpFrom::Xff,
+                trusted_hops,
+            }) => ClientIpMode::ForwardedFor {
+                trusted_hops: trusted_hops.unwrap_or(0),
+            },
+        };
+
+        let trusted_tag_sources = compile_cidrs(
+            &dto.trusted_tag_sources,
+            &root.key("trusted_tag_sources"),
+            &mut errors,
+        );
+
+        let normalize_path = root.key("normalize");
+        if dto.normalize.len() > MAX_NORMALIZE {
+            errors.add(
+                normalize_path.clone(),
+                ErrorKind::TooManyNormalize(dto.normalize.len()),
+            );
+        }
+        let normalize = dto
+            .normalize
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                compile_normalize(entry, &normalize_path.index(i), &known, &mut errors)
+            })
+            .collect();
+
+        let mut rule_names = HashSet::new();
+        let rules = dto
+            .rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, rule)| {
+                let path = root.key("rules").index(i);
+                if !rule.name.is_empty() && !rule_names.insert(rule.name.clone()) {
+                    errors.add(
+                        path.key("name"),
+                        ErrorKind::DuplicateRuleName(rule.name.clone()),
+                    );
+                }
+                compile_rule(rule, &path, &known, &mut errors)
+            })
+            .collect();
+
+        let sticky_path = root.key("sticky_cookie");
+        let sticky_cookie = dto.sticky_cookie.as_ref().map(|sticky| {
+            if sticky.name.is_empty() {
+                errors.add(sticky_path.key("name"), ErrorKind::Empty);
+            } else if !http::is_token(&sticky.name) {
+                errors.add(
+                    sticky_path.key("name"),
+                    ErrorKind::InvalidCookieName(sticky.name.clone()),
                 );
             }
-            compile_rule(rule, &path, &known, &mut errors)
-        })
-        .collect();
-
-    let sticky_path = root.key("sticky_cookie");
-    let sticky_cookie = dto.sticky_cookie.as_ref().map(|sticky| {
-        if sticky.name.is_empty() {
-            errors.add(sticky_path.key("name"), ErrorKind::Empty);
-        } else if !http::is_token(&sticky.name) {
-            errors.add(
-                sticky_path.key("name"),
-                ErrorKind::InvalidCookieName(sticky.name.clone()),
-            );
-        }
-        let max_age_s = sticky.max_age_s.unwrap_or(DEFAULT_STICKY_MAX_AGE_S);
-        if max_age_s == 0 {
-            errors.add(sticky_path.key("max_age_s"), ErrorKind::ZeroMaxAge);
-        }
-        let signing = sticky.signing.as_ref().and_then(|signing| {
-            let path = sticky_path.key("signing").key("keys_env");
-            signing_keys(&signing.keys_env, environment, &path, &mut errors)
+            let max_age_s = sticky.max_age_s.unwrap_or(DEFAULT_STICKY_MAX_AGE_S);
+            if max_age_s == 0 {
+                errors.add(sticky_path.key("max_age_s"), ErrorKind::ZeroMaxAge);
+            }
+            let signing = sticky.signing.as_ref().and_then(|signing| {
+                let path = sticky_path.key("signing").key("keys_env");
+                signing_keys(&signing.keys_env, environment, &path, &mut errors)
+            });
+            StickyCookie {
+                name: sticky.name.clone(),
+                max_age_s,
+                secure: sticky.secure.unwrap_or(false),
+                signing,
+            }
         });
-        StickyCookie {
-            name: sticky.name.clone(),
-            max_age_s,
-            secure: sticky.secure.unwrap_or(false),
-            signing,
+
+        let response_header = dto
+            .response_header
+            .as_ref()
+            .map(|name| header_name(name, &root.key("response_header"), false, &mut errors));
+
+        let versions = Versions::new(dto.versions);
+        match versions {
+            Some(versions) if errors.0.is_empty() => Ok(CompiledConfig {
+                tag_header,
+                versions,
+                default_version,
+                client_ip,
+                trusted_tag_sources,
+                normalize,
+                rules,
+                sticky_cookie,
+                response_header,
+                baggage: dto.baggage,
+            }),
+            _ => Err(ConfigErrors(errors.0)),
         }
-    });
-
-    let response_header = dto
-        .response_header
-        .as_ref()
-        .map(|name| header_name(name, &root.key("response_header"), false, &mut errors));
-
-    let versions = Versions::new(dto.versions);
-    match versions {
-        Some(versions) if errors.0.is_empty() => Ok(CompiledConfig {
-            tag_header,
-            versions,
-            default_version,
-            client_ip,
-            trusted_tag_sources,
-            normalize,
-            rules,
-            sticky_cookie,
-            response_header,
-            baggage: dto.baggage,
-        }),
-        _ => Err(ConfigErrors(errors.0)),
     }
 }
 
@@ -236,10 +248,8 @@ fn signing_keys(
         return None;
     }
     if !signing::is_env_name(keys_env) {
-        errors.add(
-            path.clone(),
-            ErrorKind::InvalidEnvName(keys_env.to_string()),
-        );
+        let name = keys_env.to_string();
+        errors.add(path.clone(), ErrorKind::InvalidEnvName(name));
         return None;
     }
     let problem = match environment.var(keys_env) {
