@@ -162,6 +162,20 @@ impl RootContext for CanaryRoot {
                     config.rules.len(),
                     config.normalize.len()
                 );
+                // Which key signs, for an operator checking a rotation; key ids only.
+                if let Some(keys) = config
+                    .sticky_cookie
+                    .as_ref()
+                    .and_then(|s| s.signing.as_ref())
+                {
+                    info!(
+                        "#{} canary-tagger sticky ids signed with key {:?} of {} (from {})",
+                        self.context_id,
+                        keys.kids().next().unwrap_or_default(),
+                        keys.kids().count(),
+                        keys.keys_env()
+                    );
+                }
                 self.active = Some(Rc::new(Active { config, counters }));
                 true
             }

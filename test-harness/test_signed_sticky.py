@@ -180,6 +180,13 @@ def test_a_value_that_does_not_verify_is_replaced_and_counted(old_keys, kind):
 
 def test_rotation_keeps_old_cookies_and_dropping_the_old_key_replaces_them(
         old_keys, rotated_keys, new_keys):
+    # The log says which key signs (key ids only, never keys).
+    for envoy, kid, count in [(old_keys, "old", 1), (rotated_keys, "new", 2), (new_keys, "new", 1)]:
+        log = envoy.log_text()
+        assert f'sticky ids signed with key "{kid}" of {count} (from {KEYS_ENV})' in log, envoy.state()
+        for key in (OLD_KEY, NEW_KEY):
+            assert base64.b64encode(key).decode() not in log
+
     users = [fresh_user(old_keys, OLD_KEY, "old") for _ in range(20)]
     users += [(cookie(i, "old", OLD_KEY), "v2") for i in ids_landing_on("v2", 5)]
 
