@@ -74,6 +74,45 @@ fn engine(c: &mut Criterion) {
         });
     }
 
+    // A split keyed on the sticky cookie alone, plain and signed (SPEC §10): the signed
+    // cookie costs one HMAC-SHA256 verification (two SHA-256 compressions) on top.
+    let sticky_config = |signing: &str| {
+        let json = format!(
+            r#"{{"versions": ["v1", "v2"], "default_version": "v1",
+                "rules": [{{"name": "s", "split": {{"weights": [{{"version": "v2", "percent": 10}},
+                                                               {{"version": "v1", "percent": 90}}]}}}}],
+                "sticky_cookie": {{"name": "uid"{signing}}}}}"#
+        );
+        let keys = [(
+            "K",
+            "new:bmV3LWtleS0wMTIzNDU2Nzg5YWJjZGVm,old:b2xkLWtleS0wMTIzNDU2Nzg5YWJjZGVm",
+        )];
+        CompiledConfig::from_json_in(json.as_bytes(), &keys).expect("sticky config")
+    };
+    let plain = sticky_config("");
+    let signed = sticky_config(r#", "signing": {"keys_env": "K"}"#);
+    let id = "00112233445566778899aabbccddeeff";
+    let keys = signed
+        .sticky_cookie
+        .as_ref()
+        .and_then(|s| s.signing.as_ref())
+        .expect("keys");
+    let signed_value = keys.sign(id.as_bytes()).as_str().to_string();
+    for (name, config, value) in [
+        ("plain", &plain, id.to_string()),
+        ("signed", &signed, signed_value.clone()),
+        (
+            "signed-forged",
+            &signed,
+            signed_value.replace(".new.", ".old."),
+        ),
+    ] {
+        let request = OwnedRequest::new().cookie("uid", &value);
+        c.bench_function(&format!("decide/sticky/{name}"), |b| {
+            b.iter(|| decide(config, black_box(&request), ENTROPY))
+        });
+    }
+
     c.bench_function("hash/bucket", |b| {
         b.iter(|| hash::bucket(black_box(b"android"), black_box(b"alice")))
     });
