@@ -275,6 +275,72 @@ fn annotations() -> Vec<(&'static str, Value)> {
             }),
         ),
         (
+            "/properties/mode",
+            json!({
+                "description": "gateway: decide each request's version with the rules (at the edge). sidecar: on a workload's sidecar, remember the version of inbound requests by trace id and restore the tag on the workload's outbound calls (the rules, normalize, client_ip, sticky_cookie and trusted_tag_sources are then not allowed; restore and trace_memory only here).",
+                "default": "gateway",
+            }),
+        ),
+        (
+            "/properties/restore",
+            json!({
+                "description": "Sidecar mode: where an outbound call's version comes from, tried in order; the first that names a known version wins, none: default_version. header: the tag header the app forwarded. baggage: the canary-version member of the W3C baggage header. trace: the version remembered for the call's trace id (traceparent, x-b3-traceid, x-request-id).",
+                "default": ["header", "baggage", "trace"],
+                "minItems": 1,
+                "uniqueItems": true,
+            }),
+        ),
+        (
+            "/properties/trace_memory",
+            json!({
+                "description": "Sidecar mode: the trace id -> version table shared by the whole Envoy.",
+                "default": { "entries": config::DEFAULT_TRACE_ENTRIES, "ttl_s": config::DEFAULT_TRACE_TTL_S },
+            }),
+        ),
+        (
+            "/$defs/Mode",
+            json!({ "description": "gateway or sidecar." }),
+        ),
+        (
+            "/$defs/RestoreSource",
+            json!({ "description": "header, baggage or trace." }),
+        ),
+        (
+            "/$defs/TraceMemory",
+            json!({
+                "description": "A fixed number of slots (memory is bounded by it: about 100 bytes each); a trace id hashes to one slot, a newer trace may take it over.",
+            }),
+        ),
+        (
+            "/$defs/TraceMemory/properties/entries",
+            json!({
+                "description": "Slots in the table.",
+                "default": config::DEFAULT_TRACE_ENTRIES,
+                "minimum": 1,
+                "maximum": config::MAX_TRACE_ENTRIES,
+            }),
+        ),
+        (
+            "/$defs/TraceMemory/properties/ttl_s",
+            json!({
+                "description": "Seconds an entry counts; older entries are ignored.",
+                "default": config::DEFAULT_TRACE_TTL_S,
+                "minimum": 1,
+                "maximum": config::MAX_TRACE_TTL_S,
+            }),
+        ),
+        (
+            "",
+            json!({
+                "if": { "properties": { "mode": { "const": "sidecar" } }, "required": ["mode"] },
+                "then": { "properties": {
+                    "client_ip": false, "trusted_tag_sources": false, "normalize": false,
+                    "rules": false, "sticky_cookie": false,
+                } },
+                "else": { "properties": { "restore": false, "trace_memory": false } },
+            }),
+        ),
+        (
             "/$defs/ClientIp",
             json!({
                 "description": "`peer`: the downstream connection's address. `xff`: the x-forwarded-for entry `trusted_hops` from the right (Envoy's xff_num_trusted_hops rule); too few or malformed entries fall back to the peer.",
@@ -1244,7 +1310,7 @@ mod tests {
         assert_eq!(
             all_errors(json),
             vec![
-                "$: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage",
+                "$: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, mode, restore, trace_memory",
                 r#"rules[0]: unknown field "versoin" (did you mean "version"?)"#,
                 r#"default_version: unknown version "v3"; versions are v1, v2"#,
                 "rules[0].split.weights: percents sum to 90, expected 100",
@@ -1262,7 +1328,7 @@ mod tests {
             all_errors(json),
             vec![
                 "baggage: invalid type: null, expected a boolean",
-                "$: unknown field \"x\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage",
+                "$: unknown field \"x\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, mode, restore, trace_memory",
             ]
         );
     }

@@ -57,7 +57,7 @@ fn bad_configs_are_rejected_with_path_and_reason() {
         (r#"{"default_version": "v1"}"#.into(), "versions: required field is missing"),
         (r#"{"versions": ["v1"]}"#.into(), "default_version: required field is missing"),
         (with(r#""tag_headr": "x-v""#), r#"$: unknown field "tag_headr" (did you mean "tag_header"?)"#),
-        (with(r#""colour": 1"#), "$: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage"),
+        (with(r#""colour": 1"#), "$: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, mode, restore, trace_memory"),
         (r#"{"versions": "v1", "default_version": "v1"}"#.into(), r#"versions: invalid type: string "v1", expected an array"#),
         (with(r#""baggage": "yes""#), r#"baggage: invalid type: string "yes", expected a boolean"#),
         (with(r#""schema": 2"#), "schema: unsupported schema 2, expected 1"),

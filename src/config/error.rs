@@ -218,6 +218,16 @@ pub enum ErrorKind {
         kind: String,
     },
     ZeroMaxAge,
+    /// A field of the other mode (SPEC §8); the mode it belongs to.
+    OnlyInMode(&'static str),
+    /// A `restore` source named twice.
+    ListedTwice(&'static str),
+    /// An integer outside its bounds (inclusive).
+    OutOfRange {
+        value: u64,
+        min: u64,
+        max: u64,
+    },
 
     /// A JSON Schema keyword the value fails (`canary-tagger validate`, the schema tests;
     /// never the filter, so not in the module).
@@ -278,6 +288,7 @@ pub enum ListOf {
     Value,
     AddressOrRange,
     Condition,
+    RestoreSource,
 }
 
 /// The JSON value an error found, described as serde describes it.
@@ -401,6 +412,7 @@ impl ErrorKind {
                     ListOf::Value => "value",
                     ListOf::AddressOrRange => "address or CIDR range",
                     ListOf::Condition => "condition",
+                    ListOf::RestoreSource => "restore source (header, baggage, trace)",
                 };
                 write!(f, "must list at least one {noun}")
             }
@@ -520,6 +532,11 @@ impl ErrorKind {
             }
             ErrorKind::SourceNamesNothing { text, kind } => write!(f, "\"{text}\" names no {kind}"),
             ErrorKind::ZeroMaxAge => f.write_str("must be positive (0 would delete the cookie)"),
+            ErrorKind::OnlyInMode(mode) => write!(f, "only allowed when mode is \"{mode}\""),
+            ErrorKind::ListedTwice(name) => write!(f, "\"{name}\" is listed twice"),
+            ErrorKind::OutOfRange { value, min, max } => {
+                write!(f, "{value} is outside {min}..={max}")
+            }
 
             #[cfg(all(feature = "schema", not(target_arch = "wasm32")))]
             ErrorKind::Schema(keyword) => write_schema_keyword(f, keyword),

@@ -187,6 +187,75 @@ impl StickyCookie {
     }
 }
 
+/// What the filter does with a request (SPEC §8).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// At the edge: decide the version (the rules) and tag the request.
+    Gateway,
+    /// On a workload's sidecar: remember the version of inbound requests by trace id, and
+    /// restore the tag on outbound calls.
+    Sidecar(Sidecar),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Sidecar {
+    /// Never empty, no source twice.
+    pub restore: Vec<RestoreSource>,
+    pub trace_memory: TraceMemory,
+}
+
+/// Where an outbound call's version may come from (`restore`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RestoreSource {
+    /// The tag header, forwarded by the app.
+    Header,
+    /// The `canary-version` member of `baggage`.
+    Baggage,
+    /// The version remembered for the request's trace id.
+    Trace,
+}
+
+impl RestoreSource {
+    pub const ALL: [RestoreSource; 3] = [
+        RestoreSource::Header,
+        RestoreSource::Baggage,
+        RestoreSource::Trace,
+    ];
+
+    /// The name in the configuration (and in metrics and `explain`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RestoreSource::Header => "header",
+            RestoreSource::Baggage => "baggage",
+            RestoreSource::Trace => "trace",
+        }
+    }
+
+    /// The position in [`RestoreSource::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            RestoreSource::Header => 0,
+            RestoreSource::Baggage => 1,
+            RestoreSource::Trace => 2,
+        }
+    }
+}
+
+/// The trace id → version table's size and how long an entry counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceMemory {
+    /// Slots (`1..=MAX_TRACE_ENTRIES`).
+    pub entries: u32,
+    /// Seconds (`1..=MAX_TRACE_TTL_S`).
+    pub ttl_s: u64,
+}
+
+pub const DEFAULT_TRACE_ENTRIES: u32 = 65_536;
+/// About 100 bytes of Envoy memory each: 1 Mi slots is ~100 MiB, the most one table may take.
+pub const MAX_TRACE_ENTRIES: u32 = 1_048_576;
+pub const DEFAULT_TRACE_TTL_S: u64 = 300;
+pub const MAX_TRACE_TTL_S: u64 = 86_400;
+
 /// A configuration known to be valid: everything the request path needs, precompiled.
 #[derive(Debug)]
 pub struct CompiledConfig {
@@ -203,6 +272,8 @@ pub struct CompiledConfig {
     /// Lower-case.
     pub response_header: Option<String>,
     pub baggage: bool,
+    /// In sidecar mode `client_ip` is `Peer` and the gateway's lists are empty.
+    pub mode: Mode,
 }
 
 pub const DEFAULT_TAG_HEADER: &str = "x-canary-version";
@@ -222,6 +293,14 @@ impl CompiledConfig {
     pub fn from_json(json: &[u8]) -> Result<CompiledConfig, ConfigErrors> {
         let dto = parse_dto(json).map_err(|error| ConfigErrors(vec![error]))?;
         CompiledConfig::try_from(dto)
+    }
+
+    /// The sidecar settings, in sidecar mode.
+    pub fn sidecar(&self) -> Option<&Sidecar> {
+        match &self.mode {
+            Mode::Sidecar(sidecar) => Some(sidecar),
+            Mode::Gateway => None,
+        }
     }
 
     pub fn versions(&self) -> &Versions {
