@@ -15,6 +15,7 @@ pub mod matcher;
 pub mod metrics;
 pub mod net;
 pub mod request;
+pub mod sidecar;
 
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 mod filter;
