@@ -11,13 +11,14 @@ use log::{error, info};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
-use crate::config::{CompiledConfig, VersionId};
+use crate::config::{CompiledConfig, RestoreSource, VersionId};
 use crate::effects::HeaderWriter;
 use crate::engine::{self, ClientTag, DecidedBy, Decision};
 use crate::host::{self, HeaderMap, MetricType};
-use crate::metrics::{self, MetricNames};
+use crate::metrics::{self, MetricNames, SidecarMetricNames};
 use crate::net::ClientIpSource;
 use crate::request::SerializedRequest;
+use crate::sidecar::{self, Direction, Restore, RestoredFrom, SlotKey, TraceKey, TraceTable};
 
 proxy_wasm::main! {{
     // Our own `log` backend: the SDK's (`proxy_wasm::set_log_level`) unwraps a failed
@@ -29,7 +30,8 @@ proxy_wasm::main! {{
         Box::new(CanaryRoot { context_id, active: None, random: Rc::new(Random::default()) })
     });
 }}
-/// Counter ids, defined once per accepted configuration.
+/// Counter ids, defined once per accepted configuration (none in sidecar mode).
+#[derive(Default)]
 struct Counters {
     /// `[decided_by slot][version]`; slot = rule index, then default, then trusted tag.
     decisions: Vec<Vec<Option<u32>>>,
@@ -118,6 +120,8 @@ impl Random {
 struct Active {
     config: CompiledConfig,
     counters: Counters,
+    /// In sidecar mode.
+    sidecar: Option<SidecarCounters>,
 }
 
 struct CanaryRoot {
@@ -141,11 +145,15 @@ impl RootContext for CanaryRoot {
 
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let json = host::plugin_configuration().unwrap_or_default();
+
         match CompiledConfig::from_json(&json) {
             Ok(config) => {
                 // Defined (at 0) on success too, so `increase()` sees the first rejection.
                 let _ = counter(metrics::CONFIG_REJECTED);
-                let counters = Counters::define(&config);
+                let (counters, sidecar) = match config.sidecar() {
+                    None => (Counters::define(&config), None),
+                    Some(_) => (Counters::default(), Some(SidecarCounters::define(&config))),
+                };
                 info!(
                     "#{} canary-tagger configured: {} versions, {} rules, {} normalizations",
                     self.context_id,
@@ -153,7 +161,11 @@ impl RootContext for CanaryRoot {
                     config.rules.len(),
                     config.normalize.len()
                 );
-                self.active = Some(Rc::new(Active { config, counters }));
+                self.active = Some(Rc::new(Active {
+                    config,
+                    counters,
+                    sidecar,
+                }));
                 true
             }
             Err(errors) => {
@@ -176,6 +188,10 @@ impl RootContext for CanaryRoot {
     /// a request passes untouched.
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(match &self.active {
+            Some(active) if active.sidecar.is_some() => Box::new(SidecarRequest {
+                active: Rc::clone(active),
+                restored: None,
+            }),
             Some(active) => Box::new(CanaryRequest {
                 active: Rc::clone(active),
                 random: Rc::clone(&self.random),
@@ -262,3 +278,159 @@ struct PassThrough;
 impl Context for PassThrough {}
 
 impl HttpContext for PassThrough {}
+
+// ---------------------------------------------------------------------------- sidecar mode
+
+/// Counter ids of sidecar mode (SPEC §8).
+struct SidecarCounters {
+    /// `[source][version]`, source = `RestoreSource::index`, then the default.
+    restored: Vec<Vec<Option<u32>>>,
+    remembered: Vec<Option<u32>>,
+    trace_misses: Option<u32>,
+    direction_unspecified: Option<u32>,
+}
+
+impl SidecarCounters {
+    fn define(config: &CompiledConfig) -> SidecarCounters {
+        let names = SidecarMetricNames::new(config);
+        SidecarCounters {
+            restored: names
+                .restored
+                .into_iter()
+                .map(|per_version| {
+                    per_version
+                        .into_iter()
+                        .map(|name| name.and_then(|n| counter(&n)))
+                        .collect()
+                })
+                .collect(),
+            remembered: names.remembered.iter().map(|n| counter(n)).collect(),
+            trace_misses: counter(metrics::TRACE_MISSES),
+            direction_unspecified: counter(metrics::DIRECTION_UNSPECIFIED),
+        }
+    }
+
+    fn restored(&self, restore: &Restore) -> Option<u32> {
+        let slot = match restore.from {
+            RestoredFrom::Source(source) => source.index(),
+            RestoredFrom::Default => RestoreSource::ALL.len(),
+        };
+        self.restored
+            .get(slot)?
+            .get(restore.version.index())
+            .copied()
+            .flatten()
+    }
+}
+
+/// The host clock in whole seconds; 0 when it cannot be read (every entry then counts as
+/// fresh: a wrong version is worse than none only after `ttl_s`, and reads rarely fail).
+fn now_s() -> u64 {
+    host::now_nanos().map_or(0, |nanos| nanos / 1_000_000_000)
+}
+
+/// The direction of the listener this request came through. Read per request: the filters
+/// of an inbound and an outbound listener with the same configuration may share one root
+/// context, and Envoy serves the property only to HTTP contexts (from the filter's plugin).
+/// Envoy 1.40 names it `xds.listener_direction`; older Envoys `listener_direction`.
+fn listener_direction() -> Direction {
+    let value = match host::property(&["xds", "listener_direction"]) {
+        Ok(None) => host::property(&["listener_direction"]),
+        found => found,
+    };
+    Direction::from_property(value.ok().flatten().as_deref())
+}
+
+/// The trace table in the host's shared data: one key per slot ([`SlotKey`]).
+struct SharedTraceTable;
+
+impl TraceTable for SharedTraceTable {
+    fn read_slot<T>(&self, slot: u32, read: impl FnOnce(Option<&[u8]>) -> T) -> T {
+        match host::shared_data(SlotKey::new(slot).as_str()) {
+            Ok(Some(entry)) => read(Some(&entry)),
+            _ => read(None),
+        }
+    }
+
+    fn now_s(&self) -> u64 {
+        now_s()
+    }
+}
+
+/// A request through a sidecar: inbound, its version is remembered by trace id; outbound,
+/// the tag is restored (crate::sidecar).
+struct SidecarRequest {
+    active: Rc<Active>,
+    /// The outbound decision, for the response phase.
+    restored: Option<Restore>,
+}
+
+impl Context for SidecarRequest {}
+
+impl SidecarRequest {
+    fn remember(&self, request: &SerializedRequest, counters: &SidecarCounters) {
+        let config = &self.active.config;
+        let (Some(version), Some(sidecar)) =
+            (sidecar::inbound_version(config, request), config.sidecar())
+        else {
+            return;
+        };
+        let name = config.version_name(version);
+        let mut now = None;
+        let mut remembered = false;
+        for (header, id) in sidecar::trace_ids(request) {
+            let key = TraceKey::new(header, id, &sidecar.trace_memory);
+            let now = *now.get_or_insert_with(now_s);
+            let mut buf = [0u8; sidecar::MAX_ENTRY];
+            let entry = sidecar::encode_entry(key, now, name, &mut buf);
+            remembered |= host::set_shared_data(SlotKey::new(key.slot).as_str(), entry).is_ok();
+        }
+        if remembered {
+            increment(counters.remembered.get(version.index()).copied().flatten());
+        }
+    }
+}
+
+impl HttpContext for SidecarRequest {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let active = Rc::clone(&self.active);
+        let Some(counters) = &active.sidecar else {
+            return Action::Continue;
+        };
+        let direction = listener_direction();
+        if direction == Direction::Unspecified {
+            increment(counters.direction_unspecified);
+            return Action::Continue;
+        }
+        // Sidecar mode never reads the peer address.
+        let request = SerializedRequest::new(
+            host::header_map(HeaderMap::Request).unwrap_or_default(),
+            || None,
+        );
+        let config = &active.config;
+        if direction == Direction::Inbound {
+            self.remember(&request, counters);
+            return Action::Continue;
+        }
+        let restore = sidecar::restore(config, &request, &SharedTraceTable);
+        // As in gateway mode, a request-header write makes Envoy match the route again.
+        for effect in restore.request_effects(config, &request) {
+            effect.apply(&request, &mut HostHeaders(HeaderMap::Request));
+        }
+        increment(counters.restored(&restore));
+        if restore.trace_missed {
+            increment(counters.trace_misses);
+        }
+        self.restored = Some(restore);
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(restore) = &self.restored {
+            for effect in restore.response_effects(&self.active.config) {
+                effect.apply(&mut HostHeaders(HeaderMap::Response));
+            }
+        }
+        Action::Continue
+    }
+}

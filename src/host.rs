@@ -99,6 +99,20 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_get_shared_data(
+        key: *const u8,
+        key_size: usize,
+        return_value: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
 }
 
 #[link(wasm_import_module = "wasi_snapshot_preview1")]
@@ -243,6 +257,31 @@ pub fn define_metric(kind: MetricType, name: &str) -> Result<u32, Status> {
 pub fn increment_metric(id: u32, by: i64) -> Result<(), Status> {
     // SAFETY: plain value arguments.
     status(unsafe { proxy_increment_metric(id, by) })
+}
+
+/// The value stored under `key` in the host's shared data (one store per VM id, shared by
+/// every worker of the Envoy); `Ok(None)` when nothing is.
+pub fn shared_data(key: &str) -> Result<Option<Vec<u8>>, Status> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    let mut cas: u32 = 0;
+    // SAFETY: the host reads the live key and writes the three out-pointers.
+    let code =
+        unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
+    match status(code) {
+        // SAFETY: on `Ok` the buffer came from `proxy_on_memory_allocate` (or is null).
+        Ok(()) => Ok(unsafe { host_buffer(data, size) }),
+        Err(Status::NOT_FOUND) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+/// Stores `value` under `key` in the host's shared data, whatever was there (no CAS).
+pub fn set_shared_data(key: &str, value: &[u8]) -> Result<(), Status> {
+    // SAFETY: the host reads both live slices for the duration of the call.
+    status(unsafe {
+        proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), 0)
+    })
 }
 
 /// Fills `buf` from the host's CSPRNG (WASI `random_get`); false if it failed.
