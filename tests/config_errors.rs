@@ -216,3 +216,87 @@ fn spec_example_config_compiles_with_defaults_applied() {
     assert_eq!((sticky.max_age_s, sticky.secure), (2_592_000, false));
     assert_eq!(xff.tag_header, "x-version", "header names are lower-cased");
 }
+
+/// A minimal sidecar config with `extra` fields spliced in.
+fn sidecar(extra: &str) -> String {
+    with(&format!(
+        r#""mode": "sidecar"{}{extra}"#,
+        if extra.is_empty() { "" } else { ", " }
+    ))
+}
+
+#[test]
+fn sidecar_mode_fields_are_checked_with_their_paths() {
+    let cases: Vec<(String, &str)> = vec![
+        (with(r#""mode": "mesh""#), "mode: unknown variant `mesh`, expected `gateway` or `sidecar`"),
+        // The gateway's fields in sidecar mode, given at all (even empty).
+        (sidecar(r#""rules": [{"name": "a", "version": "v2"}]"#), r#"rules: only allowed when mode is "gateway""#),
+        (sidecar(r#""rules": []"#), r#"rules: only allowed when mode is "gateway""#),
+        (sidecar(r#""normalize": []"#), r#"normalize: only allowed when mode is "gateway""#),
+        (sidecar(r#""client_ip": {"from": "xff"}"#), r#"client_ip: only allowed when mode is "gateway""#),
+        (sidecar(r#""sticky_cookie": {"name": "c"}"#), r#"sticky_cookie: only allowed when mode is "gateway""#),
+        (sidecar(r#""trusted_tag_sources": ["10.0.0.0/8"]"#), r#"trusted_tag_sources: only allowed when mode is "gateway""#),
+        (
+            sidecar(r#""client_ip": {"from": "peer"}, "trusted_tag_sources": [], "normalize": [], "rules": [], "sticky_cookie": {"name": "c"}"#),
+            r#"client_ip: only allowed when mode is "gateway"; trusted_tag_sources: only allowed when mode is "gateway"; normalize: only allowed when mode is "gateway"; rules: only allowed when mode is "gateway"; sticky_cookie: only allowed when mode is "gateway""#,
+        ),
+        // The sidecar's fields in gateway mode, explicit or by default.
+        (with(r#""restore": ["trace"]"#), r#"restore: only allowed when mode is "sidecar""#),
+        (with(r#""mode": "gateway", "trace_memory": {}"#), r#"trace_memory: only allowed when mode is "sidecar""#),
+        // restore.
+        (sidecar(r#""restore": []"#), "restore: must list at least one restore source (header, baggage, trace)"),
+        (sidecar(r#""restore": ["header", "trace", "header"]"#), r#"restore[2]: "header" is listed twice"#),
+        (sidecar(r#""restore": ["header", "cookie"]"#), "restore[1]: unknown variant `cookie`, expected one of `header`, `baggage`, `trace`"),
+        (sidecar(r#""restore": "trace""#), r#"restore: invalid type: string "trace", expected an array"#),
+        // trace_memory.
+        (sidecar(r#""trace_memory": {"entries": 0}"#), "trace_memory.entries: 0 is outside 1..=1048576"),
+        (sidecar(r#""trace_memory": {"entries": 2000000}"#), "trace_memory.entries: 2000000 is outside 1..=1048576"),
+        (sidecar(r#""trace_memory": {"entries": -1}"#), "trace_memory.entries: invalid value: integer `-1`, expected a non-negative integer"),
+        (sidecar(r#""trace_memory": {"ttl_s": 0}"#), "trace_memory.ttl_s: 0 is outside 1..=86400"),
+        (sidecar(r#""trace_memory": {"ttl_s": 86401, "entries": 0}"#), "trace_memory.entries: 0 is outside 1..=1048576; trace_memory.ttl_s: 86401 is outside 1..=86400"),
+        (sidecar(r#""trace_memory": {"ttl": 5}"#), r#"trace_memory: unknown field "ttl"; expected one of entries, ttl_s"#),
+        (sidecar(r#""trace_memory": {"tll_s": 5}"#), r#"trace_memory: unknown field "tll_s" (did you mean "ttl_s"?)"#),
+    ];
+    assert_errors(&cases);
+}
+
+#[test]
+fn sidecar_defaults_and_explicit_values() {
+    use canary_tagger::config::{Mode, RestoreSource, Sidecar, TraceMemory};
+    let minimal = CompiledConfig::from_json(sidecar("").as_bytes()).unwrap();
+    assert_eq!(
+        minimal.mode,
+        Mode::Sidecar(Sidecar {
+            restore: vec![
+                RestoreSource::Header,
+                RestoreSource::Baggage,
+                RestoreSource::Trace
+            ],
+            trace_memory: TraceMemory {
+                entries: 65_536,
+                ttl_s: 300
+            },
+        })
+    );
+    let explicit = CompiledConfig::from_json(
+        sidecar(r#""restore": ["trace", "baggage"], "trace_memory": {"entries": 1, "ttl_s": 86400}, "baggage": true, "response_header": "x-v""#).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(
+        explicit.mode,
+        Mode::Sidecar(Sidecar {
+            restore: vec![RestoreSource::Trace, RestoreSource::Baggage],
+            trace_memory: TraceMemory {
+                entries: 1,
+                ttl_s: 86_400
+            },
+        })
+    );
+    assert!(explicit.baggage);
+    let gateway = CompiledConfig::from_json(with(r#""mode": "gateway""#).as_bytes()).unwrap();
+    assert_eq!(gateway.mode, Mode::Gateway);
+    assert_eq!(
+        CompiledConfig::from_json(with("").as_bytes()).unwrap().mode,
+        Mode::Gateway
+    );
+}

@@ -25,6 +25,8 @@ pub const FLAGS: &[Flag] = &[
     value("--host"),
     value("--seed"),
     switch("--json"),
+    value("--direction"),
+    value("--remembered"),
 ];
 
 pub const HELP: &str = "\
@@ -36,7 +38,8 @@ the client address and its source, whether a client-sent tag was stripped, heade
 and the headers the filter sets on the request and the response.
 
 Request:
-  -H, --header 'NAME: VALUE'  a request header (repeatable; `Host:` becomes :authority)
+  -H, --header 'NAME: VALUE'  a request header, or NAME=VALUE (repeatable; `Host:` becomes
+                              :authority)
   -b, --cookie NAME=VALUE     a cookie (repeatable; sent as one cookie header)
       --ip ADDR               the peer address Envoy reports (source.address), e.g.
                               203.0.113.7, 203.0.113.7:51000 or [2001:db8::1]:443
@@ -45,6 +48,15 @@ Request:
       --path PATH             :path, with the query string (default /)
       --method METHOD         :method (default GET)
       --host HOST             :authority
+
+Sidecar mode (a configuration with mode sidecar):
+      --direction DIR         inbound (what the request is remembered as) or outbound
+                              (how the call's tag is restored); required
+      --remembered ID=VERSION[@AGE_S]
+                              an entry of Envoy's trace table, which explain cannot see:
+                              trace id ID (a traceparent's trace-id field, an x-b3-traceid
+                              or an x-request-id) remembered as VERSION AGE_S seconds ago
+                              (default 0); repeatable
 
 Output:
       --seed N                entropy for a split with no key present (the new sticky id
@@ -117,10 +129,12 @@ pub fn request_from(parsed: &Parsed) -> Result<(OwnedRequest, u64), UsageError> 
 /// `NAME: VALUE` (`:authority: example.com` for a pseudo-header); `Host` is Envoy's
 /// `:authority`.
 fn header_arg(text: &str) -> Result<(String, String), UsageError> {
+    // `NAME: VALUE`, or `NAME=VALUE` (`baggage=canary-version=v2`): a header name holds
+    // neither character, so whichever comes first ends it.
     let search_from = usize::from(text.starts_with(':'));
     let colon = text
         .get(search_from..)
-        .and_then(|rest| rest.find(':'))
+        .and_then(|rest| rest.find([':', '=']))
         .map(|at| at + search_from);
     let parts = colon.and_then(|at| Some((text.get(..at)?, text.get(at + 1..)?)));
     let valid = |name: &str| canary_tagger::http::is_token(name.strip_prefix(':').unwrap_or(name));
@@ -645,6 +659,11 @@ mod tests {
             (":authority".into(), "example.com".into())
         );
         assert_eq!(ok("x: a: b"), ("x".into(), "a: b".into()));
+        assert_eq!(
+            ok("baggage=canary-version=v2"),
+            ("baggage".into(), "canary-version=v2".into())
+        );
+        assert_eq!(ok("x: a=b"), ("x".into(), "a=b".into()));
         for bad in ["no colon", ": v", "bad name: v", ":: v", ""] {
             assert!(header_arg(bad).is_err(), "{bad:?}");
         }

@@ -11,6 +11,8 @@ mod args;
 #[cfg(not(target_arch = "wasm32"))]
 mod explain;
 #[cfg(not(target_arch = "wasm32"))]
+mod explain_sidecar;
+#[cfg(not(target_arch = "wasm32"))]
 mod input;
 #[cfg(not(target_arch = "wasm32"))]
 mod render;
@@ -33,6 +35,7 @@ mod cli {
 
     use crate::args::{self, UsageError};
     use crate::explain;
+    use crate::explain_sidecar;
     use crate::input::{self, Found, LoadError};
     use crate::render;
 
@@ -44,6 +47,7 @@ Usage:
   canary-tagger explain FILE [--header 'NAME: VALUE']... [--cookie NAME=VALUE]...
                         [--ip ADDR] [--xff LIST]... [--path PATH] [--method METHOD]
                         [--host HOST] [--seed N] [--json]
+                        [--direction inbound|outbound] [--remembered ID=VERSION]...
   canary-tagger render FILE --host HOST --service SERVICE [--namespace NS]
                        [--gateway GATEWAY]... [--name NAME]
   canary-tagger schema
@@ -234,12 +238,25 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
             };
             for config in &found {
                 match compile(file, config) {
-                    Ok(compiled) => print(&format!(
-                        "{}: ok ({} versions, {} rules)\n",
-                        config.location(file),
-                        compiled.versions().len(),
-                        compiled.rules.len()
-                    ))?,
+                    Ok(compiled) => match compiled.sidecar() {
+                        None => print(&format!(
+                            "{}: ok ({} versions, {} rules)\n",
+                            config.location(file),
+                            compiled.versions().len(),
+                            compiled.rules.len()
+                        ))?,
+                        Some(sidecar) => print(&format!(
+                            "{}: ok (sidecar, {} versions, restore {})\n",
+                            config.location(file),
+                            compiled.versions().len(),
+                            sidecar
+                                .restore
+                                .iter()
+                                .map(|source| source.name())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))?,
+                    },
                     Err(lines) => {
                         for line in lines {
                             error_line(&line);
@@ -283,7 +300,30 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
         }
         // Flags first: a typo in a flag is reported before the file is read.
         let (request, seed) = explain::request_from(&parsed)?;
+        let sidecar_flags = explain_sidecar::flags_from(&parsed)?;
         let (_, config) = single_config("explain", &parsed)?;
+        if config.sidecar().is_some() {
+            let Some(direction) = sidecar_flags.direction else {
+                return Err(Failure::Usage(
+                    "explain: a sidecar configuration needs --direction inbound or outbound".into(),
+                ));
+            };
+            let explained = explain_sidecar::explain(&config, &request, &sidecar_flags, direction);
+            if parsed.has("--json") {
+                let json = serde_json::to_string_pretty(&explained)
+                    .map_err(|error| Failure::Usage(format!("cannot write JSON: {error}")))?;
+                print(&format!("{json}\n"))?;
+            } else {
+                print(&explain_sidecar::render_text(&config, &explained))?;
+            }
+            return Ok(0);
+        }
+        if parsed.has("--direction") || parsed.has("--remembered") {
+            return Err(Failure::Usage(
+                "explain: --direction and --remembered apply to a sidecar configuration only"
+                    .into(),
+            ));
+        }
         let explained = explain::explain(&config, &request, explain::entropy_from_seed(seed));
         if parsed.has("--json") {
             let json = serde_json::to_string_pretty(&explained)
