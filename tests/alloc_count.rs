@@ -311,3 +311,102 @@ fn split_key(request: &OwnedRequest) -> String {
     let entries: Vec<&str> = xff.split(',').map(str::trim).collect();
     entries[entries.len() - 2].to_string()
 }
+
+/// Envoy's shared data as the filter reads it, without the host: a fixed list of slots.
+struct SlotList(Vec<(u32, Vec<u8>)>);
+
+impl canary_tagger::sidecar::TraceTable for SlotList {
+    fn read_slot<T>(&self, slot: u32, read: impl FnOnce(Option<&[u8]>) -> T) -> T {
+        read(
+            self.0
+                .iter()
+                .find(|(s, _)| *s == slot)
+                .map(|(_, entry)| entry.as_slice()),
+        )
+    }
+
+    fn now_s(&self) -> u64 {
+        1_000
+    }
+}
+
+/// Sidecar mode's two paths over the filter's request type: inbound (the version, the
+/// trace ids, their slots and entries, built on the stack) and outbound (the restore
+/// decision from each source, and its effects written) allocate nothing. Reading a slot
+/// through the host returns a buffer the host allocates; that is the shell's, not counted.
+#[test]
+fn sidecar_paths_do_not_allocate() {
+    use canary_tagger::sidecar::{self, TraceKey};
+    let config = CompiledConfig::from_json(
+        br#"{"mode": "sidecar", "versions": ["v1", "v2", "v3"], "default_version": "v1",
+             "baggage": true, "response_header": "x-served-as"}"#,
+    )
+    .unwrap();
+    let memory = config.sidecar().unwrap().trace_memory;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    let key = TraceKey::new(
+        sidecar::TraceHeader::TraceParent,
+        trace_id.as_bytes(),
+        &memory,
+    );
+    let mut buf = [0u8; sidecar::MAX_ENTRY];
+    let table = SlotList(vec![(
+        key.slot,
+        sidecar::encode_entry(key, 990, "v3", &mut buf).to_vec(),
+    )]);
+    let requests: Vec<SerializedRequest> = [
+        OwnedRequest::new().header("x-canary-version", "v2"),
+        OwnedRequest::new().header("baggage", "tenant=acme,canary-version=v2"),
+        OwnedRequest::new()
+            .header("traceparent", &traceparent)
+            .header("x-request-id", "9f1e"),
+        OwnedRequest::new()
+            .header("x-canary-version", "v9")
+            .header("x-b3-traceid", "463ac35c9f6413ad")
+            .header("x-request-id", "never-seen"),
+        OwnedRequest::new(),
+    ]
+    .iter()
+    .map(fixtures::serialized)
+    .collect();
+    let outbound = |request: &SerializedRequest| {
+        let restored = sidecar::restore(&config, request, &table);
+        let mut written = Written::default();
+        for effect in restored.request_effects(&config, request) {
+            effect.apply(request, &mut written);
+        }
+        for effect in restored.response_effects(&config) {
+            effect.apply(&mut written);
+        }
+        written.lines
+    };
+    let inbound = |request: &SerializedRequest| {
+        let mut stored = 0;
+        if let Some(version) = sidecar::inbound_version(&config, request) {
+            for (header, id) in sidecar::trace_ids(request) {
+                let key = TraceKey::new(header, id, &memory);
+                let mut buf = [0u8; sidecar::MAX_ENTRY];
+                stored +=
+                    sidecar::encode_entry(key, 1_000, config.version_name(version), &mut buf).len();
+            }
+        }
+        stored
+    };
+    for request in &requests {
+        outbound(request);
+        inbound(request);
+    }
+    let over: Vec<String> = requests
+        .iter()
+        .enumerate()
+        .filter_map(|(i, request)| {
+            let (lines, out_n) = allocations(|| outbound(request));
+            let (_, in_n) = allocations(|| inbound(request));
+            assert!(lines >= 2, "request {i}: the tag and the response header");
+            (out_n + in_n > BUDGET)
+                .then(|| format!("sidecar request {i}: {out_n} + {in_n} allocations"))
+        })
+        .collect();
+    assert_within_budget(&over);
+}
