@@ -202,3 +202,16 @@ def test_counters_per_source_and_version(envoy_with):
         'canary_tagger_trace_remembered_total{version="v3"}': 2,
         "canary_tagger_trace_misses_total": 1,
     }
+
+
+def test_a_listener_without_direction_is_left_alone(envoy_with, http2):
+    # The plain edge listener of the echo topology has no traffic_direction.
+    envoy = envoy_with(SIDECAR)
+    before = parse_prometheus(envoy.admin_get("/stats/prometheus"))[0]
+    reply = envoy.request("/", headers={"x-canary-version": "v9", "baggage": "canary-version=v2"}, http2=http2)
+    assert_answered(reply, "v1")  # the default route: nothing was restored
+    assert reply.body["headers"]["x-canary-version"] == "v9", "the request must pass untouched"
+    after = parse_prometheus(envoy.admin_get("/stats/prometheus"))[0]
+    assert after["canary_tagger_direction_unspecified_total"] - before.get(
+        "canary_tagger_direction_unspecified_total", 0) == 1
+    assert not any(k.startswith("canary_tagger_restored_total") and after[k] for k in after)
