@@ -217,7 +217,11 @@ impl HttpContext for CanaryRequest {
         for index in decision.normalized.iter() {
             increment(counters.normalized.get(index).copied().flatten());
         }
-        if decision.client_tag == ClientTag::Stripped {
+        // One count per request whose client-chosen version went, in the tag header or in
+        // a `baggage` member (SPEC §7).
+        if decision.client_tag == ClientTag::Stripped
+            || decision.client_baggage == ClientTag::Stripped
+        {
             increment(counters.client_tag_stripped);
         }
         if decision.client_ip_source == ClientIpSource::PeerAfterXffFallback {
@@ -252,6 +256,10 @@ impl HeaderWriter for HostHeaders {
 
     fn replace(&mut self, name: &str, value: &[u8]) {
         let _ = host::replace_header(self.0, name, value);
+    }
+
+    fn remove(&mut self, name: &str) {
+        let _ = host::remove_header(self.0, name);
     }
 }
 

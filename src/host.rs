@@ -86,6 +86,7 @@ extern "C" {
         value: *const u8,
         value_size: usize,
     ) -> u32;
+    fn proxy_remove_header_map_value(map: u32, key: *const u8, key_size: usize) -> u32;
     fn proxy_get_property(
         path: *const u8,
         path_size: usize,
@@ -203,6 +204,12 @@ pub fn replace_header(map: HeaderMap, name: &str, value: &[u8]) -> Result<(), St
             value.len(),
         )
     })
+}
+
+/// Removes every line of a header.
+pub fn remove_header(map: HeaderMap, name: &str) -> Result<(), Status> {
+    // SAFETY: the host reads the live name for the duration of the call.
+    status(unsafe { proxy_remove_header_map_value(map as u32, name.as_ptr(), name.len()) })
 }
 
 /// An Envoy attribute such as `["source", "address"]`; `Ok(None)` when it is not set.

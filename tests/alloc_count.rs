@@ -192,6 +192,10 @@ impl HeaderWriter for Written {
     fn replace(&mut self, _name: &str, value: &[u8]) {
         self.add("", value);
     }
+
+    fn remove(&mut self, _name: &str) {
+        self.lines += 1;
+    }
 }
 
 /// What the filter does with a request, without the host: decide, write the request

@@ -1063,3 +1063,73 @@ fn spec_example_user_stays_on_one_version_across_requests() {
         }
     }
 }
+
+// ------------------------------------------------------------------ SPEC §7: baggage guard
+
+/// A client-sent `canary-version` member of `baggage` is removed, other members kept,
+/// unless the client's tag was kept (trusted source); with `baggage: true` the decided
+/// version is written as before. `(label, baggage on, request, member outcome, effect)`,
+/// the effect being the `baggage` header after the filter: `None` when it has none.
+#[test]
+fn a_client_baggage_member_is_stripped_unless_its_tag_is_kept() {
+    use canary_tagger::effects::{HeaderWriter, SetMode};
+    use canary_tagger::request::RequestView;
+    struct Last(Option<Option<Vec<u8>>>);
+    impl HeaderWriter for Last {
+        fn add(&mut self, _: &str, value: &[u8]) {
+            self.0 = Some(Some(value.to_vec()));
+        }
+        fn replace(&mut self, _: &str, value: &[u8]) {
+            self.0 = Some(Some(value.to_vec()));
+        }
+        fn remove(&mut self, _: &str) {
+            self.0 = Some(None);
+        }
+    }
+    let trusted = "10.20.0.9:1234";
+    let untrusted = "203.0.113.9:1234";
+    let tagged = |peer: &str, baggage: &str| req().peer(peer).header("baggage", baggage);
+    #[rustfmt::skip]
+    let cases: Vec<(&str, bool, OwnedRequest, ClientTag, Option<&str>)> = vec![
+        ("only member, untrusted", false, tagged(untrusted, "canary-version=v3"), ClientTag::Stripped, None),
+        ("with properties", false, tagged(untrusted, "canary-version=v3;p=1"), ClientTag::Stripped, None),
+        ("among others", false, tagged(untrusted, "a=1, canary-version=v3,b=2"), ClientTag::Stripped, Some("a=1,b=2")),
+        ("unknown value", false, tagged(untrusted, "canary-version=zz,a=1"), ClientTag::Stripped, Some("a=1")),
+        ("trusted, no tag header", false, tagged(trusted, "canary-version=v3"), ClientTag::Stripped, None),
+        ("trusted with kept tag", false,
+            tagged(trusted, "canary-version=v3,a=1").header("x-canary-version", "v3"), ClientTag::Kept, Some("canary-version=v3,a=1")),
+        ("untrusted with tag", false,
+            tagged(untrusted, "canary-version=v3").header("x-canary-version", "v3"), ClientTag::Stripped, None),
+        ("no member", false, tagged(untrusted, "a=1,canary-versions=x"), ClientTag::Absent, Some("a=1,canary-versions=x")),
+        ("baggage on, replaced", true, tagged(untrusted, "canary-version=v3,a=1"), ClientTag::Stripped, Some("a=1,canary-version=v1")),
+        ("baggage on, kept tag", true,
+            tagged(trusted, "a=1,canary-version=v3").header("x-canary-version", "v3"), ClientTag::Kept, Some("a=1,canary-version=v3")),
+    ];
+    for (label, baggage_on, request, outcome, after) in cases {
+        let config = compile(&format!(
+            r#"{{"versions": ["v1", "v2", "v3"], "default_version": "v1", "baggage": {baggage_on},
+                "trusted_tag_sources": ["10.20.0.0/16"]}}"#
+        ));
+        let decision = engine::decide(&config, &request, 0);
+        assert_eq!(decision.client_baggage, outcome, "{label}");
+        let mut written = Last(None);
+        let mut baggage_effects = decision
+            .request_effects(&config, &request)
+            .filter(|effect| effect.name == "baggage");
+        let effect = baggage_effects.next();
+        assert!(
+            baggage_effects.next().is_none(),
+            "{label}: one baggage effect"
+        );
+        if let Some(effect) = effect {
+            assert_eq!(effect.mode == SetMode::Remove, after.is_none(), "{label}");
+            effect.apply(&request, &mut written);
+        }
+        let before = request.header_values("baggage").next().map(<[u8]>::to_vec);
+        let result = match written.0 {
+            Some(now) => now,
+            None => before,
+        };
+        assert_eq!(result.as_deref(), after.map(str::as_bytes), "{label}");
+    }
+}

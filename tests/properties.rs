@@ -794,6 +794,10 @@ impl HeaderWriter for Headers {
         self.0.retain(|(n, _)| n != name);
         self.0.push((name.to_string(), value.to_vec()));
     }
+
+    fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| n != name);
+    }
 }
 
 impl Headers {

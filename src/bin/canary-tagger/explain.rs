@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 
 use canary_tagger::config::{Action, ClientIpMode, CompiledConfig, VersionId};
+use canary_tagger::effects::SetMode;
 use canary_tagger::engine::{
     self, ClientTag, DecidedBy, Decision, NormalizeCheck, Observer, RuleOutcome, SplitKey, TagCheck,
 };
@@ -175,11 +176,16 @@ pub struct Explanation {
     /// decision did not consult it.
     pub client_ip_source: ClientIpSource,
     pub client_tag: ClientTagOut,
+    /// A `canary-version` member of the client's `baggage` (SPEC §7): kept only with a kept
+    /// client tag, else stripped.
+    pub client_baggage: ClientTag,
     pub normalized: Vec<NormalizedOut>,
     /// Request headers the filter sets (replacing any value), in the order it sets them:
     /// the decision's effects, including those already so (a kept tag, a current baggage),
     /// which the filter does not write again.
     pub request_headers: Vec<HeaderOut>,
+    /// Request headers the filter removes (a client's `baggage` that held only our member).
+    pub request_headers_removed: Vec<String>,
     /// Response headers the filter adds.
     pub response_headers: Vec<HeaderOut>,
     /// The sticky id issued (also in the `set-cookie` response header).
@@ -355,12 +361,19 @@ pub fn explain(config: &CompiledConfig, request: &OwnedRequest, entropy: u128) -
         })
         .collect();
 
-    let request_headers = decision
+    let (removed, set): (Vec<_>, Vec<_>) = decision
         .request_effects(config, request)
+        .partition(|effect| effect.mode == SetMode::Remove);
+    let request_headers = set
+        .iter()
         .map(|effect| HeaderOut {
             name: effect.name.to_string(),
             value: text(&effect.value(request)),
         })
+        .collect();
+    let request_headers_removed = removed
+        .iter()
+        .map(|effect| effect.name.to_string())
         .collect();
     let response_headers = decision
         .response_effects(config)
@@ -378,8 +391,10 @@ pub fn explain(config: &CompiledConfig, request: &OwnedRequest, entropy: u128) -
         client_ip: client_ip.map(|ip| ip.to_string()),
         client_ip_source,
         client_tag: client_tag_out(config, request, &decision, &trace, client_ip),
+        client_baggage: decision.client_baggage,
         normalized,
         request_headers,
+        request_headers_removed,
         response_headers,
         sticky_id: decision.sticky_id.map(|id| id.as_str().to_string()),
     }
@@ -592,6 +607,14 @@ pub fn render_text(config: &CompiledConfig, explained: &Explanation) -> String {
             ClientTag::Stripped => sent("stripped"),
         }
     ));
+    match explained.client_baggage {
+        ClientTag::Absent => {}
+        ClientTag::Kept => line("client baggage: canary-version member kept (with the tag)".into()),
+        ClientTag::Stripped => line(
+            "client baggage: canary-version member stripped (only a trusted, kept tag keeps it)"
+                .into(),
+        ),
+    }
     if explained.normalized.is_empty() {
         line("normalized:  none".into());
     } else {
@@ -615,6 +638,12 @@ pub fn render_text(config: &CompiledConfig, explained: &Explanation) -> String {
     line("request headers set:".into());
     for header in &explained.request_headers {
         line(format!("  {}: {}", header.name, header.value));
+    }
+    if !explained.request_headers_removed.is_empty() {
+        line(format!(
+            "request headers removed: {}",
+            explained.request_headers_removed.join(", ")
+        ));
     }
     if explained.response_headers.is_empty() {
         line("response headers added: none".into());
