@@ -357,6 +357,17 @@ pub fn decide_observed<R: RequestView, O: Observer>(
     decision
 }
 
+/// The request headers every decision under `config` may read, when that is a list this
+/// short: a config without rules and `normalize` entries reads only the tag header and
+/// `baggage` (SPEC §1.2, §7; the client address only when the tag header is there). A request
+/// with neither decides exactly as a request with no headers, so the filter asks Envoy
+/// whether each is present (a cheap lookup) instead of reading the whole header map.
+/// `None` when a decision may read other headers.
+pub fn probe_headers(config: &CompiledConfig) -> Option<[&str; 2]> {
+    (config.rules.is_empty() && config.normalize.is_empty())
+        .then_some([config.tag_header.as_str(), baggage::HEADER])
+}
+
 /// SPEC §1.1: the peer, or the XFF entry `trusted_hops` from the right; peer as fallback.
 pub fn client_ip<R: RequestView>(
     config: &CompiledConfig,

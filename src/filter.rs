@@ -197,13 +197,20 @@ impl Context for CanaryRequest {}
 
 impl HttpContext for CanaryRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        // An unreadable map reads as no headers: the request still gets a decision.
-        let request = SerializedRequest::new(
-            host::header_map(HeaderMap::Request).unwrap_or_default(),
-            || host::property(&["source", "address"]).ok().flatten(),
-        );
         let active = Rc::clone(&self.active);
         let config = &active.config;
+        // When the config can consult only a few headers and the request has none of them,
+        // an empty map decides the same (tests/properties.rs proves it) for a lookup per
+        // name instead of copying the whole map out of Envoy. An unreadable map reads as no
+        // headers: the request still gets a decision.
+        let absent = |name: &&str| host::has_header(HeaderMap::Request, name) == Ok(false);
+        let map = match engine::probe_headers(config) {
+            Some(names) if names.iter().all(absent) => Vec::new(),
+            _ => host::header_map(HeaderMap::Request).unwrap_or_default(),
+        };
+        let request = SerializedRequest::new(map, || {
+            host::property(&["source", "address"]).ok().flatten()
+        });
         let decision = engine::decide(config, &request, self.random.next_u128());
 
         // Envoy picked a route before this filter ran. Every request-header write through

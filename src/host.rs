@@ -72,6 +72,13 @@ extern "C" {
         return_data: *mut *mut u8,
         return_size: *mut usize,
     ) -> u32;
+    fn proxy_get_header_map_value(
+        map: u32,
+        key: *const u8,
+        key_size: usize,
+        return_value: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> u32;
     fn proxy_add_header_map_value(
         map: u32,
         key: *const u8,
@@ -176,6 +183,28 @@ pub fn plugin_configuration() -> Result<Vec<u8>, Status> {
 pub fn header_map(map: HeaderMap) -> Result<Vec<u8>, Status> {
     // SAFETY: the host writes the two out-pointers (see `returned_buffer`).
     returned_buffer(|data, size| unsafe { proxy_get_header_map_pairs(map as u32, data, size) })
+}
+
+/// Whether the map has a header of that name: one lookup in Envoy, cheaper than
+/// [`header_map`] when the answer is usually no. Envoy answers `NOT_FOUND` for a missing
+/// header; anything else counts as present (the caller then reads the map).
+pub fn has_header(map: HeaderMap, name: &str) -> Result<bool, Status> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host reads the live name and writes the two out-pointers.
+    let code = unsafe {
+        proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), &mut data, &mut size)
+    };
+    match status(code) {
+        Ok(()) => {
+            // SAFETY: on `Ok` the value came from `proxy_on_memory_allocate` (or is null);
+            // taking it back frees it.
+            drop(unsafe { host_buffer(data, size) });
+            Ok(true)
+        }
+        Err(Status::NOT_FOUND) => Ok(false),
+        Err(other) => Err(other),
+    }
 }
 
 /// Adds one header line (the map may then hold the name more than once).

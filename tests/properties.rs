@@ -856,6 +856,18 @@ fn check_effects(
             return Err(format!("baggage ends with {expected_last}, once"));
         }
     }
+    // SPEC §7: a client's `canary-version` member survives only along with a kept tag.
+    let rewrites_baggage = config.tag_header == "baggage"
+        || decision
+            .normalized
+            .iter()
+            .any(|index| config.normalize[index].header == "baggage");
+    if !config.baggage && !rewrites_baggage && decision.client_tag != ClientTag::Kept {
+        let members = canary_tagger::baggage::members(headers.values("baggage").into_iter());
+        if members.ours {
+            return Err("a client's canary-version member was left in baggage".into());
+        }
+    }
     for index in decision.normalized.iter() {
         let header = &config.normalize[index].header;
         let last_default = decision
@@ -1078,4 +1090,68 @@ fn raising_the_first_versions_percent_never_moves_a_user_out_of_it() {
             }
         }
     }
+}
+
+// ------------------------------------------------------------------ (d) probed headers
+
+/// When [`engine::probe_headers`] names the only headers a config can consult, the filter
+/// asks Envoy whether those are present and, when none is, decides on an empty header map
+/// instead of reading the whole one: a request without them must decide, and write, exactly
+/// as the same request with no headers at all.
+#[test]
+fn a_request_without_the_probed_headers_decides_as_one_without_headers() {
+    const CONFIGS: u64 = 400;
+    const REQUESTS_PER_CONFIG: usize = 12;
+    let base = base_seed() ^ 0x0070_be5e;
+    let mut probed = 0usize;
+    for n in 0..CONFIGS {
+        let seed = base.wrapping_add(n.wrapping_mul(0x9e37_79b9));
+        let mut rng = Rng::new(seed);
+        let mut json = random_config(&mut rng);
+        if rng.chance(70) {
+            // Most random configs have rules; the probe is for those without.
+            json.as_object_mut().unwrap().remove("rules");
+            json.as_object_mut().unwrap().remove("normalize");
+        }
+        let config = CompiledConfig::from_json(json.to_string().as_bytes()).unwrap();
+        let Some(names) = engine::probe_headers(&config) else {
+            assert!(
+                !config.rules.is_empty() || !config.normalize.is_empty(),
+                "seed {seed}: no probe for {json}"
+            );
+            continue;
+        };
+        for _ in 0..REQUESTS_PER_CONFIG {
+            let mut request = OwnedRequest::new().peer("203.0.113.7:443");
+            for (name, value) in random_request(&mut rng).headers() {
+                if !names.contains(&name.as_str()) {
+                    request = request.header(name, value);
+                }
+            }
+            let empty = OwnedRequest::new().peer("203.0.113.7:443");
+            let entropy = rng.u128();
+            let context = || {
+                format!(
+                    "seed {seed}\nconfig: {json}\nrequest: {}",
+                    common::describe(&request)
+                )
+            };
+            let decision = engine::decide(&config, &request, entropy);
+            assert_eq!(
+                decision,
+                engine::decide(&config, &empty, entropy),
+                "{}",
+                context()
+            );
+            let effects = |r: &OwnedRequest| -> Vec<(String, SetMode, Vec<u8>)> {
+                decision
+                    .request_effects(&config, r)
+                    .map(|e| (e.name.to_string(), e.mode, e.value(r).into_owned()))
+                    .collect()
+            };
+            assert_eq!(effects(&request), effects(&empty), "{}", context());
+            probed += 1;
+        }
+    }
+    assert!(probed > 1000, "only {probed} probed requests");
 }
