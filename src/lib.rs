@@ -14,6 +14,7 @@ pub mod http;
 pub mod matcher;
 pub mod metrics;
 pub mod net;
+pub mod ramp;
 pub mod request;
 
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]

@@ -107,7 +107,7 @@ impl MetricNames {
                             Action::Fixed(fixed) => fixed.index() == index,
                             Action::VersionFrom(_) => true,
                             Action::Split(split) => {
-                                split.ranges.iter().any(|(_, v)| v.index() == index)
+                                split.weights().iter().any(|(_, v)| v.index() == index)
                             }
                         };
                         reachable.then(|| {

@@ -441,7 +441,7 @@ fn split_out(config: &CompiledConfig, decision: &Decision, trace: &Trace) -> Opt
     };
     let mut start = 0u16;
     let mut ranges = Vec::new();
-    for &(end, version) in &split.ranges {
+    for (end, version) in split.ranges() {
         if end > start {
             ranges.push(RangeOut {
                 version: config.version_name(version).to_string(),
