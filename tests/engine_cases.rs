@@ -821,6 +821,48 @@ fn salt_defaults_to_the_rule_name_and_split_salt_overrides_it() {
 }
 
 #[test]
+fn a_ramped_split_decides_with_the_weights_of_the_time_set() {
+    // v3 10 % → 100 % over an hour from 2026-12-01T10:00:00Z; v2 and v1 share the rest 3:1.
+    let config = compile(
+        r#"{"versions": ["v1", "v2", "v3"], "default_version": "v1",
+            "rules": [{"name": "ramp", "split": {
+                "weights": [{"version": "v3", "percent": 10}, {"version": "v2", "percent": 67.5},
+                            {"version": "v1", "percent": 22.5}],
+                "ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 3600, "to": 100},
+                "key": ["source_ip"]}}]}"#,
+    );
+    let start = 1_796_119_200;
+    // SPEC §3 vector: ("ramp", "203.0.113.7") → bucket 5199.
+    let at = |now: i64, version: &str| {
+        config.set_time(now);
+        run_table(
+            &config,
+            &[case(
+                "203.0.113.7",
+                req().peer("203.0.113.7:1234"),
+                expect(version, by_rule(0)).split(SplitKey::Key(0), 5199),
+            )],
+        );
+    };
+    // Compiled, before any time is set: the configured weights.
+    run_table(
+        &config,
+        &[case(
+            "203.0.113.7",
+            req().peer("203.0.113.7:1234"),
+            expect("v2", by_rule(0)).split(SplitKey::Key(0), 5199),
+        )],
+    );
+    at(start - 86_400, "v2"); // v3 0-999, v2 1000-7749, v1 7750-9999
+    at(start, "v2");
+    at(start + 1800, "v3"); // v3 0-5499, v2 5500-8874, v1 8875-9999
+    at(start + 1600, "v2"); // v3 0-4999: time set backwards, the ranges follow
+    at(start + 1700, "v3"); // v3 0-5249
+    at(start + 3600, "v3");
+    at(i64::MAX, "v3");
+}
+
+#[test]
 fn split_ranges_follow_the_listed_order_to_the_bucket() {
     let config = compile(
         r#"{"versions": ["v1", "v2", "v3"], "default_version": "v1",
