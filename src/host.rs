@@ -107,6 +107,8 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
 }
 
 #[link(wasm_import_module = "wasi_snapshot_preview1")]
@@ -266,6 +268,7 @@ pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
 #[repr(u32)]
 pub enum MetricType {
     Counter = 0,
+    Gauge = 1,
 }
 
 /// Defines (or finds) a metric by its full name and returns its id.
@@ -279,6 +282,19 @@ pub fn define_metric(kind: MetricType, name: &str) -> Result<u32, Status> {
 pub fn increment_metric(id: u32, by: i64) -> Result<(), Status> {
     // SAFETY: plain value arguments.
     status(unsafe { proxy_increment_metric(id, by) })
+}
+
+/// Sets a gauge.
+pub fn record_metric(id: u32, value: u64) -> Result<(), Status> {
+    // SAFETY: plain value arguments.
+    status(unsafe { proxy_record_metric(id, value) })
+}
+
+/// Asks the host to call the root context's `on_tick` every `period_ms` milliseconds;
+/// 0 stops the ticks.
+pub fn set_tick_period(period_ms: u32) -> Result<(), Status> {
+    // SAFETY: a plain value argument.
+    status(unsafe { proxy_set_tick_period_milliseconds(period_ms) })
 }
 
 /// Fills `buf` from the host's CSPRNG (WASI `random_get`); false if it failed.

@@ -51,6 +51,9 @@ pub const CLIENT_TAG_STRIPPED: &str = "canary_tagger_client_tag_stripped_total";
 pub const STICKY_ID_ISSUED: &str = "canary_tagger_sticky_id_issued_total";
 pub const CLIENT_IP_FALLBACK: &str = "canary_tagger_client_ip_fallback_total";
 pub const CONFIG_REJECTED: &str = "canary_tagger_config_rejected_total";
+/// A gauge per rule with a `split.ramp`, label `rule`: the percent of buckets on the split's
+/// first listed version now, rounded down to a whole percent (gauges hold integers).
+pub const RAMP_PERCENT: &str = "canary_tagger_ramp_percent";
 
 /// The Envoy stat name of the series of `metric` (a Prometheus name) with these labels,
 /// in this order. See the module documentation.
@@ -92,6 +95,8 @@ pub struct MetricNames {
     pub decisions: Vec<Vec<Option<String>>>,
     /// Per `normalize` entry.
     pub normalized: Vec<String>,
+    /// `(rule index, gauge name)` per rule with a `split.ramp`.
+    pub ramp_percent: Vec<(usize, String)>,
 }
 
 impl MetricNames {
@@ -143,9 +148,17 @@ impl MetricNames {
             .iter()
             .map(|entry| stat_name(NORMALIZED, &[(HEADER, &entry.header)]))
             .collect();
+        let ramp_percent = config
+            .ramped_splits()
+            .filter_map(|(index, _)| {
+                let rule = config.rules.get(index)?;
+                Some((index, stat_name(RAMP_PERCENT, &[(RULE, &rule.name)])))
+            })
+            .collect();
         MetricNames {
             decisions,
             normalized,
+            ramp_percent,
         }
     }
 }
@@ -188,6 +201,22 @@ mod tests {
         assert_eq!(
             names.normalized,
             vec!["canary_tagger_normalized.header=.=x.svc;.;total".to_string()]
+        );
+    }
+
+    #[test]
+    fn each_ramped_rule_has_a_ramp_percent_gauge() {
+        let config = CompiledConfig::from_json(
+            br#"{"versions": ["v1", "v2"], "default_version": "v1",
+                 "rules": [{"name": "fixed", "split": {"weights": [{"version": "v2", "percent": 100}]}},
+                           {"name": "grow", "split": {"weights": [{"version": "v2", "percent": 10},
+                                                                  {"version": "v1", "percent": 90}],
+                            "ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 60, "to": 100}}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            MetricNames::new(&config).ramp_percent,
+            vec![(1, "canary_tagger_ramp.rule=.=grow;.;percent".to_string())]
         );
     }
 

@@ -61,10 +61,16 @@ impl Ramp {
     /// Never decreases as `now` grows.
     pub fn first_at(&self, from: u16, now: UnixSeconds) -> u16 {
         let to = self.to.max(from);
-        let elapsed = i128::from(now) - i128::from(self.start);
-        let duration = i128::from(self.duration_s.max(1));
-        let elapsed = elapsed.clamp(0, duration);
-        let grown = i128::from(to - from) * elapsed / duration;
+        let mut duration = self.duration_s.max(1);
+        let mut elapsed = u64::try_from(now.saturating_sub(self.start))
+            .unwrap_or(0)
+            .min(duration);
+        // (to - from) < 2^14: keep the product within 64 bits (64-bit arithmetic only; the
+        // module has no 128-bit division). Only ramps longer than 2^50 s lose precision.
+        let excess_bits = (64 - duration.leading_zeros()).saturating_sub(50);
+        duration = (duration >> excess_bits).max(1);
+        elapsed = (elapsed >> excess_bits).min(duration);
+        let grown = u64::from(to - from) * elapsed / duration;
         from.saturating_add(u16::try_from(grown).unwrap_or(to - from))
     }
 }
