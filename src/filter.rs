@@ -212,8 +212,10 @@ impl RootContext for CanaryRoot {
                     config.normalize.len()
                 );
                 let active = Active { config, counters };
-                // The ranges of this second, so that the first request is decided right.
-                let now = wall_clock_seconds();
+                // The ranges of this second, so that the first request is decided right
+                // (no clock read for a configuration without ramps).
+                let ramps = active.config.last_ramp_end().is_some();
+                let now = if ramps { wall_clock_seconds() } else { None };
                 if let Some(now) = now {
                     active.set_time(now);
                 }
