@@ -1154,8 +1154,9 @@ fn a_request_without_the_probed_headers_decides_as_one_without_headers() {
         }
     }
     assert!(probed > 1000, "only {probed} probed requests");
+}
 
-// ------------------------------------------------------------------ (d) time-based ramps
+// ------------------------------------------------------------------ (e) time-based ramps
 
 /// A split of `weights` (buckets) over v1.. with `split.ramp`, on cookie `uid`.
 fn ramped_config(weights: &[u32], start: &str, duration_s: u64, to: u32) -> Value {
