@@ -17,6 +17,7 @@ use crate::engine::{self, ClientTag, DecidedBy, Decision};
 use crate::host::{self, HeaderMap, MetricType};
 use crate::metrics::{self, MetricNames, SidecarMetricNames};
 use crate::net::ClientIpSource;
+use crate::ramp::UnixSeconds;
 use crate::request::SerializedRequest;
 use crate::sidecar::{self, Direction, Restore, RestoredFrom, SlotKey, TraceKey, TraceTable};
 
@@ -39,6 +40,8 @@ struct Counters {
     client_tag_stripped: Option<u32>,
     sticky_id_issued: Option<u32>,
     client_ip_fallback: Option<u32>,
+    /// `(rule index, gauge)` per ramped split: `canary_tagger_ramp_percent`.
+    ramp_percent: Vec<(usize, u32)>,
 }
 
 impl Counters {
@@ -55,6 +58,14 @@ impl Counters {
             client_tag_stripped: counter(metrics::CLIENT_TAG_STRIPPED),
             sticky_id_issued: counter(metrics::STICKY_ID_ISSUED),
             client_ip_fallback: counter(metrics::CLIENT_IP_FALLBACK),
+            ramp_percent: names
+                .ramp_percent
+                .into_iter()
+                .filter_map(|(rule, name)| {
+                    let gauge = host::define_metric(MetricType::Gauge, &name).ok()?;
+                    Some((rule, gauge))
+                })
+                .collect(),
         }
     }
 
@@ -124,10 +135,57 @@ struct Active {
     sidecar: Option<SidecarCounters>,
 }
 
+impl Active {
+    /// Moves the ramps to `now` and sets their gauges (whole percent, rounded down).
+    fn set_time(&self, now: UnixSeconds) {
+        self.config.set_time(now);
+        let gauges = &self.counters.ramp_percent;
+        for (rule, split) in self.config.ramped_splits() {
+            if let Some(&(_, gauge)) = gauges.iter().find(|(index, _)| *index == rule) {
+                let _ = host::record_metric(gauge, u64::from(split.first_buckets() / 100));
+            }
+        }
+    }
+
+    /// Whether a ramp still has to move after `now`.
+    fn ramping_after(&self, now: UnixSeconds) -> bool {
+        self.config.last_ramp_end().is_some_and(|end| now < end)
+    }
+}
+
+/// The host's wall clock in whole seconds since the Unix epoch (SPEC §9: read at most once
+/// a second, in the root context; never per request).
+fn wall_clock_seconds() -> Option<UnixSeconds> {
+    let nanos = host::now_nanos().ok()?;
+    UnixSeconds::try_from(nanos / 1_000_000_000).ok()
+}
+
+/// How often a ramp's ranges move.
+const RAMP_TICK_MS: u32 = 1000;
+
 struct CanaryRoot {
     context_id: u32,
     active: Option<Rc<Active>>,
     random: Rc<Random>,
+}
+
+impl CanaryRoot {
+    /// Ticks once a second while a ramp of the active configuration moves, else not at all.
+    fn tick_while_ramping(&self, now: Option<UnixSeconds>) {
+        let ramping = match (&self.active, now) {
+            (Some(active), Some(now)) => active.ramping_after(now),
+            // Without a clock a ramp cannot move; ask again in a second.
+            (Some(active), None) => active.config.last_ramp_end().is_some(),
+            (None, _) => false,
+        };
+        let period = if ramping { RAMP_TICK_MS } else { 0 };
+        if host::set_tick_period(period).is_err() && ramping {
+            error!(
+                "#{} canary-tagger cannot set a tick: ramps stay at their current weights",
+                self.context_id
+            );
+        }
+    }
 }
 
 impl Context for CanaryRoot {}
@@ -161,11 +219,20 @@ impl RootContext for CanaryRoot {
                     config.rules.len(),
                     config.normalize.len()
                 );
-                self.active = Some(Rc::new(Active {
+                let active = Active {
                     config,
                     counters,
                     sidecar,
-                }));
+                };
+                // The ranges of this second, so that the first request is decided right
+                // (no clock read for a configuration without ramps).
+                let ramps = active.config.last_ramp_end().is_some();
+                let now = if ramps { wall_clock_seconds() } else { None };
+                if let Some(now) = now {
+                    active.set_time(now);
+                }
+                self.active = Some(Rc::new(active));
+                self.tick_while_ramping(now);
                 true
             }
             Err(errors) => {
@@ -177,6 +244,22 @@ impl RootContext for CanaryRoot {
                 );
                 false
             }
+        }
+    }
+
+    /// Once a second while a ramp moves: the one place the filter reads the clock for it.
+    fn on_tick(&mut self) {
+        let now = wall_clock_seconds();
+        if let (Some(active), Some(now)) = (&self.active, now) {
+            active.set_time(now);
+        }
+        if !self
+            .active
+            .as_ref()
+            .zip(now)
+            .is_some_and(|(a, now)| a.ramping_after(now))
+        {
+            self.tick_while_ramping(now);
         }
     }
 
@@ -213,13 +296,20 @@ impl Context for CanaryRequest {}
 
 impl HttpContext for CanaryRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        // An unreadable map reads as no headers: the request still gets a decision.
-        let request = SerializedRequest::new(
-            host::header_map(HeaderMap::Request).unwrap_or_default(),
-            || host::property(&["source", "address"]).ok().flatten(),
-        );
         let active = Rc::clone(&self.active);
         let config = &active.config;
+        // When the config can consult only a few headers and the request has none of them,
+        // an empty map decides the same (tests/properties.rs proves it) for a lookup per
+        // name instead of copying the whole map out of Envoy. An unreadable map reads as no
+        // headers: the request still gets a decision.
+        let absent = |name: &&str| host::has_header(HeaderMap::Request, name) == Ok(false);
+        let map = match engine::probe_headers(config) {
+            Some(names) if names.iter().all(absent) => Vec::new(),
+            _ => host::header_map(HeaderMap::Request).unwrap_or_default(),
+        };
+        let request = SerializedRequest::new(map, || {
+            host::property(&["source", "address"]).ok().flatten()
+        });
         let decision = engine::decide(config, &request, self.random.next_u128());
 
         // Envoy picked a route before this filter ran. Every request-header write through
@@ -233,7 +323,11 @@ impl HttpContext for CanaryRequest {
         for index in decision.normalized.iter() {
             increment(counters.normalized.get(index).copied().flatten());
         }
-        if decision.client_tag == ClientTag::Stripped {
+        // One count per request whose client-chosen version went, in the tag header or in
+        // a `baggage` member (SPEC §7).
+        if decision.client_tag == ClientTag::Stripped
+            || decision.client_baggage == ClientTag::Stripped
+        {
             increment(counters.client_tag_stripped);
         }
         if decision.client_ip_source == ClientIpSource::PeerAfterXffFallback {
@@ -268,6 +362,10 @@ impl HeaderWriter for HostHeaders {
 
     fn replace(&mut self, name: &str, value: &[u8]) {
         let _ = host::replace_header(self.0, name, value);
+    }
+
+    fn remove(&mut self, name: &str) {
+        let _ = host::remove_header(self.0, name);
     }
 }
 

@@ -66,6 +66,9 @@ pub const TRACE_MISSES: &str = "canary_tagger_trace_misses_total";
 /// Sidecar mode: requests through a listener whose direction is neither inbound nor
 /// outbound (left untouched).
 pub const DIRECTION_UNSPECIFIED: &str = "canary_tagger_direction_unspecified_total";
+/// A gauge per rule with a `split.ramp`, label `rule`: the percent of buckets on the split's
+/// first listed version now, rounded down to a whole percent (gauges hold integers).
+pub const RAMP_PERCENT: &str = "canary_tagger_ramp_percent";
 
 /// The Envoy stat name of the series of `metric` (a Prometheus name) with these labels,
 /// in this order. See the module documentation.
@@ -107,6 +110,8 @@ pub struct MetricNames {
     pub decisions: Vec<Vec<Option<String>>>,
     /// Per `normalize` entry.
     pub normalized: Vec<String>,
+    /// `(rule index, gauge name)` per rule with a `split.ramp`.
+    pub ramp_percent: Vec<(usize, String)>,
 }
 
 impl MetricNames {
@@ -122,7 +127,7 @@ impl MetricNames {
                             Action::Fixed(fixed) => fixed.index() == index,
                             Action::VersionFrom(_) => true,
                             Action::Split(split) => {
-                                split.ranges.iter().any(|(_, v)| v.index() == index)
+                                split.weights().iter().any(|(_, v)| v.index() == index)
                             }
                         };
                         reachable.then(|| {
@@ -158,9 +163,17 @@ impl MetricNames {
             .iter()
             .map(|entry| stat_name(NORMALIZED, &[(HEADER, &entry.header)]))
             .collect();
+        let ramp_percent = config
+            .ramped_splits()
+            .filter_map(|(index, _)| {
+                let rule = config.rules.get(index)?;
+                Some((index, stat_name(RAMP_PERCENT, &[(RULE, &rule.name)])))
+            })
+            .collect();
         MetricNames {
             decisions,
             normalized,
+            ramp_percent,
         }
     }
 }
@@ -283,6 +296,22 @@ mod tests {
                 "canary_tagger_trace_remembered.version=.=v1;.;total".to_string(),
                 "canary_tagger_trace_remembered.version=.=v2;.;total".to_string()
             ]
+        );
+    }
+
+    #[test]
+    fn each_ramped_rule_has_a_ramp_percent_gauge() {
+        let config = CompiledConfig::from_json(
+            br#"{"versions": ["v1", "v2"], "default_version": "v1",
+                 "rules": [{"name": "fixed", "split": {"weights": [{"version": "v2", "percent": 100}]}},
+                           {"name": "grow", "split": {"weights": [{"version": "v2", "percent": 10},
+                                                                  {"version": "v1", "percent": 90}],
+                            "ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 60, "to": 100}}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            MetricNames::new(&config).ramp_percent,
+            vec![(1, "canary_tagger_ramp.rule=.=grow;.;percent".to_string())]
         );
     }
 

@@ -169,6 +169,10 @@ fn required(names: &[&str]) -> Vec<Value> {
         .collect()
 }
 
+/// `split.ramp.start`: the form [`crate::ramp::parse_rfc3339_utc`] accepts (the ranges of
+/// each field, leap years and other offsets are the compiler's to check and explain).
+const RFC3339_UTC_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$";
+
 /// Descriptions, defaults and the constraints JSON Schema can express, by JSON pointer.
 fn annotations() -> Vec<(&'static str, Value)> {
     let patterns = Patterns::new();
@@ -462,6 +466,41 @@ fn annotations() -> Vec<(&'static str, Value)> {
             "/$defs/Split/properties/salt",
             json!({
                 "description": "Hash salt; defaults to the rule name. Two splits with the same salt and key put a user in the same bucket.",
+            }),
+        ),
+        (
+            "/$defs/Split/properties/ramp",
+            json!({
+                "description": "Grow the first listed version by itself over time (SPEC §9). Leave out for fixed weights.",
+            }),
+        ),
+        (
+            "/$defs/Ramp",
+            json!({
+                "description": "The first listed version's percent moves linearly from its configured weight at `start` to `to` at `start + duration_s` (in whole buckets of 0.01 %, by the host's clock read once a second); the other versions share the rest in their configured proportions. Before `start` the configured weights apply, after the end `to`. A user on the first version never moves back while it ramps.",
+            }),
+        ),
+        (
+            "/$defs/Ramp/properties/start",
+            json!({
+                "description": "When the ramp starts: an RFC 3339 date and time in UTC, e.g. `2026-12-01T10:00:00Z` (`+00:00` is UTC too; a fraction of a second is dropped).",
+                "format": "date-time",
+                "pattern": RFC3339_UTC_PATTERN,
+            }),
+        ),
+        (
+            "/$defs/Ramp/properties/duration_s",
+            json!({
+                "description": "How long the ramp takes, in seconds.",
+                "minimum": 1,
+            }),
+        ),
+        (
+            "/$defs/Ramp/properties/to",
+            json!({
+                "description": "The first version's percent at the end: at least its configured weight, at most 100, two decimals at most.",
+                "minimum": 0,
+                "maximum": 100,
             }),
         ),
         (

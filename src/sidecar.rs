@@ -535,7 +535,9 @@ impl Restore {
             };
             SetHeader {
                 name: baggage::HEADER,
-                value: SetValue::Baggage { version },
+                value: SetValue::Baggage {
+                    version: Some(version),
+                },
                 mode,
             }
         });

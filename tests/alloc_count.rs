@@ -134,6 +134,25 @@ fn seed_config_decides_without_allocating() {
 }
 
 #[test]
+fn a_ramp_moves_and_decides_without_allocating() {
+    // The seed configuration with its split ramping 50 → 100 % over an hour.
+    let json = fixtures::SPEC_EXAMPLE.replace(
+        r#""key": ["#,
+        r#""ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 3600, "to": 100}, "key": ["#,
+    );
+    let config = CompiledConfig::from_json(json.as_bytes()).unwrap();
+    assert_eq!(config.ramped_splits().count(), 1);
+    let start = 1_796_119_200;
+    for now in [start - 1, start + 1, start + 1800, start + 3600] {
+        // The filter's tick: moving the ranges allocates nothing either.
+        let ((), moved) = allocations(|| config.set_time(now));
+        assert_eq!(moved, 0, "set_time({now})");
+        let results = decisions_and_allocations(&config, &fixtures::templates());
+        assert_within_budget(&over_budget(&results));
+    }
+}
+
+#[test]
 fn fifty_rule_config_decides_without_allocating() {
     let config = CompiledConfig::from_json(fixtures::RULES50_CONFIG.as_bytes()).unwrap();
     let results = decisions_and_allocations(&config, &fixtures::templates());
@@ -191,6 +210,10 @@ impl HeaderWriter for Written {
 
     fn replace(&mut self, _name: &str, value: &[u8]) {
         self.add("", value);
+    }
+
+    fn remove(&mut self, _name: &str) {
+        self.lines += 1;
     }
 }
 

@@ -407,7 +407,12 @@ fn outbound_effects_replace_unknown_tags_and_write_baggage_when_configured() {
         .request_effects(&with_baggage, &request)
         .nth(1)
         .unwrap();
-    assert_eq!(baggage.value, SetValue::Baggage { version: "v2" });
+    assert_eq!(
+        baggage.value,
+        SetValue::Baggage {
+            version: Some("v2")
+        }
+    );
     assert_eq!(baggage.mode, SetMode::Replace);
     assert_eq!(&*baggage.value(&request), b"k=v,canary-version=v2");
 }

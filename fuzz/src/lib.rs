@@ -225,7 +225,8 @@ pub fn percent_encode(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// `baggage::with_version` over `existing` re-parses as: every member of the request that
-/// is not ours, in order and verbatim (trimmed), then exactly one `canary-version=VERSION`.
+/// is not ours, in order and verbatim (trimmed), then exactly one `canary-version=VERSION`;
+/// without a version (SPEC §7's strip), the same members and nothing else.
 pub fn check_baggage_rewrite<'a>(existing: impl Iterator<Item = &'a [u8]> + Clone, version: &str) {
     let key_of = |member: &[u8]| -> Vec<u8> {
         let end = member
@@ -241,7 +242,18 @@ pub fn check_baggage_rewrite<'a>(existing: impl Iterator<Item = &'a [u8]> + Clon
         .map(|member| member.trim_ascii().to_vec())
         .filter(|member| !member.is_empty() && key_of(member) != ours)
         .collect();
-    let rewritten = canary_tagger::baggage::with_version(existing, version);
+    let stripped = canary_tagger::baggage::with_version(existing.clone(), None);
+    let stripped_members: Vec<&[u8]> = match stripped.as_slice() {
+        [] => Vec::new(),
+        value => value.split(|&b| b == b',').collect(),
+    };
+    assert_eq!(
+        stripped_members,
+        kept.iter().map(Vec::as_slice).collect::<Vec<_>>()
+    );
+    let members = canary_tagger::baggage::members(existing.clone());
+    assert_eq!(members.others, !kept.is_empty());
+    let rewritten = canary_tagger::baggage::with_version(existing, Some(version));
     let members: Vec<&[u8]> = rewritten.split(|&b| b == b',').collect();
     let empty: &[u8] = b"";
     let (last, others) = members.split_last().unwrap_or((&empty, &[]));

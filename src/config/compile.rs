@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::dto::{
     ActionDto, ClientIpDto, ClientIpFrom, ConditionDto, ConditionKind, ModeDto, NormalizeDto,
-    OperatorDto, PluginConfigDto, RestoreSourceDto, RuleDto, SplitDto,
+    OperatorDto, PluginConfigDto, RampDto, RestoreSourceDto, RuleDto, SplitDto,
 };
 use super::error::{ConfigError, ConfigErrors, ErrorKind, JsonPath, ListOf};
 use super::{
@@ -17,6 +17,7 @@ use super::{
 use crate::http;
 use crate::matcher::{self, Condition, LiteralKind, StringMatch, ValueSource};
 use crate::net::Cidr;
+use crate::ramp::{parse_rfc3339_utc, Ramp};
 
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
@@ -466,7 +467,7 @@ fn compile_split(
     if split.weights.is_empty() {
         errors.add(weights_path.clone(), ErrorKind::EmptyList(ListOf::Version));
     }
-    let mut ranges = Vec::with_capacity(split.weights.len());
+    let mut weights = Vec::with_capacity(split.weights.len());
     let mut seen = HashSet::new();
     let mut end: u32 = 0;
     for (i, weight) in split.weights.iter().enumerate() {
@@ -479,11 +480,15 @@ fn compile_split(
                 ErrorKind::VersionListedTwice(weight.version.clone()),
             );
         }
-        match percent_to_buckets(weight.percent) {
-            Ok(buckets) => end += u32::from(buckets),
-            Err(kind) => errors.add(weight_path.key("percent"), kind),
-        }
-        ranges.push((u16::try_from(end).unwrap_or(u16::MAX), version));
+        let buckets = match percent_to_buckets(weight.percent) {
+            Ok(buckets) => buckets,
+            Err(kind) => {
+                errors.add(weight_path.key("percent"), kind);
+                0
+            }
+        };
+        end += u32::from(buckets);
+        weights.push((buckets, version));
     }
     if !split.weights.is_empty()
         && end != u32::from(crate::hash::BUCKETS)
@@ -503,11 +508,54 @@ fn compile_split(
             value_source(key, &key_path, &SPLIT_KEY_FORMS, known, errors).map(KeySource::Value)
         })
         .collect();
-    Split {
-        ranges,
-        keys,
-        salt: split.salt.clone().unwrap_or_else(|| rule_name.to_string()),
+    let ramp = split.ramp.as_ref().and_then(|ramp| {
+        let first = split.weights.first().map(|w| w.percent);
+        compile_ramp(ramp, first, &path.key("ramp"), errors)
+    });
+    let salt = split.salt.clone().unwrap_or_else(|| rule_name.to_string());
+    Split::new(weights, keys, salt, ramp)
+}
+
+/// `split.ramp`; `first` is the first weight's percent as written.
+fn compile_ramp(
+    ramp: &RampDto,
+    first: Option<f64>,
+    path: &JsonPath,
+    errors: &mut Errors,
+) -> Option<Ramp> {
+    let start = match parse_rfc3339_utc(&ramp.start) {
+        Ok(start) => Some(start),
+        Err(error) => {
+            let text = ramp.start.clone();
+            errors.add(path.key("start"), ErrorKind::InvalidTime { text, error });
+            None
+        }
+    };
+    if ramp.duration_s < 1 {
+        errors.add(path.key("duration_s"), ErrorKind::ZeroRampDuration);
     }
+    let to = match percent_to_buckets(ramp.to) {
+        Ok(to) => Some(to),
+        Err(kind) => {
+            errors.add(path.key("to"), kind);
+            None
+        }
+    };
+    let first_buckets = first.and_then(|percent| percent_to_buckets(percent).ok());
+    if let (Some(to), Some(first), Some(first_percent)) = (to, first_buckets, first) {
+        if to < first {
+            let kind = ErrorKind::RampBelowFirstWeight {
+                to: ramp.to,
+                first: first_percent,
+            };
+            errors.add(path.key("to"), kind);
+        }
+    }
+    Some(Ramp {
+        start: start?,
+        duration_s: ramp.duration_s,
+        to: to?,
+    })
 }
 
 /// The sum is only meaningful when every percent is itself valid.

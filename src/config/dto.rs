@@ -130,6 +130,20 @@ pub struct SplitDto {
     #[serde(default)]
     pub key: Vec<String>,
     pub salt: Option<String>,
+    pub ramp: Option<RampDto>,
+}
+
+/// `split.ramp` (SPEC §9): the first listed version grows by itself.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(
+    all(feature = "schema", not(target_arch = "wasm32")),
+    derive(schemars::JsonSchema)
+)]
+#[serde(deny_unknown_fields)]
+pub struct RampDto {
+    pub start: String,
+    pub duration_s: u64,
+    pub to: f64,
 }
 
 #[derive(Debug, Deserialize)]

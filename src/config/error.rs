@@ -9,6 +9,7 @@ use serde_json::Number;
 
 use super::{MAX_NAME_LEN, MAX_NORMALIZE, PSEUDO_HEADERS, SUPPORTED_SCHEMA};
 use crate::net::CidrError;
+use crate::ramp::{format_rfc3339, TimeError};
 
 // ---------------------------------------------------------------------------- paths
 
@@ -228,6 +229,18 @@ pub enum ErrorKind {
         min: u64,
         max: u64,
     },
+    /// `split.ramp.start` is not an RFC 3339 time in UTC.
+    InvalidTime {
+        text: String,
+        error: TimeError,
+    },
+    /// `split.ramp.duration_s` is 0.
+    ZeroRampDuration,
+    /// `split.ramp.to` is below the first weight's percent (both as written).
+    RampBelowFirstWeight {
+        to: f64,
+        first: f64,
+    },
 
     /// A JSON Schema keyword the value fails (`canary-tagger validate`, the schema tests;
     /// never the filter, so not in the module).
@@ -372,6 +385,14 @@ impl ErrorKind {
             ),
             ErrorKind::InvalidJson(message) => write!(f, "invalid JSON: {message}"),
             ErrorKind::MissingField => f.write_str("required field is missing"),
+            // A ramp is part of a split (SPEC §9); on a rule it is an easy slip.
+            ErrorKind::UnknownField { field, known }
+                if field == "ramp" && known.iter().any(|k| k == "split") =>
+            {
+                f.write_str(
+                    "unknown field \"ramp\" (a ramp belongs in the rule's split, next to its weights)",
+                )
+            }
             ErrorKind::UnknownField { field, known } => match closest_name(field, known) {
                 Some(suggestion) => {
                     write!(f, "unknown field \"{field}\" (did you mean \"{suggestion}\"?)")
@@ -537,10 +558,38 @@ impl ErrorKind {
             ErrorKind::OutOfRange { value, min, max } => {
                 write!(f, "{value} is outside {min}..={max}")
             }
+            ErrorKind::InvalidTime { text, error } => write_time_error(f, text, *error),
+            ErrorKind::ZeroRampDuration => {
+                f.write_str("must be at least 1 (the ramp's length in seconds)")
+            }
+            ErrorKind::RampBelowFirstWeight { to, first } => {
+                write!(f, "{to} is below the first weight ({first})")
+            }
 
             #[cfg(all(feature = "schema", not(target_arch = "wasm32")))]
             ErrorKind::Schema(keyword) => write_schema_keyword(f, keyword),
         }
+    }
+}
+
+fn write_time_error(f: &mut dyn fmt::Write, text: &str, error: TimeError) -> fmt::Result {
+    write!(f, "\"{text}\" ")?;
+    match error {
+        TimeError::Format => {
+            f.write_str("is not an RFC 3339 date and time in UTC, such as 2026-12-01T10:00:00Z")
+        }
+        TimeError::Month(month) => write!(f, "has no month {month}"),
+        TimeError::Day { year, month, day } => {
+            write!(f, "has no day {day} in {year:04}-{month:02}")
+        }
+        TimeError::Hour(hour) => write!(f, "has no hour {hour} (00-23)"),
+        TimeError::Minute(minute) => write!(f, "has no minute {minute} (00-59)"),
+        TimeError::Second(second) => write!(f, "has no second {second} (00-59)"),
+        TimeError::NotUtc { utc } => write!(
+            f,
+            "is not in UTC; write the same time as {}",
+            format_rfc3339(utc)
+        ),
     }
 }
 

@@ -46,7 +46,7 @@ Usage:
   canary-tagger validate FILE...
   canary-tagger explain FILE [--header 'NAME: VALUE']... [--cookie NAME=VALUE]...
                         [--ip ADDR] [--xff LIST]... [--path PATH] [--method METHOD]
-                        [--host HOST] [--seed N] [--json]
+                        [--host HOST] [--seed N] [--at TIME] [--json]
                         [--direction inbound|outbound] [--remembered ID=VERSION]...
   canary-tagger render FILE --host HOST --service SERVICE [--namespace NS]
                        [--gateway GATEWAY]... [--name NAME]
@@ -65,7 +65,8 @@ Usage: canary-tagger validate FILE...
 
 Checks each plugin configuration the way the filter does when Envoy loads it, and reports
 every error as `FILE: PATH: REASON` on stderr (not only the first; an unknown field names
-the closest known one). Valid files are listed on stdout as `FILE: ok`.
+the closest known one). Valid files are listed on stdout as `FILE: ok`, followed by a
+line per split.ramp: its schedule and where it is now.
 
 FILE may be plugin config JSON or YAML, a WasmPlugin (spec.pluginConfig is checked; a path
 reads spec.pluginConfig.rules[0]...), or an EnvoyFilter / Envoy bootstrap holding the wasm
@@ -239,12 +240,15 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
             for config in &found {
                 match compile(file, config) {
                     Ok(compiled) => match compiled.sidecar() {
-                        None => print(&format!(
-                            "{}: ok ({} versions, {} rules)\n",
-                            config.location(file),
-                            compiled.versions().len(),
-                            compiled.rules.len()
-                        ))?,
+                        None => {
+                            print(&format!(
+                                "{}: ok ({} versions, {} rules)\n",
+                                config.location(file),
+                                compiled.versions().len(),
+                                compiled.rules.len()
+                            ))?;
+                            print(&ramp_schedules(&compiled))?;
+                        }
                         Some(sidecar) => print(&format!(
                             "{}: ok (sidecar, {} versions, restore {})\n",
                             config.location(file),
@@ -267,6 +271,26 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
             }
         }
         Ok(status)
+    }
+
+    /// A line per ramped split: its schedule and where it is now.
+    fn ramp_schedules(config: &CompiledConfig) -> String {
+        let now = explain::now();
+        config.set_time(now);
+        let mut out = String::new();
+        for (index, split) in config.ramped_splits() {
+            let (Some(rule), Some(ramp)) = (config.rules.get(index), &split.ramp) else {
+                continue;
+            };
+            out.push_str(&format!(
+                "  rules[{index}] {:?} ramp: {}; now ({}): {}\n",
+                rule.name,
+                explain::ramp_schedule(config, split, ramp),
+                canary_tagger::ramp::format_rfc3339(now),
+                explain::ramp_now(config, split, now).unwrap_or_default()
+            ));
+        }
+        out
     }
 
     /// The one configuration in the file named by the first positional argument.
@@ -300,6 +324,7 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
         }
         // Flags first: a typo in a flag is reported before the file is read.
         let (request, seed) = explain::request_from(&parsed)?;
+        let at = explain::at_from(&parsed)?;
         let sidecar_flags = explain_sidecar::flags_from(&parsed)?;
         let (_, config) = single_config("explain", &parsed)?;
         if config.sidecar().is_some() {
@@ -324,7 +349,9 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
                     .into(),
             ));
         }
-        let explained = explain::explain(&config, &request, explain::entropy_from_seed(seed));
+        config.set_time(at);
+        let entropy = explain::entropy_from_seed(seed);
+        let explained = explain::explain(&config, &request, entropy, at);
         if parsed.has("--json") {
             let json = serde_json::to_string_pretty(&explained)
                 .map_err(|error| Failure::Usage(format!("cannot write JSON: {error}")))?;
