@@ -479,9 +479,10 @@ impl SidecarRequest {
         for (header, id) in sidecar::trace_ids(request) {
             let key = TraceKey::new(header, id, &sidecar.trace_memory);
             let now = *now.get_or_insert_with(now_s);
+            let slot = sidecar::slot_to_write(&SharedTraceTable, key, &sidecar.trace_memory, now);
             let mut buf = [0u8; sidecar::MAX_ENTRY];
             let entry = sidecar::encode_entry(key, now, name, &mut buf);
-            remembered |= host::set_shared_data(SlotKey::new(key.slot).as_str(), entry).is_ok();
+            remembered |= host::set_shared_data(SlotKey::new(slot).as_str(), entry).is_ok();
         }
         if remembered {
             increment(counters.remembered.get(version.index()).copied().flatten());

@@ -312,7 +312,7 @@ fn annotations() -> Vec<(&'static str, Value)> {
         (
             "/$defs/TraceMemory",
             json!({
-                "description": "A fixed number of slots (memory is bounded by it: about 100 bytes each); a trace id hashes to one slot, a newer trace may take it over.",
+                "description": "A fixed number of slots (memory is bounded by it: about 250 bytes each in Envoy); a trace id has two candidate slots and takes the free, expired or older one, so a newer trace may take over an older one's.",
             }),
         ),
         (

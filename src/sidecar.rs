@@ -13,10 +13,11 @@
 //!   [`Restore::request_effects`].
 //!
 //! The table has a fixed number of slots, so its memory is bounded by construction: a trace
-//! id hashes to one slot ([`TraceKey`]), and the slot's value ([`encode_entry`]) holds the
-//! whole 64-bit hash (to tell another trace in the same slot), the time it was written and
-//! the version's name. A new trace may overwrite an older one; an entry older than `ttl_s`
-//! is ignored. Everything here is pure and allocation-free; the filter only moves bytes
+//! id hashes to two candidate slots ([`TraceKey`]; [`slot_to_write`] takes the free,
+//! expired or older one), and a slot's value ([`encode_entry`]) holds the whole 64-bit
+//! hash (to tell another trace in the same slot), the time it was written and the
+//! version's name. A new trace may overwrite an older one; an entry older than `ttl_s` is
+//! ignored. Everything here is pure and allocation-free; the filter only moves bytes
 //! between the host's shared data and these functions.
 
 use crate::baggage;
@@ -163,11 +164,15 @@ pub fn trace_ids<R: RequestView>(request: &R) -> impl Iterator<Item = (TraceHead
 
 // ---------------------------------------------------------------------------- the table
 
-/// Where a trace id lives in the table: its slot, and the hash that tells its entry apart
-/// from another trace's in the same slot.
+/// Where a trace id may live in the table: two candidate slots (the table is two-way
+/// associative: a new trace takes the candidate that is free, expired or older, so a live
+/// entry is lost only when both its slots are taken by newer traces), and the hash that
+/// tells its entry apart from another trace's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TraceKey {
     pub slot: u32,
+    /// The other candidate (the same as `slot` in a table of one entry).
+    pub alt: u32,
     pub check: u64,
 }
 
@@ -184,8 +189,45 @@ impl TraceKey {
             TraceHeader::RequestId => Fnv1a64::default().write(id),
         };
         let check = fmix64(fnv.finish());
-        let slot = u32::try_from(check % u64::from(memory.entries.max(1))).unwrap_or(0);
-        TraceKey { slot, check }
+        let entries = u64::from(memory.entries.max(1));
+        let slot = u32::try_from(check % entries).unwrap_or(0);
+        let alt = u32::try_from(fmix64(check ^ 0x9e37_79b9_7f4a_7c15) % entries).unwrap_or(0);
+        TraceKey { slot, alt, check }
+    }
+
+    /// The candidate slots, `slot` first (one when they are the same).
+    pub fn candidates(&self) -> impl Iterator<Item = u32> {
+        std::iter::once(self.slot).chain((self.alt != self.slot).then_some(self.alt))
+    }
+}
+
+/// The slot an inbound request writes `key`'s entry to at `now_s`: the candidate that
+/// already holds this trace, else one that is empty, unreadable or past `ttl_s`, else the
+/// one written longer ago.
+pub fn slot_to_write<T: TraceTable>(
+    table: &T,
+    key: TraceKey,
+    memory: &TraceMemory,
+    now_s: u64,
+) -> u32 {
+    // (rank, stamp): this trace 0, free 1, else 2 by age.
+    let judge = |slot: u32| {
+        table.read_slot(slot, |entry| match entry.and_then(decode_entry) {
+            Some((check, _, _)) if check == key.check => (0, 0),
+            None => (1, 0),
+            Some((_, stamp, _)) if now_s.saturating_sub(stamp) > memory.ttl_s => (1, 0),
+            Some((_, stamp, _)) => (2, stamp),
+        })
+    };
+    let first = judge(key.slot);
+    if key.alt == key.slot || first.0 == 0 {
+        return key.slot;
+    }
+    let second = judge(key.alt);
+    if second < first {
+        key.alt
+    } else {
+        key.slot
     }
 }
 
@@ -430,16 +472,22 @@ pub fn restore_observed<R: RequestView, T: TraceTable, O: RestoreObserver>(
                 let mut outcome = SourceOutcome::Absent;
                 for (header, id) in trace_ids(request) {
                     let key = TraceKey::new(header, id, &sidecar.trace_memory);
-                    let found = table.read_slot(key.slot, |entry| {
-                        // The clock only for a slot that holds this trace.
-                        let now = match entry.and_then(decode_entry) {
-                            Some((check, _, _)) if check == key.check => {
-                                *now_s.get_or_insert_with(|| table.now_s())
-                            }
-                            _ => 0,
-                        };
-                        lookup(config, &sidecar.trace_memory, key, entry, now)
-                    });
+                    let mut found = Lookup::NotRemembered;
+                    for slot in key.candidates() {
+                        found = table.read_slot(slot, |entry| {
+                            // The clock only for a slot that holds this trace.
+                            let now = match entry.and_then(decode_entry) {
+                                Some((check, _, _)) if check == key.check => {
+                                    *now_s.get_or_insert_with(|| table.now_s())
+                                }
+                                _ => 0,
+                            };
+                            lookup(config, &sidecar.trace_memory, key, entry, now)
+                        });
+                        if found != Lookup::NotRemembered {
+                            break;
+                        }
+                    }
                     observer.trace_lookup(header, id, found);
                     if let Lookup::Remembered(version) = found {
                         outcome = SourceOutcome::Restored(version);
@@ -616,7 +664,7 @@ mod tests {
             key,
             TraceKey::new(TraceHeader::TraceParent, b"463ac35c9f6413ad", &memory)
         );
-        assert!(key.slot < 8);
+        assert!(key.slot < 8 && key.alt < 8);
         let mut buf = [0u8; MAX_ENTRY];
         let entry = encode_entry(key, 1_000, "v2", &mut buf).to_vec();
         assert_eq!(decode_entry(&entry), Some((key.check, 1_000, &b"v2"[..])));

@@ -409,6 +409,8 @@ fn sidecar_paths_do_not_allocate() {
         if let Some(version) = sidecar::inbound_version(&config, request) {
             for (header, id) in sidecar::trace_ids(request) {
                 let key = TraceKey::new(header, id, &memory);
+                stored +=
+                    usize::try_from(sidecar::slot_to_write(&table, key, &memory, 1_000)).unwrap();
                 let mut buf = [0u8; sidecar::MAX_ENTRY];
                 stored +=
                     sidecar::encode_entry(key, 1_000, config.version_name(version), &mut buf).len();

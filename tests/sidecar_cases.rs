@@ -69,7 +69,8 @@ impl Table {
                 config.version_name(version),
                 &mut buf,
             );
-            self.slots.borrow_mut().insert(key.slot, entry.to_vec());
+            let slot = sidecar::slot_to_write(self, key, &memory, self.now_s.get());
+            self.slots.borrow_mut().insert(slot, entry.to_vec());
             written += 1;
         }
         written
@@ -463,5 +464,33 @@ fn hostile_trace_headers_never_panic_and_yield_a_known_version() {
         let restored = sidecar::restore(&config, &request, &table);
         assert!(restored.version.index() < 3);
         assert_eq!(restored.request_effects(&config, &request).count(), 1);
+    }
+}
+
+#[test]
+fn two_traces_sharing_a_slot_both_stay_remembered() {
+    let config = sidecar(r#", "trace_memory": {"entries": 64}"#);
+    let memory = config.sidecar().unwrap().trace_memory;
+    let id = |n: u32| format!("{n:032x}");
+    let key = |n: u32| TraceKey::new(TraceHeader::TraceParent, id(n).as_bytes(), &memory);
+    // Two ids whose first slots collide, each with an alternative of its own.
+    let first = 1;
+    let second = (2..10_000)
+        .find(|&n| {
+            key(n).slot == key(first).slot
+                && key(n).alt != key(n).slot
+                && key(n).alt != key(first).alt
+        })
+        .unwrap();
+    let table = Table::default();
+    for (n, version) in [(first, "v2"), (second, "v3")] {
+        let inbound = OwnedRequest::new()
+            .header("x-canary-version", version)
+            .header("traceparent", traceparent(&id(n)));
+        table.remember(&config, &inbound);
+    }
+    for (n, version) in [(first, "v2"), (second, "v3")] {
+        let outbound = OwnedRequest::new().header("traceparent", traceparent(&id(n)));
+        assert_eq!(restore(&config, &outbound, &table).0, version, "trace {n}");
     }
 }

@@ -87,7 +87,9 @@ impl MemoryTable {
                     config.version_name(version).as_bytes()
                 ))
             );
-            self.slots.borrow_mut().insert(key.slot, entry.to_vec());
+            let slot = sidecar::slot_to_write(self, key, &sidecar.trace_memory, self.now_s);
+            assert!(slot == key.slot || slot == key.alt);
+            self.slots.borrow_mut().insert(slot, entry.to_vec());
             any = true;
         }
         any.then_some(version)

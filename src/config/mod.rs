@@ -317,7 +317,8 @@ pub struct TraceMemory {
 }
 
 pub const DEFAULT_TRACE_ENTRIES: u32 = 65_536;
-/// About 100 bytes of Envoy memory each: 1 Mi slots is ~100 MiB, the most one table may take.
+/// About 250 bytes of Envoy memory each (measured): 1 Mi slots is ~250 MiB, the most one
+/// table may take.
 pub const MAX_TRACE_ENTRIES: u32 = 1_048_576;
 pub const DEFAULT_TRACE_TTL_S: u64 = 300;
 pub const MAX_TRACE_TTL_S: u64 = 86_400;

@@ -95,7 +95,10 @@ impl GivenTable {
                 let mut buf = [0u8; sidecar::MAX_ENTRY];
                 let stamp = NOW_S.saturating_sub(entry.age_s);
                 let bytes = sidecar::encode_entry(key, stamp, &entry.version, &mut buf);
-                slots.insert(key.slot, bytes.to_vec());
+                let table = GivenTable { slots };
+                let slot = sidecar::slot_to_write(&table, key, &sidecar.trace_memory, NOW_S);
+                slots = table.slots;
+                slots.insert(slot, bytes.to_vec());
             }
         }
         GivenTable { slots }
