@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
-from canary_e2e.envoy_process import ENVOY_BIN, EnvoyUnderTest
+from canary_e2e.envoy_process import ENVOY_BIN, EnvoyUnderTest, failure_sections
+
+_TEST_STARTED = pytest.StashKey[float]()
 
 # `make e2e-compat` runs the tests marked `compat` on the older Envoys Istio ships: the SPEC
 # §5 scenarios, the invalid configuration, reload under load (these modules) and every
@@ -65,3 +68,18 @@ def envoy_with(tmp_path_factory):
     yield start
     for envoy in reversed(list(running.values())):
         envoy.stop()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item.stash[_TEST_STARTED] = time.monotonic()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test's report shows, for each Envoy it used, the requests sent last (the one
+    that failed is the newest) and the end of Envoy's log."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.when in ("setup", "call"):
+        report.sections.extend(failure_sections(item.stash.get(_TEST_STARTED, 0.0)))

@@ -20,6 +20,7 @@ and the frontends forward only the headers a case names (`forwarded_headers`).
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import json
 import os
@@ -29,6 +30,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Iterable, NamedTuple
@@ -56,6 +58,10 @@ READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 VALIDATE_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 10.0
+# What a failed test shows of each Envoy it used (conftest.py): the last requests sent to
+# it and the end of its log.
+RECENT_REQUESTS = 5
+FAILURE_LOG_LINES = 40
 # A free port found by binding port 0 may be taken by someone else before Envoy binds it;
 # such a start is retried with fresh ports this many times in all.
 START_ATTEMPTS = 3
@@ -79,6 +85,48 @@ class Reply(NamedTuple):
     body: dict  # the upstream's JSON answer, or {"non_json_body": text} (e.g. an Envoy 503)
     headers: httpx.Headers  # case-insensitive; headers.get_list("set-cookie") for repeats
     http_version: str
+
+
+class SentRequest(NamedTuple):
+    """One request of EnvoyUnderTest.request(), kept for the failure report."""
+
+    method: str
+    url: str
+    http2: bool
+    headers: list  # (name, value) pairs as sent; a value may be bytes
+    outcome: str   # e.g. "status 200, answered by v2" or "failed: ReadTimeout(...)"
+
+    def describe(self) -> str:
+        def text(value) -> str:
+            return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
+        lines = [f"{self.method} {self.url} over {'HTTP/2' if self.http2 else 'HTTP/1.1'} -> {self.outcome}"]
+        lines += [f"    {name}: {text(value)[:300]}" for name, value in self.headers[:40]]
+        if len(self.headers) > 40:
+            lines.append(f"    ... and {len(self.headers) - 40} more headers")
+        return "\n".join(lines)
+
+
+# Every EnvoyUnderTest of this process, for failure_sections().
+_INSTANCES: "weakref.WeakSet[EnvoyUnderTest]" = weakref.WeakSet()
+
+
+def failure_sections(since: float) -> list[tuple[str, str]]:
+    """For a failed test (conftest.py adds these to its report): every Envoy that was
+    started, sent a request or asked on its admin port since `since` (time.monotonic()),
+    with the requests it was sent last and the end of its log."""
+    sections = []
+    for envoy in sorted(_INSTANCES, key=lambda e: e.last_active):
+        if envoy.last_active < since:
+            continue
+        sent = list(envoy.recent_requests)
+        requests = "\n".join(r.describe() for r in sent) if sent else "(no request through EnvoyUnderTest.request)"
+        sections.append((
+            f"Envoy on edge port {envoy.edge_port}: last {len(sent)} requests, newest last",
+            requests))
+        sections.append((
+            f"Envoy on edge port {envoy.edge_port}: {envoy.config_path}, log tail",
+            envoy.state(log_lines=FAILURE_LOG_LINES)))
+    return sections
 
 
 class StartupOutcome(NamedTuple):
@@ -365,6 +413,11 @@ class EnvoyUnderTest:
         self.process: subprocess.Popen | None = None
         self.edge_port = self.admin_port = self.internal_port = 0
         self._clients: dict[bool, httpx.Client] = {}
+        # For the failure report (failure_sections): the last requests, and when this Envoy
+        # was last started, asked or stopped.
+        self.recent_requests: collections.deque[SentRequest] = collections.deque(maxlen=RECENT_REQUESTS)
+        self.last_active = 0.0
+        _INSTANCES.add(self)
 
     # -- addresses
     @property
@@ -503,6 +556,7 @@ class EnvoyUnderTest:
         return StartupOutcome("serving", None, self.log_text(), validate_output)
 
     def _spawn(self):
+        self.last_active = time.monotonic()
         for path in (self.log_path, self.stderr_path):
             path.write_text("")
         cmd = [str(ENVOY_BIN), "-c", str(self.config_path),
@@ -535,6 +589,8 @@ class EnvoyUnderTest:
                                 log=self.log_text())
 
     def _stop_envoy(self):
+        if self.process is not None:
+            self.last_active = time.monotonic()
         for client in self._clients.values():
             client.close()
         self._clients = {}
@@ -581,10 +637,12 @@ class EnvoyUnderTest:
             status = f"Envoy (pid {self.process.pid}) is running"
         else:
             status = f"Envoy exited with code {self.process.returncode}"
-        tail = "\n".join(self.log_text().splitlines()[-log_lines:])
+        tail = "\n".join(line if len(line) <= 500 else line[:500] + " [...]"
+                         for line in self.log_text().splitlines()[-log_lines:])
         return f"{status}; last log lines:\n{tail}"
 
     def admin_get(self, path: str) -> str:
+        self.last_active = time.monotonic()
         response = httpx.get(f"{self.admin_url}{path}", timeout=REQUEST_TIMEOUT_S, trust_env=False)
         response.raise_for_status()
         return response.text
@@ -601,12 +659,18 @@ class EnvoyUnderTest:
         header_list = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
         if authority is not None:
             header_list.append(("host", authority))
+        url = f"{self.url}{path}"
+        self.last_active = time.monotonic()
         try:
-            response = self.client(http2).request(method, f"{self.url}{path}", headers=header_list)
+            response = self.client(http2).request(method, url, headers=header_list)
         except httpx.TransportError as exc:
+            self.recent_requests.append(SentRequest(method, url, http2, header_list, f"failed: {exc!r}"))
             raise AssertionError(f"{method} {path} to Envoy failed: {exc!r}\n{self.state()}") from exc
         try:
             body = response.json()
         except ValueError:
             body = {"non_json_body": response.text}
+        answered = f", answered by {body['version']}" if isinstance(body.get("version"), str) else ""
+        self.recent_requests.append(SentRequest(method, url, http2, header_list,
+                                                f"status {response.status_code}{answered}"))
         return Reply(response.status_code, body, response.headers, response.http_version)
