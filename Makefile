@@ -31,6 +31,7 @@ export CARGO_TERM_COLOR := never
 help:
 	@echo "make run    - build the plugin and start Envoy with v1/v2/v3 upstreams (Ctrl-C stops)"
 	@echo "make test   - every test: fmt, clippy, native + wasm unit tests, manifests, Envoy e2e"
+	@echo "make e2e-compat - the scenarios on the older Envoys Istio ships (COMPAT_ENVOY_VERSIONS=$(COMPAT_ENVOY_VERSIONS))"
 	@echo "make wasm   - build $(DIST_WASM)"
 	@echo "make bench  - benchmarks (see BENCHMARKS.md)"
 	@echo "make fuzz   - every fuzz target for FUZZ_S seconds each (default $(FUZZ_S); docs/fuzzing.md)"
