@@ -188,10 +188,12 @@ e2e: venv wasm
 # On each of COMPAT_ENVOY_VERSIONS: the tests marked `compat` (test-harness/conftest.py:
 # S1-S9, every spoof case, the invalid configuration, reload under load).
 e2e-compat: venv wasm compat-venvs
-	@for v in $(COMPAT_ENVOY_VERSIONS); do \
+	@failed=""; for v in $(COMPAT_ENVOY_VERSIONS); do \
 	  echo "e2e-compat: Envoy $$v"; \
-	  CANARY_ENVOY_BIN=$(CURDIR)/.venv-envoy-$$v/bin/envoy $(PY) -m pytest -q -m compat test-harness; \
-	done
+	  CANARY_ENVOY_BIN=$(CURDIR)/.venv-envoy-$$v/bin/envoy $(PY) -m pytest -q -m compat test-harness \
+	    || failed="$$failed $$v"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "e2e-compat failed on Envoy$$failed"; exit 1; fi
 
 test: deps fmt-check clippy unit-test wasm-test manifests e2e e2e-compat fuzz-test
 	@echo "make test: all checks passed"
