@@ -184,7 +184,9 @@ def wait_for(api: str, query: str, done, by_label: str | None = None, timeout_s:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            answer = httpx.get(api, params={"query": query}, timeout=10).json()
+            response = httpx.get(api, params={"query": query}, timeout=10)
+            # While starting, Prometheus listens but answers 503 "Service Unavailable".
+            answer = response.json() if response.status_code == 200 else {}
         except httpx.TransportError:  # Prometheus is still starting
             answer = {}
         rows = answer.get("data", {}).get("result", [])
