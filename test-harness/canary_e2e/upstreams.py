@@ -13,7 +13,9 @@ Roles:
 - echo      the answer above.
 - frontend  also calls the backend service through Envoy's internal listener, forwarding
             the tag header, and adds the backend's answer under "backend" (scenario S6:
-            frontend vN must reach backend vN).
+            frontend vN must reach backend vN). With `forward_list_header`, a request
+            carrying that header (a comma-separated list of names) forwards exactly those
+            headers instead: an app that forwards only `traceparent`, say (sidecar mode).
 - shadow    the answer above, plus it records every request so a test can read what a
             mirrored copy carried (scenario S8). Recorded requests are readable in-process
             (`ShadowRecorder.requests()`) or over HTTP on GET /__shadow/requests.
@@ -128,7 +130,8 @@ class Upstream:
 
     def __init__(self, version: str, role: str = "echo", service: str = "app",
                  backend_port: int | None = None, backend_authority: str = "backend",
-                 forwarded_headers: tuple[str, ...] = ("x-canary-version",)):
+                 forwarded_headers: tuple[str, ...] = ("x-canary-version",),
+                 forward_list_header: str | None = None):
         if role not in ("echo", "frontend", "shadow"):
             raise ValueError(f"unknown upstream role {role!r}")
         if role == "frontend" and backend_port is None:
@@ -139,6 +142,7 @@ class Upstream:
         self.backend_port = backend_port
         self.backend_authority = backend_authority
         self.forwarded_headers = tuple(h.lower() for h in forwarded_headers)
+        self.forward_list_header = forward_list_header.lower() if forward_list_header else None
         self.shadow = ShadowRecorder()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
         self._server.daemon_threads = True
@@ -154,7 +158,11 @@ class Upstream:
     def call_backend(self, received: dict) -> dict:
         """Frontend role: call the backend through Envoy, forwarding the tag header."""
         headers = {"host": self.backend_authority}
-        for name in self.forwarded_headers:
+        forwarded = self.forwarded_headers
+        if self.forward_list_header and self.forward_list_header in received:
+            listed = ",".join(header_values(received, self.forward_list_header))
+            forwarded = tuple(n.strip().lower() for n in listed.split(",") if n.strip())
+        for name in forwarded:
             values = header_values(received, name)
             if values:
                 headers[name] = ", ".join(values)
