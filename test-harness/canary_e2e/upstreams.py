@@ -13,7 +13,10 @@ Roles:
 - echo      the answer above.
 - frontend  also calls the backend service through Envoy's internal listener, forwarding
             the tag header, and adds the backend's answer under "backend" (scenario S6:
-            frontend vN must reach backend vN).
+            frontend vN must reach backend vN). With `forwarding` (the mesh tests), the
+            first path segment names what the app forwards on that call instead:
+            GET /baggage/... forwards only `baggage`, /traceparent/... only
+            `traceparent`, and so on (see canary_e2e/mesh.py).
 - shadow    the answer above, plus it records every request so a test can read what a
             mirrored copy carried (scenario S8). Recorded requests are readable in-process
             (`ShadowRecorder.requests()`) or over HTTP on GET /__shadow/requests.
@@ -92,7 +95,7 @@ class _EchoHandler(BaseHTTPRequestHandler):
         if upstream.role == "shadow":
             upstream.shadow.record(answer)
         if upstream.role == "frontend":
-            answer["backend"] = upstream.call_backend(answer["headers"])
+            answer["backend"] = upstream.call_backend(answer["headers"], self.path)
         self._send_json(200, answer)
 
     def _send_json(self, status: int, payload: dict):
@@ -128,7 +131,8 @@ class Upstream:
 
     def __init__(self, version: str, role: str = "echo", service: str = "app",
                  backend_port: int | None = None, backend_authority: str = "backend",
-                 forwarded_headers: tuple[str, ...] = ("x-canary-version",)):
+                 forwarded_headers: tuple[str, ...] = ("x-canary-version",),
+                 forwarding: dict[str, tuple[str, ...]] | None = None):
         if role not in ("echo", "frontend", "shadow"):
             raise ValueError(f"unknown upstream role {role!r}")
         if role == "frontend" and backend_port is None:
@@ -139,6 +143,9 @@ class Upstream:
         self.backend_port = backend_port
         self.backend_authority = backend_authority
         self.forwarded_headers = tuple(h.lower() for h in forwarded_headers)
+        # {first path segment: headers forwarded on that request's backend call}
+        self.forwarding = {segment: tuple(h.lower() for h in headers)
+                           for segment, headers in (forwarding or {}).items()}
         self.shadow = ShadowRecorder()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
         self._server.daemon_threads = True
@@ -151,10 +158,24 @@ class Upstream:
     def port(self) -> int:
         return self._server.server_address[1]
 
-    def call_backend(self, received: dict) -> dict:
-        """Frontend role: call the backend through Envoy, forwarding the tag header."""
+    def headers_to_forward(self, path: str) -> tuple[str, ...]:
+        """The request headers this app copies onto its backend call for `path`."""
+        if not self.forwarding:
+            return self.forwarded_headers
+        segment = path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
+        if segment not in self.forwarding:
+            raise ValueError(f"frontend {self.version}: no forwarding behaviour for path {path!r}")
+        return self.forwarding[segment]
+
+    def call_backend(self, received: dict, path: str = "/") -> dict:
+        """Frontend role: call the backend through Envoy, forwarding the tag header (or
+        what `forwarding` says for this path)."""
         headers = {"host": self.backend_authority}
-        for name in self.forwarded_headers:
+        try:
+            forwarded = self.headers_to_forward(path)
+        except ValueError as exc:
+            return {"error": str(exc)}
+        for name in forwarded:
             values = header_values(received, name)
             if values:
                 headers[name] = ", ".join(values)

@@ -1,0 +1,374 @@
+"""The mesh topology of SPEC §7–§8 under real Envoys: a gateway and a workload's sidecar.
+
+    client ─► gateway Envoy (canary-tagger, mode "gateway")
+                 route: header <tag> exact vN → cluster frontend-vN, otherwise frontend-v1
+                 (the cluster speaks the client's protocol: HTTP/1.1 or h2c)
+           ─► sidecar Envoy: one process, canary-tagger in mode "sidecar" on every listener,
+              one vm_id, so inbound and outbound share one trace table (proxy-wasm shared data)
+                 inbound-vN   traffic_direction INBOUND  ─► frontend app vN
+                 inbound-sink traffic_direction INBOUND  ─► direct 200 (an app that calls
+                              nobody: lets a test fill the trace table without an app)
+                 outbound     traffic_direction OUTBOUND ─► route: header <tag> exact vN →
+                              backend vN, otherwise backend v1 (routed ONLY on the tag)
+           frontend app vN calls "backend" through the outbound listener, copying only the
+           request headers its behaviour forwards (the first path segment picks it):
+
+                 /tag/...           x-canary-version      (an app changed for us)
+                 /baggage/...       baggage               (OpenTelemetry SDKs)
+                 /traceparent/...   traceparent           (W3C trace context)
+                 /x-b3-traceid/...  x-b3-traceid          (Zipkin B3)
+                 /x-request-id/...  x-request-id          (what Istio asks apps to forward)
+                 /nothing/...       nothing
+
+One sidecar stands in front of all three frontend versions. In Istio each pod has its own
+sidecar, which only ever sees one version inbound; sharing one table between versions is
+the harder case: any mixup between concurrent requests would show as a crossing.
+
+Sidecar listeners run with `use_remote_address: false`, as Istio's sidecars do, so Envoy
+keeps the `x-request-id` the gateway generated instead of minting a new one per hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+from .envoy_process import (DEFAULT_TAG_HEADER, DEFAULT_VERSIONS, REQUEST_TIMEOUT_S,
+                            STATS_TAGS, WASM_MODULE, EnvoyStartupError, EnvoyUnderTest, Reply,
+                            _static_cluster, free_port, require_wasm_module, wasm_filter)
+from .upstreams import Upstream
+
+# What each frontend behaviour copies from its inbound request onto its backend call.
+FORWARDING: dict[str, tuple[str, ...]] = {
+    "tag": (DEFAULT_TAG_HEADER,),
+    "baggage": ("baggage",),
+    "traceparent": ("traceparent",),
+    "x-b3-traceid": ("x-b3-traceid",),
+    "x-request-id": ("x-request-id",),
+    "nothing": (),
+}
+
+ROUTER = {"name": "envoy.filters.http.router",
+          "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+# A cluster speaking whatever protocol the downstream request used (HTTP/1.1 or HTTP/2),
+# so an h2c client's request reaches the sidecar over HTTP/2 too.
+DOWNSTREAM_PROTOCOL = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+    "use_downstream_protocol_config": {"http_protocol_options": {}, "http2_protocol_options": {}},
+}}
+
+
+def traceparent(trace_id: str, span_id: str = "00f067aa0ba902b7") -> str:
+    """A W3C traceparent (version 00, sampled) carrying `trace_id` (32 lower-case hex)."""
+    return f"00-{trace_id}-{span_id}-01"
+
+
+def new_trace_id() -> str:
+    return os.urandom(16).hex()
+
+
+def _listener(name: str, port: int, direction: str | None, http_filters: list[dict],
+              routes: list[dict], *, use_remote_address: bool) -> dict:
+    listener = {
+        "name": name,
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network."
+                         "http_connection_manager.v3.HttpConnectionManager",
+                "stat_prefix": name.replace("-", "_"),
+                "codec_type": "AUTO",  # HTTP/1.1 and h2c prior knowledge on one port
+                "use_remote_address": use_remote_address,
+                "route_config": {
+                    "name": f"{name}-routes",
+                    "virtual_hosts": [{"name": name, "domains": ["*"], "routes": routes}],
+                },
+                "http_filters": [*http_filters, ROUTER],
+            },
+        }]}],
+    }
+    if direction is not None:
+        # What Envoy reports to the module as the `listener_direction` property.
+        listener["traffic_direction"] = direction
+    return listener
+
+
+def _tag_routes(tag_header: str, versions: Iterable[str], cluster_prefix: str,
+                default_version: str) -> list[dict]:
+    routes = [{"name": f"tag-{v}",
+               "match": {"prefix": "/", "headers": [{"name": tag_header, "string_match": {"exact": v}}]},
+               "route": {"cluster": f"{cluster_prefix}{v}", "timeout": "10s"}}
+              for v in versions]
+    routes.append({"name": "default", "match": {"prefix": "/"},
+                   "route": {"cluster": f"{cluster_prefix}{default_version}", "timeout": "10s"}})
+    return routes
+
+
+def _choose_distinct_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def _create_clients(envoy: EnvoyUnderTest):
+    """Both HTTP clients up front: tests share them between threads (httpx clients are
+    thread-safe; creating them lazily from several threads at once is not)."""
+    envoy.client(False)
+    envoy.client(True)
+
+
+class SidecarUnderTest(EnvoyUnderTest):
+    """The sidecar Envoy of the module docstring, with its backends and (optionally) its
+    frontend apps. `url` (and so `request()`) is the OUTBOUND listener: a request sent
+    there is what an app's outgoing call looks like to its sidecar."""
+
+    def __init__(self, plugin_config: dict, *, frontends: bool = True, concurrency: int = 2,
+                 **options):
+        super().__init__(plugin_config, filter_mode="wasm", concurrency=concurrency, **options)
+        self.with_frontends = frontends
+        self.default_version = plugin_config.get("default_version", self.default_route_version)
+        self.inbound_ports: dict[str, int] = {}
+        self.sink_port = 0
+
+    def start(self) -> "SidecarUnderTest":
+        super().start()
+        _create_clients(self)
+        return self
+
+    @property
+    def outbound_url(self) -> str:
+        return self.url
+
+    @property
+    def sink_url(self) -> str:
+        return f"http://127.0.0.1:{self.sink_port}"
+
+    def _choose_ports(self, attempt: int):
+        ports = _choose_distinct_ports(3 + (len(self.versions) if self.with_frontends else 0))
+        self.admin_port, self.edge_port, self.sink_port = ports[:3]
+        self.internal_port = 0
+        self.inbound_ports = dict(zip(self.versions, ports[3:])) if self.with_frontends else {}
+
+    def _start_upstreams(self):
+        self.backends = {v: Upstream(v, service="backend") for v in self.versions}
+        if self.with_frontends:
+            self.upstreams = {v: Upstream(v, role="frontend", service="frontend",
+                                          backend_port=self.edge_port, forwarding=FORWARDING)
+                              for v in self.versions}
+        else:
+            self.upstreams = {}
+
+    def bootstrap(self) -> dict:
+        module = require_wasm_module(self.wasm_path)
+        sidecar_filter = wasm_filter(self.plugin_config, module)  # same vm_id everywhere
+        listeners = [
+            _listener("outbound", self.edge_port, "OUTBOUND", [sidecar_filter],
+                      _tag_routes(self.tag_header, self.versions, "backend-", self.default_version),
+                      use_remote_address=False),
+            _listener("inbound-sink", self.sink_port, "INBOUND", [sidecar_filter],
+                      [{"name": "sink", "match": {"prefix": "/"},
+                        "direct_response": {"status": 200}}],
+                      use_remote_address=False),
+        ]
+        clusters = [_static_cluster(f"backend-{v}", u.port) for v, u in self.backends.items()]
+        for version, port in self.inbound_ports.items():
+            listeners.append(_listener(
+                f"inbound-{version}", port, "INBOUND", [sidecar_filter],
+                [{"name": "app", "match": {"prefix": "/"},
+                  "route": {"cluster": f"frontend-{version}", "timeout": "10s"}}],
+                use_remote_address=False))
+            clusters.append(_static_cluster(f"frontend-{version}", self.upstreams[version].port))
+        return {
+            "admin": {"address": {"socket_address": {"address": "127.0.0.1",
+                                                     "port_value": self.admin_port}}},
+            "static_resources": {"listeners": listeners, "clusters": clusters},
+            **(yaml.safe_load(STATS_TAGS.read_text()) if self.stats_tags else {}),
+        }
+
+    def write_config(self) -> Path:
+        self.config_path.write_text(yaml.safe_dump(self.bootstrap(), sort_keys=False))
+        return self.config_path
+
+    # -- requests as the mesh sees them
+    def inbound(self, path: str = "/", headers=None, http2: bool = False,
+                version: str | None = None) -> Reply:
+        """A request arriving at the workload: to frontend `version`'s inbound listener,
+        or (version None) to the sink, which answers 200 without calling anything."""
+        port = self.sink_port if version is None else self.inbound_ports[version]
+        return self._send(port, path, headers, http2)
+
+    def outbound(self, path: str = "/", headers=None, http2: bool = False) -> Reply:
+        """An app's outgoing call to "backend": answered by the backend version routed on
+        the tag the sidecar set."""
+        return self._send(self.edge_port, path, headers, http2, authority="backend")
+
+    def _send(self, port: int, path: str, headers, http2: bool, authority: str | None = None) -> Reply:
+        header_list = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+        if authority is not None and not any(n.lower() == "host" for n, _ in header_list):
+            header_list.append(("host", authority))
+        try:
+            response = self.client(http2).get(f"http://127.0.0.1:{port}{path}", headers=header_list)
+        except Exception as exc:  # httpx.TransportError and h2 protocol errors alike
+            raise AssertionError(f"GET {path} to port {port} failed: {exc!r}\n{self.state()}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"non_json_body": response.text}
+        return Reply(response.status_code, body, response.headers, response.http_version)
+
+    def rss_kib(self) -> int:
+        """The sidecar Envoy's resident set size (VmRSS in /proc/PID/status), in KiB."""
+        if self.process is None or self.process.poll() is not None:
+            raise AssertionError(f"no running sidecar Envoy to measure; {self.state()}")
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        match = re.search(r"^VmRSS:\s+(\d+) kB$", status, re.MULTILINE)
+        if match is None:
+            raise AssertionError(f"no VmRSS line in /proc/{self.process.pid}/status")
+        return int(match.group(1))
+
+    def counters(self, prefix: str = "") -> dict[str, int]:
+        """Envoy's counters whose name starts with `prefix` (admin /stats?format=json)."""
+        stats = json.loads(self.admin_get("/stats?format=json&usedonly"))["stats"]
+        return {s["name"]: s["value"] for s in stats
+                if "value" in s and isinstance(s["value"], int) and s["name"].startswith(prefix)}
+
+
+class GatewayUnderTest(EnvoyUnderTest):
+    """The gateway Envoy: canary-tagger in gateway mode on the edge listener, routes on the
+    tag to the sidecar's inbound listener of that version."""
+
+    def __init__(self, plugin_config: dict, sidecar: SidecarUnderTest, **options):
+        super().__init__(plugin_config, filter_mode="wasm", versions=sidecar.versions, **options)
+        self.sidecar = sidecar
+        self.default_version = plugin_config.get("default_version", self.default_route_version)
+
+    def start(self) -> "GatewayUnderTest":
+        super().start()
+        _create_clients(self)
+        return self
+
+    def _choose_ports(self, attempt: int):
+        taken = {self.sidecar.admin_port, self.sidecar.edge_port, self.sidecar.sink_port,
+                 *self.sidecar.inbound_ports.values()}
+        ports: list[int] = []
+        while len(ports) < 2:
+            port = free_port()
+            if port not in taken and port not in ports:
+                ports.append(port)
+        self.admin_port, self.edge_port = ports
+        self.internal_port = 0
+
+    def _start_upstreams(self):
+        self.upstreams, self.backends = {}, {}
+
+    def bootstrap(self) -> dict:
+        gateway_filter = wasm_filter(self.plugin_config, require_wasm_module(self.wasm_path))
+        clusters = []
+        for version, port in self.sidecar.inbound_ports.items():
+            cluster = _static_cluster(f"frontend-{version}", port)
+            cluster["typed_extension_protocol_options"] = DOWNSTREAM_PROTOCOL
+            clusters.append(cluster)
+        edge = _listener("edge", self.edge_port, None, [gateway_filter],
+                         _tag_routes(self.tag_header, self.versions, "frontend-", self.default_version),
+                         use_remote_address=True)
+        return {
+            "admin": {"address": {"socket_address": {"address": "127.0.0.1",
+                                                     "port_value": self.admin_port}}},
+            "static_resources": {"listeners": [edge], "clusters": clusters},
+        }
+
+    def write_config(self) -> Path:
+        self.config_path.write_text(yaml.safe_dump(self.bootstrap(), sort_keys=False))
+        return self.config_path
+
+
+class MeshUnderTest:
+    """Gateway + sidecar (+ frontends and backends), started and stopped together.
+    `request()` goes to the gateway, as a client's would."""
+
+    def __init__(self, gateway_config: dict, sidecar_config: dict, work_dir: Path, *,
+                 versions: Iterable[str] = DEFAULT_VERSIONS, sidecar_concurrency: int = 2,
+                 wasm_path: Path = WASM_MODULE, log_level: str = "info"):
+        (work_dir / "sidecar").mkdir(parents=True, exist_ok=True)
+        (work_dir / "gateway").mkdir(parents=True, exist_ok=True)
+        self.sidecar = SidecarUnderTest(sidecar_config, versions=versions,
+                                        concurrency=sidecar_concurrency, wasm_path=wasm_path,
+                                        log_level=log_level, work_dir=work_dir / "sidecar")
+        self.gateway = GatewayUnderTest(gateway_config, self.sidecar, wasm_path=wasm_path,
+                                        log_level=log_level, work_dir=work_dir / "gateway")
+
+    def start(self) -> "MeshUnderTest":
+        self.sidecar.start()
+        try:
+            self.gateway.start()
+        except EnvoyStartupError:
+            self.sidecar.stop()
+            raise
+        return self
+
+    def stop(self):
+        self.gateway.stop()
+        self.sidecar.stop()
+
+    def request(self, path: str, headers=None, http2: bool = False) -> Reply:
+        return self.gateway.request(path, headers=headers, http2=http2)
+
+    def state(self) -> str:
+        return f"gateway: {self.gateway.state(20)}\nsidecar: {self.sidecar.state(20)}"
+
+
+# ---------------------------------------------------------------- a fast inbound flood
+
+def flood_inbound(port: int, headers: Iterable[list[tuple[str, str]]], *, connections: int = 8,
+                  batch: int = 200, timeout_s: float = 120.0) -> int:
+    """Send one HTTP/1.1 request per header list to 127.0.0.1:port, pipelined in batches
+    over `connections` keep-alive connections; returns how many were answered 200. For
+    the sink listener, whose direct responses have no body. Bounded by `timeout_s`."""
+    requests = [
+        ("GET / HTTP/1.1\r\nhost: sink\r\n"
+         + "".join(f"{name}: {value}\r\n" for name, value in header_list) + "\r\n").encode()
+        for header_list in headers
+    ]
+    shares = [requests[i::connections] for i in range(connections)]
+
+    async def one_connection(share: list[bytes]) -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        ok = 0
+        try:
+            for start in range(0, len(share), batch):
+                chunk = share[start:start + batch]
+                writer.write(b"".join(chunk))
+                await writer.drain()
+                pending, buffer = len(chunk), b""
+                while pending:
+                    data = await asyncio.wait_for(reader.read(1 << 16), REQUEST_TIMEOUT_S)
+                    if not data:
+                        raise AssertionError(f"the sidecar closed a connection with {pending} "
+                                             f"requests unanswered")
+                    buffer += data
+                    while pending and (end := buffer.find(b"\r\n\r\n")) >= 0:
+                        head, buffer = buffer[:end], buffer[end + 4:]
+                        if not re.search(rb"(?im)^content-length:\s*0\s*$", head):
+                            raise AssertionError(f"a sink answer with a body: {head[:300]!r}")
+                        ok += head.startswith(b"HTTP/1.1 200 ")
+                        pending -= 1
+        finally:
+            writer.close()
+        return ok
+
+    async def all_connections() -> int:
+        counts = await asyncio.wait_for(
+            asyncio.gather(*(one_connection(share) for share in shares if share)), timeout_s)
+        return sum(counts)
+
+    return asyncio.run(all_connections())
