@@ -283,11 +283,14 @@ def test_entries_past_their_ttl_are_ignored(short_memory_sidecar):
     assert_backend(sidecar.outbound("/", headers={"traceparent": traceparent(fresh)}), "v3")
 
 
-FLOOD_ENTRIES = 16384
-WARM_UP_IDS = 60_000  # fills every one of FLOOD_ENTRIES slots (all but ~0.4 expected)
-FLOOD_IDS = 200_000
-# An unbounded map would hold 200,000 more keys of >= 32 bytes: >= 6.4 MB. A bounded one
-# overwrites its slots; what is left is allocator noise.
+FLOOD_ENTRIES = 4096
+# Each flood request carries three distinct trace ids (traceparent, x-b3-traceid,
+# x-request-id), and the sidecar remembers every one: 200,001 ids in 66,667 requests.
+IDS_PER_REQUEST = 3
+WARM_UP_REQUESTS = 8_000  # 24,000 ids: all but ~11 of the 4,096 slots taken, if slots are hashed
+FLOOD_REQUESTS = 66_667
+# An unbounded table would hold 200,000 more keys of >= 32 bytes each: >= 6.4 MB. A
+# bounded one overwrites its slots; what is left is allocator noise.
 RSS_GROWTH_LIMIT_KIB = 3 * 1024
 
 
@@ -300,26 +303,41 @@ def flood_sidecar(tmp_path_factory):
     sidecar.stop()
 
 
+def trace_ids(run: str, phase: int, index: int) -> tuple[str, str, str]:
+    """Three distinct ids for request `index`: a traceparent trace id, a B3 trace id and
+    an x-request-id (UUID-shaped), none shared with any other request or phase."""
+    base = f"{run}{phase}{index:07x}"  # 16 hex digits
+    return f"{base}{0:016x}", f"{base}{1:016x}", str(uuid.UUID(f"{base}{2:016x}"))
+
+
+def flood_headers(run: str, phase: int, count: int, version: str):
+    for index in range(count):
+        trace, b3, request_id = trace_ids(run, phase, index)
+        yield [(TAG, version), ("traceparent", traceparent(trace)), ("x-b3-traceid", b3),
+               ("x-request-id", request_id)]
+
+
 def test_200000_trace_ids_leave_memory_flat(flood_sidecar, record_property):
     sidecar = flood_sidecar
     run = uuid.uuid4().hex[:8]
-    # Old traces, all v3; the flood below is all v2. Each id is distinct (run + counter).
-    old_ids = [f"{run}0{i:023x}" for i in range(WARM_UP_IDS)]
-    assert flood_inbound(sidecar.sink_port, ([(TAG, "v3"), ("traceparent", traceparent(t))]
-                                             for t in old_ids)) == WARM_UP_IDS
+    # Old traces, all v3; the flood below is all v2.
+    assert flood_inbound(sidecar.sink_port, flood_headers(run, 0, WARM_UP_REQUESTS, "v3")) \
+        == WARM_UP_REQUESTS
     before = sidecar.rss_kib()
-    flood = ([(TAG, "v2"), ("traceparent", traceparent(f"{run}1{i:023x}"))] for i in range(FLOOD_IDS))
     started = time.monotonic()
-    assert flood_inbound(sidecar.sink_port, flood) == FLOOD_IDS
+    assert flood_inbound(sidecar.sink_port, flood_headers(run, 1, FLOOD_REQUESTS, "v2")) \
+        == FLOOD_REQUESTS
     elapsed = time.monotonic() - started
     after = sidecar.rss_kib()
+    ids = FLOOD_REQUESTS * IDS_PER_REQUEST
     record_property("rss_kib_before", before)
     record_property("rss_kib_after", after)
-    record_property("flood_requests_per_s", round(FLOOD_IDS / elapsed))
-    print(f"\nsidecar RSS {before} KiB -> {after} KiB after {FLOOD_IDS} trace ids "
-          f"({FLOOD_IDS / elapsed:.0f} requests/s)")
+    record_property("flood_requests_per_s", round(FLOOD_REQUESTS / elapsed))
+    print(f"\nsidecar RSS {before} KiB -> {after} KiB after {ids} trace ids in "
+          f"{FLOOD_REQUESTS} requests ({FLOOD_REQUESTS / elapsed:.0f} requests/s)")
+    assert ids >= 200_000
     assert after - before <= RSS_GROWTH_LIMIT_KIB, (
-        f"RSS grew {after - before} KiB ({before} -> {after}) over {FLOOD_IDS} trace ids")
+        f"RSS grew {after - before} KiB ({before} -> {after}) over {ids} trace ids")
 
     # Recent traces still decide right: remember then restore, each version.
     for index in range(300):
@@ -329,8 +347,9 @@ def test_200000_trace_ids_leave_memory_flat(flood_sidecar, record_property):
         assert_backend(sidecar.outbound("/", headers={"traceparent": traceparent(trace)}), version)
     # Old traces were v3 and everything since v2: an old id either survived (v3) or is
     # forgotten (default v1), never restored as somebody else's v2.
-    seen = {}
-    for trace in old_ids[::300]:
+    seen: dict[str, int] = {}
+    for index in range(0, WARM_UP_REQUESTS, 40):
+        trace, _, _ = trace_ids(run, 0, index)
         reply = sidecar.outbound("/", headers={"traceparent": traceparent(trace)})
         seen[reply.body["version"]] = seen.get(reply.body["version"], 0) + 1
     assert set(seen) <= {"v3", "v1"}, f"old traces restored as {seen}"

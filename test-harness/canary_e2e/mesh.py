@@ -37,6 +37,9 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+import h2.config
+import h2.connection
+import h2.events
 import yaml
 
 from .envoy_process import (DEFAULT_TAG_HEADER, DEFAULT_VERSIONS, REQUEST_TIMEOUT_S,
@@ -329,39 +332,46 @@ class MeshUnderTest:
 
 # ---------------------------------------------------------------- a fast inbound flood
 
-def flood_inbound(port: int, headers: Iterable[list[tuple[str, str]]], *, connections: int = 8,
-                  batch: int = 200, timeout_s: float = 120.0) -> int:
-    """Send one HTTP/1.1 request per header list to 127.0.0.1:port, pipelined in batches
-    over `connections` keep-alive connections; returns how many were answered 200. For
-    the sink listener, whose direct responses have no body. Bounded by `timeout_s`."""
-    requests = [
-        ("GET / HTTP/1.1\r\nhost: sink\r\n"
-         + "".join(f"{name}: {value}\r\n" for name, value in header_list) + "\r\n").encode()
-        for header_list in headers
-    ]
-    shares = [requests[i::connections] for i in range(connections)]
+def flood_inbound(port: int, headers: Iterable[list[tuple[str, str]]], *, connections: int = 4,
+                  in_flight: int = 64, timeout_s: float = 120.0) -> int:
+    """Send one GET per header list to 127.0.0.1:port over HTTP/2 (h2c prior knowledge),
+    `in_flight` streams at a time on each of `connections` connections; returns how many
+    were answered 200. Much faster than one request at a time, which is what filling a
+    trace table takes. Bounded by `timeout_s`."""
+    header_lists = list(headers)
+    shares = [header_lists[i::connections] for i in range(connections)]
 
-    async def one_connection(share: list[bytes]) -> int:
+    async def one_connection(share: list[list[tuple[str, str]]]) -> int:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        ok = 0
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True,
+                                                                    header_encoding="utf-8"))
+        conn.initiate_connection()
+        ok, sent, done, open_streams = 0, 0, 0, set()
+        statuses: dict[int, str] = {}
         try:
-            for start in range(0, len(share), batch):
-                chunk = share[start:start + batch]
-                writer.write(b"".join(chunk))
+            while done < len(share):
+                while sent < len(share) and len(open_streams) < in_flight:
+                    stream = conn.get_next_available_stream_id()
+                    conn.send_headers(stream, [(":method", "GET"), (":scheme", "http"),
+                                               (":authority", "sink"), (":path", "/"),
+                                               *share[sent]], end_stream=True)
+                    open_streams.add(stream)
+                    sent += 1
+                writer.write(conn.data_to_send())
                 await writer.drain()
-                pending, buffer = len(chunk), b""
-                while pending:
-                    data = await asyncio.wait_for(reader.read(1 << 16), REQUEST_TIMEOUT_S)
-                    if not data:
-                        raise AssertionError(f"the sidecar closed a connection with {pending} "
-                                             f"requests unanswered")
-                    buffer += data
-                    while pending and (end := buffer.find(b"\r\n\r\n")) >= 0:
-                        head, buffer = buffer[:end], buffer[end + 4:]
-                        if not re.search(rb"(?im)^content-length:\s*0\s*$", head):
-                            raise AssertionError(f"a sink answer with a body: {head[:300]!r}")
-                        ok += head.startswith(b"HTTP/1.1 200 ")
-                        pending -= 1
+                data = await asyncio.wait_for(reader.read(1 << 16), REQUEST_TIMEOUT_S)
+                if not data:
+                    raise AssertionError(f"the sidecar closed a connection with "
+                                         f"{len(open_streams)} streams open")
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.ResponseReceived):
+                        statuses[event.stream_id] = dict(event.headers).get(":status", "")
+                    elif isinstance(event, h2.events.StreamEnded | h2.events.StreamReset):
+                        open_streams.discard(event.stream_id)
+                        ok += statuses.pop(event.stream_id, "") == "200"
+                        done += 1
+                    elif isinstance(event, h2.events.DataReceived):
+                        conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
         finally:
             writer.close()
         return ok
