@@ -191,4 +191,4 @@ def test_sidecar_validation_has_teeth(tmp_path):
     http_filter = wasm_filter_from_wasmplugin(doc, require_wasm())
     accepted, output = run_validate(_sidecar_bootstrap(http_filter, doc["spec"]["pluginConfig"]), tmp_path)
     assert not accepted, "a sidecar config with rules passed envoy --mode validate"
-    assert "rules" in output, output[-3000:]
+    assert "rules: " in output, output[-3000:]
