@@ -16,12 +16,14 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
 from canary_e2e.assertions import TimeBudget, describe
-from canary_e2e.mesh import MeshUnderTest, SidecarUnderTest, flood_inbound, new_trace_id, traceparent
+from canary_e2e.mesh import (FORWARDING, MeshUnderTest, SidecarUnderTest, flood_inbound,
+                             new_trace_id, traceparent)
 from canary_e2e.spec_hash import split_version
-from canary_e2e.upstreams import header_values
+from canary_e2e.upstreams import Upstream, header_values
 
 TAG = "x-canary-version"
 VERSIONS = ["v1", "v2", "v3"]
@@ -120,6 +122,29 @@ def run_chain(mesh: MeshUnderTest, behaviour: str, http2: bool, count: int) -> d
             else:
                 per_version[reply.body["version"]] += 1
     return {"problems": problems, "per_version": per_version}
+
+
+# ---------------------------------------------------------------- the apps themselves
+
+@pytest.mark.parametrize("behaviour", sorted(FORWARDING))
+def test_each_app_forwards_only_its_header(behaviour):
+    """The premise, without Envoy: frontend apps copy exactly one header (or none) onto
+    their backend call, so whatever tag the backend hop gets, the sidecar put there."""
+    backend = Upstream("v1", service="backend")
+    frontend = Upstream("v2", role="frontend", service="frontend", backend_port=backend.port,
+                        forwarding=FORWARDING)
+    try:
+        sent = {TAG: "v2", "baggage": "canary-version=v2", "traceparent": traceparent(new_trace_id()),
+                "x-b3-traceid": new_trace_id(), "x-request-id": str(uuid.uuid4())}
+        with httpx.Client(trust_env=False) as client:
+            answer = client.get(f"http://127.0.0.1:{frontend.port}/{behaviour}/x", headers=sent).json()
+        received = answer["backend"]["headers"]
+        assert {name for name in sent if name in received} == set(FORWARDING[behaviour])
+        for name in FORWARDING[behaviour]:
+            assert received[name] == sent[name]
+    finally:
+        frontend.stop()
+        backend.stop()
 
 
 # ---------------------------------------------------------------- no crossing, per app
