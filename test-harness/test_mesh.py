@@ -175,15 +175,40 @@ def test_an_app_forwarding_nothing_gets_the_default(mesh, http2):
 def test_client_baggage_cannot_pick_the_backend(mesh, http2):
     """SPEC §7: a client-sent `canary-version` baggage member is replaced at the gateway, so
     an app forwarding baggage carries the gateway's decision, not the client's wish."""
-    user = next(f"u{i}" for i in range(1000) if split_version(SPLIT, "half", f"u{i}") == "v1")
     reply = mesh.request("/baggage/page", http2=http2, headers={
-        "user-agent": FIREFOX, "cookie": f"user={user}",
+        "user-agent": FIREFOX, "cookie": f"user={v1_user()}",
         "baggage": "canary-version=v3;p=1, session=abc"})
     assert reply.body["version"] == "v1", describe(reply)
     backend = reply.body["backend"]
     assert backend["version"] == "v1", describe(reply)
     (baggage,) = header_values(backend["headers"], "baggage")
     assert "canary-version=v3" not in baggage and "session=abc" in baggage, baggage
+
+
+def v1_user() -> str:
+    return next(f"u{i}" for i in range(1000) if split_version(SPLIT, "half", f"u{i}") == "v1")
+
+
+@pytest.mark.parametrize("behaviour", ["tag", "baggage", "traceparent", "x-request-id"])
+def test_client_sent_tag_cannot_pick_the_backend(mesh, http2, behaviour):
+    """A client's own x-canary-version is stripped at the gateway (S9): the whole chain
+    follows the gateway's decision, whatever the app forwards."""
+    reply = mesh.request(f"/{behaviour}/page", http2=http2, headers={
+        "user-agent": FIREFOX, "cookie": f"user={v1_user()}", TAG: "v3",
+        "traceparent": traceparent(new_trace_id())})
+    assert chain_problem(reply, "v1", behaviour) is None, chain_problem(reply, "v1", behaviour)
+
+
+def test_reusing_another_requests_trace_id_gets_your_own_version(mesh, http2):
+    """A client that sends the trace id of a v2 request gets its own decision: the
+    sidecar remembers the version its own inbound request carried, under that id."""
+    trace = traceparent(new_trace_id())
+    first = mesh.request("/traceparent/page", http2=http2,
+                         headers={"user-agent": CHROME, "traceparent": trace})
+    assert chain_problem(first, "v2", "traceparent") is None, chain_problem(first, "v2", "traceparent")
+    second = mesh.request("/traceparent/page", http2=http2, headers={
+        "user-agent": FIREFOX, "cookie": f"user={v1_user()}", "traceparent": trace})
+    assert chain_problem(second, "v1", "traceparent") is None, chain_problem(second, "v1", "traceparent")
 
 
 # ---------------------------------------------------------------- the sidecar alone
