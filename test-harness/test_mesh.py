@@ -12,9 +12,11 @@ version other than the frontend's that made it.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -305,6 +307,49 @@ def test_concurrent_traces_of_different_versions_never_mix(mesh):
         problems = [p for p in pool.map(pair, range(2000)) if p]
     budget.check()
     assert not problems, f"{len(problems)} mixed up; first: {problems[:3]}"
+
+
+# ---------------------------------------------------------------- the weather walk-through
+
+RECIPES = Path(__file__).resolve().parents[1] / "envoyfilter" / "weather"
+
+
+@pytest.fixture(scope="module")
+def weather(tmp_path_factory):
+    """envoyfilter/weather as shipped: the gateway's plugin-config.json, and the sidecars'
+    sidecar-plugin-config.json on frontend and forecast. Routes match only the tag (no
+    sourceLabels fallback), so the versions below come from the restored tag alone."""
+    gateway = json.loads((RECIPES / "plugin-config.json").read_text())
+    sidecar = json.loads((RECIPES / "sidecar-plugin-config.json").read_text())
+    mesh = MeshUnderTest(gateway, sidecar, tmp_path_factory.mktemp("weather"), versions=("v1", "v2"),
+                         services=[("frontend", ("v1", "v2")), ("forecast", ("v1", "v2")),
+                                   ("recommendation", ("v1",))]).start()
+    yield mesh
+    mesh.stop()
+
+
+@pytest.mark.parametrize("forwarded", ["x-request-id", "traceparent"])
+@pytest.mark.parametrize("who,headers,version", [
+    ("tester", {"cookie": "user=tester"}, "v2"),
+    ("chrome", {"user-agent": CHROME}, "v2"),
+    ("ramp user on v1", {"cookie": "user=u1"}, "v1"),
+], ids=["tester", "chrome", "ramp-v1"])
+def test_weather_frontend_forecast_recommendation(weather, http2, forwarded, who, headers, version):
+    """frontend vN → forecast vN → recommendation, each call carrying the tag, although
+    no app forwards it: they forward only `forwarded`."""
+    ramp = next(r for r in json.loads((RECIPES / "plugin-config.json").read_text())["rules"]
+                if r["name"] == "ramp")
+    assert split_version(ramp["split"]["weights"], "ramp", "u1") == "v1"  # the v1 case's user
+    reply = weather.request(f"/{forwarded}/forecast",
+                            headers={**headers, "traceparent": traceparent(new_trace_id())}, http2=http2)
+    assert reply.body.get("service") == "frontend" and reply.body["version"] == version, describe(reply)
+    forecast = reply.body["backend"]
+    assert forecast.get("service") == "forecast", describe(reply)
+    assert forecast["version"] == version, f"frontend {version} reached forecast {forecast['version']}"
+    assert header_values(forecast["headers"], TAG) == [version]
+    recommendation = forecast["backend"]
+    assert recommendation.get("service") == "recommendation", describe(reply)
+    assert header_values(recommendation["headers"], TAG) == [version], recommendation["headers"]
 
 
 # ---------------------------------------------------------------- table lifetime and size

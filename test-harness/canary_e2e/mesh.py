@@ -133,9 +133,21 @@ class SidecarUnderTest(EnvoyUnderTest):
     there is what an app's outgoing call looks like to its sidecar."""
 
     def __init__(self, plugin_config: dict, *, frontends: bool = True, concurrency: int = 2,
-                 **options):
+                 app_versions: Iterable[str] | None = None, app_service: str = "frontend",
+                 next_hop: dict[str, int] | None = None, backend_versions: Iterable[str] | None = None,
+                 backend_service: str = "backend", **options):
+        """frontends: run apps named `app_service` (one per version in `app_versions`,
+        default every version) behind INBOUND listeners. next_hop: {version: port} the
+        OUTBOUND listener routes to (another sidecar's inbound listeners); otherwise echo
+        upstreams named `backend_service`, one per version in `backend_versions` (default
+        every version)."""
         super().__init__(plugin_config, filter_mode="wasm", concurrency=concurrency, **options)
         self.with_frontends = frontends
+        self.app_versions = tuple(app_versions) if app_versions is not None else self.versions
+        self.app_service = app_service
+        self.next_hop = dict(next_hop) if next_hop is not None else None
+        self.backend_versions = tuple(backend_versions) if backend_versions is not None else self.versions
+        self.backend_service = backend_service
         self.default_version = plugin_config.get("default_version", self.default_route_version)
         self.inbound_ports: dict[str, int] = {}
         self.sink_port = 0
@@ -154,33 +166,46 @@ class SidecarUnderTest(EnvoyUnderTest):
         return f"http://127.0.0.1:{self.sink_port}"
 
     def _choose_ports(self, attempt: int):
-        ports = _choose_distinct_ports(3 + (len(self.versions) if self.with_frontends else 0))
+        taken = set((self.next_hop or {}).values())
+        ports: list[int] = []
+        while len(ports) < 3 + (len(self.app_versions) if self.with_frontends else 0):
+            port = free_port()
+            if port not in taken and port not in ports:
+                ports.append(port)
         self.admin_port, self.edge_port, self.sink_port = ports[:3]
         self.internal_port = 0
-        self.inbound_ports = dict(zip(self.versions, ports[3:])) if self.with_frontends else {}
+        self.inbound_ports = dict(zip(self.app_versions, ports[3:])) if self.with_frontends else {}
 
     def _start_upstreams(self):
-        self.backends = {v: Upstream(v, service="backend") for v in self.versions}
+        if self.next_hop is None:
+            self.backends = {v: Upstream(v, service=self.backend_service) for v in self.backend_versions}
         if self.with_frontends:
-            self.upstreams = {v: Upstream(v, role="frontend", service="frontend",
+            self.upstreams = {v: Upstream(v, role="frontend", service=self.app_service,
                                           backend_port=self.edge_port, forwarding=FORWARDING)
-                              for v in self.versions}
+                              for v in self.app_versions}
         else:
             self.upstreams = {}
 
     def bootstrap(self) -> dict:
         module = require_wasm_module(self.wasm_path)
         sidecar_filter = wasm_filter(self.plugin_config, module)  # same vm_id everywhere
+        next_ports = self.next_hop if self.next_hop is not None else \
+            {v: u.port for v, u in self.backends.items()}
+        clusters = [_static_cluster(f"backend-{v}", port) for v, port in next_ports.items()]
+        if self.next_hop is not None:
+            for cluster in clusters:  # another sidecar: keep the caller's protocol
+                cluster["typed_extension_protocol_options"] = DOWNSTREAM_PROTOCOL
+        # A service lacking some versions: those take the default route, like the recipes'.
+        default = self.default_version if self.default_version in next_ports else next(iter(next_ports))
         listeners = [
             _listener("outbound", self.edge_port, "OUTBOUND", [sidecar_filter],
-                      _tag_routes(self.tag_header, self.versions, "backend-", self.default_version),
+                      _tag_routes(self.tag_header, list(next_ports), "backend-", default),
                       use_remote_address=False),
             _listener("inbound-sink", self.sink_port, "INBOUND", [sidecar_filter],
                       [{"name": "sink", "match": {"prefix": "/"},
                         "direct_response": {"status": 200}}],
                       use_remote_address=False),
         ]
-        clusters = [_static_cluster(f"backend-{v}", u.port) for v, u in self.backends.items()]
         for version, port in self.inbound_ports.items():
             listeners.append(_listener(
                 f"inbound-{version}", port, "INBOUND", [sidecar_filter],
@@ -278,8 +303,10 @@ class GatewayUnderTest(EnvoyUnderTest):
             cluster = _static_cluster(f"frontend-{version}", port)
             cluster["typed_extension_protocol_options"] = DOWNSTREAM_PROTOCOL
             clusters.append(cluster)
+        versions = list(self.sidecar.inbound_ports)
+        default = self.default_version if self.default_version in versions else versions[0]
         edge = _listener("edge", self.edge_port, None, [gateway_filter],
-                         _tag_routes(self.tag_header, self.versions, "frontend-", self.default_version),
+                         _tag_routes(self.tag_header, versions, "frontend-", default),
                          use_remote_address=True)
         return {
             "admin": {"address": {"socket_address": {"address": "127.0.0.1",
@@ -293,38 +320,73 @@ class GatewayUnderTest(EnvoyUnderTest):
 
 
 class MeshUnderTest:
-    """Gateway + sidecar (+ frontends and backends), started and stopped together.
-    `request()` goes to the gateway, as a client's would."""
+    """Gateway + sidecar(s) + apps, started and stopped together. `request()` goes to the
+    gateway, as a client's would.
+
+    Default: one service with a sidecar (frontend v1..vN) calling echo backends v1..vN.
+    `services` = [(name, versions), ...] describes a longer chain instead, first service
+    behind the gateway, last one a leaf echo service: every service but the last gets its
+    own sidecar Envoy (the same `sidecar_config`), whose OUTBOUND listener routes on the tag
+    to the next service's sidecar. `sidecar` is the first service's, `sidecars` all."""
 
     def __init__(self, gateway_config: dict, sidecar_config: dict, work_dir: Path, *,
-                 versions: Iterable[str] = DEFAULT_VERSIONS, sidecar_concurrency: int = 2,
-                 wasm_path: Path = WASM_MODULE, log_level: str = "info"):
-        (work_dir / "sidecar").mkdir(parents=True, exist_ok=True)
-        (work_dir / "gateway").mkdir(parents=True, exist_ok=True)
-        self.sidecar = SidecarUnderTest(sidecar_config, versions=versions,
-                                        concurrency=sidecar_concurrency, wasm_path=wasm_path,
-                                        log_level=log_level, work_dir=work_dir / "sidecar")
-        self.gateway = GatewayUnderTest(gateway_config, self.sidecar, wasm_path=wasm_path,
-                                        log_level=log_level, work_dir=work_dir / "gateway")
+                 versions: Iterable[str] = DEFAULT_VERSIONS,
+                 services: list[tuple[str, Iterable[str]]] | None = None,
+                 sidecar_concurrency: int = 2, wasm_path: Path = WASM_MODULE,
+                 log_level: str = "info"):
+        versions = tuple(versions)
+        self.services = [(name, tuple(vs)) for name, vs in
+                         (services or [("frontend", versions), ("backend", versions)])]
+        self.work_dir = work_dir
+        self.options = {"versions": versions, "concurrency": sidecar_concurrency,
+                        "wasm_path": wasm_path, "log_level": log_level}
+        self.sidecar_config = sidecar_config
+        self.sidecars: list[SidecarUnderTest] = []
+        self.gateway_config = gateway_config
+        self.gateway: GatewayUnderTest | None = None
+
+    @property
+    def sidecar(self) -> SidecarUnderTest:
+        return self.sidecars[0]
 
     def start(self) -> "MeshUnderTest":
-        self.sidecar.start()
         try:
+            next_hop = None
+            (leaf, leaf_versions) = self.services[-1]
+            for index in reversed(range(len(self.services) - 1)):
+                name, app_versions = self.services[index]
+                (self.work_dir / name).mkdir(parents=True, exist_ok=True)
+                sidecar = SidecarUnderTest(
+                    self.sidecar_config, app_versions=app_versions, app_service=name,
+                    next_hop=next_hop, backend_versions=leaf_versions, backend_service=leaf,
+                    work_dir=self.work_dir / name, **self.options)
+                self.sidecars.insert(0, sidecar)
+                sidecar.start()
+                next_hop = sidecar.inbound_ports
+            (self.work_dir / "gateway").mkdir(parents=True, exist_ok=True)
+            self.gateway = GatewayUnderTest(self.gateway_config, self.sidecar,
+                                            wasm_path=self.options["wasm_path"],
+                                            log_level=self.options["log_level"],
+                                            work_dir=self.work_dir / "gateway")
             self.gateway.start()
-        except EnvoyStartupError:
-            self.sidecar.stop()
+        except BaseException:
+            self.stop()
             raise
         return self
 
     def stop(self):
-        self.gateway.stop()
-        self.sidecar.stop()
+        if self.gateway is not None:
+            self.gateway.stop()
+        for sidecar in self.sidecars:
+            sidecar.stop()
 
     def request(self, path: str, headers=None, http2: bool = False) -> Reply:
         return self.gateway.request(path, headers=headers, http2=http2)
 
     def state(self) -> str:
-        return f"gateway: {self.gateway.state(20)}\nsidecar: {self.sidecar.state(20)}"
+        parts = [f"gateway: {self.gateway.state(20)}" if self.gateway else "gateway: not started"]
+        parts += [f"sidecar of {s.app_service}: {s.state(20)}" for s in self.sidecars]
+        return "\n".join(parts)
 
 
 # ---------------------------------------------------------------- a fast inbound flood

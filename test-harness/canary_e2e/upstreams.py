@@ -181,7 +181,9 @@ class Upstream:
                 headers[name] = ", ".join(values)
         conn = http.client.HTTPConnection("127.0.0.1", self.backend_port, timeout=BACKEND_CALL_TIMEOUT_S)
         try:
-            conn.request("GET", "/backend-call", headers=headers)
+            # With `forwarding`, the call keeps the path, so the next app down a chain
+            # forwards the same way.
+            conn.request("GET", path if self.forwarding else "/backend-call", headers=headers)
             response = conn.getresponse()
             data = response.read()
             try:
