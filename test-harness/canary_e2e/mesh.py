@@ -34,14 +34,17 @@ import asyncio
 import json
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Iterable
 
+import httpx
 import yaml
 
 from .envoy_process import (DEFAULT_TAG_HEADER, DEFAULT_VERSIONS, REQUEST_TIMEOUT_S,
                             STATS_TAGS, WASM_MODULE, EnvoyStartupError, EnvoyUnderTest, Reply,
-                            _static_cluster, free_port, require_wasm_module, wasm_filter)
+                            _blocking_client, _static_cluster, free_port, require_wasm_module,
+                            wasm_filter)
 from .upstreams import Upstream
 
 # What each frontend behaviour copies from its inbound request onto its backend call.
@@ -120,11 +123,50 @@ def _choose_distinct_ports(count: int) -> list[int]:
     return ports
 
 
-def _create_clients(envoy: EnvoyUnderTest):
-    """Both HTTP clients up front: tests share them between threads (httpx clients are
-    thread-safe; creating them lazily from several threads at once is not)."""
-    envoy.client(False)
-    envoy.client(True)
+_THREAD = threading.local()
+
+
+def thread_client(http2: bool) -> httpx.Client:
+    """An HTTP client of this thread's own. Tests send from many threads at once; sharing
+    one HTTP/2 connection between threads stalled a request now and then (httpcore), which
+    is not what these tests are about. All clients are closed by close_thread_clients()."""
+    clients = getattr(_THREAD, "clients", None)
+    if clients is None:
+        clients = _THREAD.clients = {}
+    if http2 not in clients:
+        clients[http2] = _blocking_client(http2)
+        with _ALL_CLIENTS_LOCK:
+            _ALL_CLIENTS.append(clients[http2])
+    return clients[http2]
+
+
+_ALL_CLIENTS: list[httpx.Client] = []
+_ALL_CLIENTS_LOCK = threading.Lock()
+
+
+def close_thread_clients():
+    with _ALL_CLIENTS_LOCK:
+        for client in _ALL_CLIENTS:
+            client.close()
+        _ALL_CLIENTS.clear()
+    _THREAD.clients = None
+
+
+def send(port: int, path: str, headers=None, http2: bool = False, authority: str | None = None,
+         state=lambda: "") -> Reply:
+    """GET 127.0.0.1:port/path with exactly `headers` (a dict or (name, value) pairs)."""
+    header_list = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+    if authority is not None and not any(n.lower() == "host" for n, _ in header_list):
+        header_list.append(("host", authority))
+    try:
+        response = thread_client(http2).get(f"http://127.0.0.1:{port}{path}", headers=header_list)
+    except httpx.TransportError as exc:
+        raise AssertionError(f"GET {path} to port {port} failed: {exc!r}\n{state()}") from exc
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"non_json_body": response.text}
+    return Reply(response.status_code, body, response.headers, response.http_version)
 
 
 class SidecarUnderTest(EnvoyUnderTest):
@@ -151,11 +193,6 @@ class SidecarUnderTest(EnvoyUnderTest):
         self.default_version = plugin_config.get("default_version", self.default_route_version)
         self.inbound_ports: dict[str, int] = {}
         self.sink_port = 0
-
-    def start(self) -> "SidecarUnderTest":
-        super().start()
-        _create_clients(self)
-        return self
 
     @property
     def outbound_url(self) -> str:
@@ -238,18 +275,7 @@ class SidecarUnderTest(EnvoyUnderTest):
         return self._send(self.edge_port, path, headers, http2, authority="backend")
 
     def _send(self, port: int, path: str, headers, http2: bool, authority: str | None = None) -> Reply:
-        header_list = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
-        if authority is not None and not any(n.lower() == "host" for n, _ in header_list):
-            header_list.append(("host", authority))
-        try:
-            response = self.client(http2).get(f"http://127.0.0.1:{port}{path}", headers=header_list)
-        except Exception as exc:  # httpx.TransportError and h2 protocol errors alike
-            raise AssertionError(f"GET {path} to port {port} failed: {exc!r}\n{self.state()}") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"non_json_body": response.text}
-        return Reply(response.status_code, body, response.headers, response.http_version)
+        return send(port, path, headers, http2, authority, state=self.state)
 
     def rss_kib(self) -> int:
         """The sidecar Envoy's resident set size (VmRSS in /proc/PID/status), in KiB."""
@@ -276,11 +302,6 @@ class GatewayUnderTest(EnvoyUnderTest):
         super().__init__(plugin_config, filter_mode="wasm", versions=sidecar.versions, **options)
         self.sidecar = sidecar
         self.default_version = plugin_config.get("default_version", self.default_route_version)
-
-    def start(self) -> "GatewayUnderTest":
-        super().start()
-        _create_clients(self)
-        return self
 
     def _choose_ports(self, attempt: int):
         taken = {self.sidecar.admin_port, self.sidecar.edge_port, self.sidecar.sink_port,
@@ -375,13 +396,14 @@ class MeshUnderTest:
         return self
 
     def stop(self):
+        close_thread_clients()
         if self.gateway is not None:
             self.gateway.stop()
         for sidecar in self.sidecars:
             sidecar.stop()
 
     def request(self, path: str, headers=None, http2: bool = False) -> Reply:
-        return self.gateway.request(path, headers=headers, http2=http2)
+        return send(self.gateway.edge_port, path, headers, http2, state=self.state)
 
     def state(self) -> str:
         parts = [f"gateway: {self.gateway.state(20)}" if self.gateway else "gateway: not started"]
