@@ -1,4 +1,5 @@
-//! The W3C `baggage` header: add or replace our `canary-version` member, keep the others.
+//! The W3C `baggage` header: add, replace or remove our `canary-version` member, keep the
+//! others.
 
 /// The W3C baggage header.
 pub const HEADER: &str = "baggage";
@@ -7,10 +8,11 @@ pub const HEADER: &str = "baggage";
 pub const MEMBER_KEY: &str = "canary-version";
 
 /// The new `baggage` value given the request's existing values (several headers are one
-/// comma-separated list). Empty members are dropped; other members are kept verbatim.
+/// comma-separated list): every member but ours kept verbatim, then ours naming `version`
+/// (`None`: ours removed, SPEC §7). Empty members are dropped.
 pub fn with_version<'a>(
     existing: impl Iterator<Item = &'a [u8]> + Clone,
-    version: &str,
+    version: Option<&str>,
 ) -> Vec<u8> {
     let mut len = 0;
     for_each_piece(existing.clone(), version, |piece| {
@@ -33,7 +35,7 @@ pub const STACK_VALUE: usize = 256;
 /// filter's write allocates nothing then.
 pub fn write_with_version<'a, T>(
     existing: impl Iterator<Item = &'a [u8]> + Clone,
-    version: &str,
+    version: Option<&str>,
     write: impl FnOnce(&[u8]) -> T,
 ) -> T {
     let mut len = 0;
@@ -62,7 +64,7 @@ pub fn write_with_version<'a, T>(
 /// nothing to write. Compares piece by piece: no allocation.
 pub fn is_current(line: &[u8], version: &str) -> bool {
     let mut rest = line;
-    let all_matched = for_each_piece(std::iter::once(line), version, |piece| {
+    let all_matched = for_each_piece(std::iter::once(line), Some(version), |piece| {
         match rest.strip_prefix(piece) {
             Some(after) => {
                 rest = after;
@@ -74,26 +76,64 @@ pub fn is_current(line: &[u8], version: &str) -> bool {
     all_matched && rest.is_empty()
 }
 
-/// Hands [`with_version`]'s value to `piece` as consecutive byte strings (each kept member
-/// and a comma, then `canary-version=<version>`) until it returns false; whether it never
-/// did. A plain loop: the iterator-adapter form of this took kilobytes of the module.
+/// Hands [`with_version`]'s value to `piece` as consecutive byte strings (the kept members
+/// with commas between them, then `canary-version=<version>`) until it returns false;
+/// whether it never did. A plain loop: the iterator-adapter form of this took kilobytes of
+/// the module.
 fn for_each_piece<'a>(
     existing: impl Iterator<Item = &'a [u8]>,
-    version: &str,
+    version: Option<&str>,
     mut piece: impl FnMut(&[u8]) -> bool,
 ) -> bool {
+    let mut first = true;
     for value in existing {
         for member in value.split(|&b| b == b',') {
             let member = member.trim_ascii();
             if member.is_empty() || is_version_member(member) {
                 continue;
             }
-            if !(piece(member) && piece(b",")) {
+            if !((first || piece(b",")) && piece(member)) {
                 return false;
+            }
+            first = false;
+        }
+    }
+    match version {
+        Some(version) => {
+            (first || piece(b","))
+                && piece(MEMBER_KEY.as_bytes())
+                && piece(b"=")
+                && piece(version.as_bytes())
+        }
+        None => true,
+    }
+}
+
+/// What the request's `baggage` holds besides empty members: whether one member is ours
+/// (`canary-version`, with any value or properties) and whether any other is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Members {
+    pub ours: bool,
+    pub others: bool,
+}
+
+/// [`Members`] of the request's `baggage` values. Reads without allocating.
+pub fn members<'a>(existing: impl Iterator<Item = &'a [u8]>) -> Members {
+    let mut found = Members::default();
+    for value in existing {
+        for member in value.split(|&b| b == b',') {
+            let member = member.trim_ascii();
+            if member.is_empty() {
+                continue;
+            }
+            if is_version_member(member) {
+                found.ours = true;
+            } else {
+                found.others = true;
             }
         }
     }
-    piece(MEMBER_KEY.as_bytes()) && piece(b"=") && piece(version.as_bytes())
+    found
 }
 
 fn is_version_member(member: &[u8]) -> bool {
@@ -110,8 +150,8 @@ mod tests {
 
     fn rewrite(values: &[&str], version: &str) -> String {
         let lines = values.iter().map(|v| v.as_bytes());
-        let rewritten = String::from_utf8(with_version(lines.clone(), version)).unwrap();
-        write_with_version(lines, version, |written| {
+        let rewritten = String::from_utf8(with_version(lines.clone(), Some(version))).unwrap();
+        write_with_version(lines, Some(version), |written| {
             assert_eq!(written, rewritten.as_bytes())
         });
         // Current exactly when the one line is already the result.
@@ -140,6 +180,66 @@ mod tests {
         assert_eq!(
             rewrite(&["canary-versions=x"], "v2"),
             "canary-versions=x,canary-version=v2"
+        );
+    }
+
+    fn strip(values: &[&str]) -> String {
+        let lines = values.iter().map(|v| v.as_bytes());
+        let stripped = String::from_utf8(with_version(lines.clone(), None)).unwrap();
+        write_with_version(lines, None, |written| {
+            assert_eq!(written, stripped.as_bytes())
+        });
+        stripped
+    }
+
+    #[test]
+    fn removes_our_member_and_keeps_the_others() {
+        assert_eq!(strip(&["canary-version=v3"]), "");
+        assert_eq!(strip(&["canary-version=v3;p=1"]), "");
+        assert_eq!(strip(&["a=1,canary-version=v3,b=2"]), "a=1,b=2");
+        assert_eq!(strip(&["canary-version=v3, a=1;x"]), "a=1;x");
+        assert_eq!(strip(&["a=1", " canary-version =v2", "b=2"]), "a=1,b=2");
+        assert_eq!(strip(&["canary-versions=x"]), "canary-versions=x");
+        assert_eq!(strip(&["", "a=1,,"]), "a=1");
+    }
+
+    #[test]
+    fn members_tells_ours_from_the_others() {
+        let members_of = |values: &[&str]| members(values.iter().map(|v| v.as_bytes()));
+        assert_eq!(
+            members_of(&[]),
+            Members {
+                ours: false,
+                others: false
+            }
+        );
+        assert_eq!(
+            members_of(&[" , "]),
+            Members {
+                ours: false,
+                others: false
+            }
+        );
+        assert_eq!(
+            members_of(&["canary-version=v1;p"]),
+            Members {
+                ours: true,
+                others: false
+            }
+        );
+        assert_eq!(
+            members_of(&["a=1", "canary-version=v1"]),
+            Members {
+                ours: true,
+                others: true
+            }
+        );
+        assert_eq!(
+            members_of(&["canary-versionx=1"]),
+            Members {
+                ours: false,
+                others: true
+            }
         );
     }
 

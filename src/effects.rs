@@ -38,6 +38,9 @@ pub enum SetMode {
     /// The header already is exactly the value (a kept client tag, a `baggage` already
     /// current): nothing to write.
     Unchanged,
+    /// Remove every line of that name: the value would be empty (a client's `baggage`
+    /// that held only our member, SPEC §7).
+    Remove,
 }
 
 impl SetMode {
@@ -54,9 +57,9 @@ impl SetMode {
 pub enum SetValue<'a> {
     /// These bytes (a version name, a `normalize` default).
     Text(&'a str),
-    /// The request's `baggage` members with `canary-version=<version>` added or replaced
-    /// ([`baggage::with_version`]).
-    Baggage { version: &'a str },
+    /// The request's `baggage` members with `canary-version=<version>` added or replaced,
+    /// or (`None`) removed ([`baggage::with_version`]).
+    Baggage { version: Option<&'a str> },
 }
 
 /// A response header line added.
@@ -83,11 +86,13 @@ pub trait HeaderWriter {
     fn add(&mut self, name: &str, value: &[u8]);
     /// Sets the header to exactly one line.
     fn replace(&mut self, name: &str, value: &[u8]);
+    /// Removes every line of that name.
+    fn remove(&mut self, name: &str);
 }
 
 impl<'a> SetHeader<'a> {
-    /// The value's bytes; `request` is the one the effect was made for (a `baggage` value
-    /// keeps its members). Allocates for `baggage` only.
+    /// The value's bytes (empty for [`SetMode::Remove`]); `request` is the one the effect
+    /// was made for (a `baggage` value keeps its members). Allocates for `baggage` only.
     pub fn value<R: RequestView>(&self, request: &'a R) -> Cow<'a, [u8]> {
         match self.value {
             SetValue::Text(text) => Cow::Borrowed(text.as_bytes()),
@@ -104,10 +109,11 @@ impl<'a> SetHeader<'a> {
         let mut write = |value: &[u8]| match self.mode {
             SetMode::Add => writer.add(self.name, value),
             SetMode::Replace => writer.replace(self.name, value),
-            SetMode::Unchanged => {}
+            SetMode::Unchanged | SetMode::Remove => {}
         };
         match self.value {
             _ if self.mode == SetMode::Unchanged => {}
+            _ if self.mode == SetMode::Remove => writer.remove(self.name),
             SetValue::Text(text) => write(text.as_bytes()),
             SetValue::Baggage { version } => {
                 baggage::write_with_version(request.header_values(baggage::HEADER), version, write)
@@ -134,7 +140,8 @@ impl<'a> AddHeader<'a> {
 
 impl Decision {
     /// The request headers to set, in order: each rewritten `normalize` header (by index),
-    /// the tag header, then `baggage` when configured.
+    /// the tag header, then `baggage` when configured, or when only a client's
+    /// `canary-version` member has to go (SPEC §7).
     ///
     /// Whether a header is present is judged on `request` as the client sent it (the one
     /// this decision was made for) and on the effects before it: a second `normalize` entry
@@ -171,28 +178,44 @@ impl Decision {
                 ClientTag::Kept => SetMode::Unchanged,
             },
         };
-        let baggage = config.baggage.then(|| {
-            let set_before = config.tag_header == baggage::HEADER
-                || self
-                    .normalized
-                    .iter()
-                    .filter_map(|index| config.normalize.get(index))
-                    .any(|entry| entry.header == baggage::HEADER);
+        let baggage_set_before = config.tag_header == baggage::HEADER
+            || self
+                .normalized
+                .iter()
+                .filter_map(|index| config.normalize.get(index))
+                .any(|entry| entry.header == baggage::HEADER);
+        let baggage = if config.baggage {
             let mut lines = request.header_values(baggage::HEADER);
             let mode = match lines.next() {
-                _ if set_before => SetMode::Replace,
+                _ if baggage_set_before => SetMode::Replace,
                 None => SetMode::Add,
                 Some(line) if lines.next().is_none() && baggage::is_current(line, version) => {
                     SetMode::Unchanged
                 }
                 Some(_) => SetMode::Replace,
             };
-            SetHeader {
+            Some(SetHeader {
                 name: baggage::HEADER,
-                value: SetValue::Baggage { version },
+                value: SetValue::Baggage {
+                    version: Some(version),
+                },
                 mode,
-            }
-        });
+            })
+        } else if self.client_baggage == ClientTag::Stripped && !baggage_set_before {
+            // Only the client's member goes; without other members, the whole header.
+            let others = baggage::members(request.header_values(baggage::HEADER)).others;
+            Some(SetHeader {
+                name: baggage::HEADER,
+                value: SetValue::Baggage { version: None },
+                mode: if others {
+                    SetMode::Replace
+                } else {
+                    SetMode::Remove
+                },
+            })
+        } else {
+            None
+        };
         normalized.chain(std::iter::once(tag)).chain(baggage)
     }
 

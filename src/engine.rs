@@ -11,6 +11,7 @@
 use std::cell::OnceCell;
 use std::net::IpAddr;
 
+use crate::baggage::{self, Members};
 use crate::config::{Action, ClientIpMode, CompiledConfig, KeySource, Split, VersionId};
 use crate::hash;
 use crate::matcher::{Lookup, ValueSource};
@@ -126,6 +127,10 @@ pub struct Decision {
     pub version: VersionId,
     pub decided_by: DecidedBy,
     pub client_tag: ClientTag,
+    /// What happened to a `canary-version` member of the client's `baggage` (SPEC §7):
+    /// kept with a kept client tag, else stripped, so no client picks a version the
+    /// mesh's sidecars trust.
+    pub client_baggage: ClientTag,
     /// `normalize` entries whose header must be set to their `default`.
     pub normalized: Normalized,
     /// Set when a split generated a sticky id: the response must carry it as a cookie.
@@ -288,10 +293,17 @@ pub fn decide_observed<R: RequestView, O: Observer>(
         }
     }
 
+    let client_baggage = match baggage::members(request.header_values(baggage::HEADER)) {
+        Members { ours: false, .. } => ClientTag::Absent,
+        _ if tag_check == TagCheck::Kept => ClientTag::Kept,
+        _ => ClientTag::Stripped,
+    };
+
     let mut decision = Decision {
         version: config.default_version,
         decided_by: DecidedBy::Default,
         client_tag: tag_check.outcome(),
+        client_baggage,
         normalized: view.normalized,
         sticky_id: None,
         split: None,
@@ -343,6 +355,17 @@ pub fn decide_observed<R: RequestView, O: Observer>(
         decision.client_ip_source = source;
     }
     decision
+}
+
+/// The request headers every decision under `config` may read, when that is a list this
+/// short: a config without rules and `normalize` entries reads only the tag header and
+/// `baggage` (SPEC §1.2, §7; the client address only when the tag header is there). A request
+/// with neither decides exactly as a request with no headers, so the filter asks Envoy
+/// whether each is present (a cheap lookup) instead of reading the whole header map.
+/// `None` when a decision may read other headers.
+pub fn probe_headers(config: &CompiledConfig) -> Option<[&str; 2]> {
+    (config.rules.is_empty() && config.normalize.is_empty())
+        .then_some([config.tag_header.as_str(), baggage::HEADER])
 }
 
 /// SPEC §1.1: the peer, or the XFF entry `trusted_hops` from the right; peer as fallback.

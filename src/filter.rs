@@ -11,13 +11,15 @@ use log::{error, info};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
-use crate::config::{CompiledConfig, VersionId};
+use crate::config::{CompiledConfig, RestoreSource, VersionId};
 use crate::effects::HeaderWriter;
 use crate::engine::{self, ClientTag, DecidedBy, Decision};
 use crate::host::{self, HeaderMap, MetricType};
-use crate::metrics::{self, MetricNames};
+use crate::metrics::{self, MetricNames, SidecarMetricNames};
 use crate::net::ClientIpSource;
+use crate::ramp::UnixSeconds;
 use crate::request::SerializedRequest;
+use crate::sidecar::{self, Direction, Restore, RestoredFrom, SlotKey, TraceKey, TraceTable};
 
 proxy_wasm::main! {{
     // Our own `log` backend: the SDK's (`proxy_wasm::set_log_level`) unwraps a failed
@@ -29,7 +31,8 @@ proxy_wasm::main! {{
         Box::new(CanaryRoot { context_id, active: None, random: Rc::new(Random::default()) })
     });
 }}
-/// Counter ids, defined once per accepted configuration.
+/// Counter ids, defined once per accepted configuration (none in sidecar mode).
+#[derive(Default)]
 struct Counters {
     /// `[decided_by slot][version]`; slot = rule index, then default, then trusted tag.
     decisions: Vec<Vec<Option<u32>>>,
@@ -37,6 +40,8 @@ struct Counters {
     client_tag_stripped: Option<u32>,
     sticky_id_issued: Option<u32>,
     client_ip_fallback: Option<u32>,
+    /// `(rule index, gauge)` per ramped split: `canary_tagger_ramp_percent`.
+    ramp_percent: Vec<(usize, u32)>,
 }
 
 impl Counters {
@@ -53,6 +58,14 @@ impl Counters {
             client_tag_stripped: counter(metrics::CLIENT_TAG_STRIPPED),
             sticky_id_issued: counter(metrics::STICKY_ID_ISSUED),
             client_ip_fallback: counter(metrics::CLIENT_IP_FALLBACK),
+            ramp_percent: names
+                .ramp_percent
+                .into_iter()
+                .filter_map(|(rule, name)| {
+                    let gauge = host::define_metric(MetricType::Gauge, &name).ok()?;
+                    Some((rule, gauge))
+                })
+                .collect(),
         }
     }
 
@@ -118,12 +131,61 @@ impl Random {
 struct Active {
     config: CompiledConfig,
     counters: Counters,
+    /// In sidecar mode.
+    sidecar: Option<SidecarCounters>,
 }
+
+impl Active {
+    /// Moves the ramps to `now` and sets their gauges (whole percent, rounded down).
+    fn set_time(&self, now: UnixSeconds) {
+        self.config.set_time(now);
+        let gauges = &self.counters.ramp_percent;
+        for (rule, split) in self.config.ramped_splits() {
+            if let Some(&(_, gauge)) = gauges.iter().find(|(index, _)| *index == rule) {
+                let _ = host::record_metric(gauge, u64::from(split.first_buckets() / 100));
+            }
+        }
+    }
+
+    /// Whether a ramp still has to move after `now`.
+    fn ramping_after(&self, now: UnixSeconds) -> bool {
+        self.config.last_ramp_end().is_some_and(|end| now < end)
+    }
+}
+
+/// The host's wall clock in whole seconds since the Unix epoch (SPEC §9: read at most once
+/// a second, in the root context; never per request).
+fn wall_clock_seconds() -> Option<UnixSeconds> {
+    let nanos = host::now_nanos().ok()?;
+    UnixSeconds::try_from(nanos / 1_000_000_000).ok()
+}
+
+/// How often a ramp's ranges move.
+const RAMP_TICK_MS: u32 = 1000;
 
 struct CanaryRoot {
     context_id: u32,
     active: Option<Rc<Active>>,
     random: Rc<Random>,
+}
+
+impl CanaryRoot {
+    /// Ticks once a second while a ramp of the active configuration moves, else not at all.
+    fn tick_while_ramping(&self, now: Option<UnixSeconds>) {
+        let ramping = match (&self.active, now) {
+            (Some(active), Some(now)) => active.ramping_after(now),
+            // Without a clock a ramp cannot move; ask again in a second.
+            (Some(active), None) => active.config.last_ramp_end().is_some(),
+            (None, _) => false,
+        };
+        let period = if ramping { RAMP_TICK_MS } else { 0 };
+        if host::set_tick_period(period).is_err() && ramping {
+            error!(
+                "#{} canary-tagger cannot set a tick: ramps stay at their current weights",
+                self.context_id
+            );
+        }
+    }
 }
 
 impl Context for CanaryRoot {}
@@ -141,11 +203,15 @@ impl RootContext for CanaryRoot {
 
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let json = host::plugin_configuration().unwrap_or_default();
+
         match CompiledConfig::from_json(&json) {
             Ok(config) => {
                 // Defined (at 0) on success too, so `increase()` sees the first rejection.
                 let _ = counter(metrics::CONFIG_REJECTED);
-                let counters = Counters::define(&config);
+                let (counters, sidecar) = match config.sidecar() {
+                    None => (Counters::define(&config), None),
+                    Some(_) => (Counters::default(), Some(SidecarCounters::define(&config))),
+                };
                 info!(
                     "#{} canary-tagger configured: {} versions, {} rules, {} normalizations",
                     self.context_id,
@@ -153,7 +219,20 @@ impl RootContext for CanaryRoot {
                     config.rules.len(),
                     config.normalize.len()
                 );
-                self.active = Some(Rc::new(Active { config, counters }));
+                let active = Active {
+                    config,
+                    counters,
+                    sidecar,
+                };
+                // The ranges of this second, so that the first request is decided right
+                // (no clock read for a configuration without ramps).
+                let ramps = active.config.last_ramp_end().is_some();
+                let now = if ramps { wall_clock_seconds() } else { None };
+                if let Some(now) = now {
+                    active.set_time(now);
+                }
+                self.active = Some(Rc::new(active));
+                self.tick_while_ramping(now);
                 true
             }
             Err(errors) => {
@@ -168,6 +247,22 @@ impl RootContext for CanaryRoot {
         }
     }
 
+    /// Once a second while a ramp moves: the one place the filter reads the clock for it.
+    fn on_tick(&mut self) {
+        let now = wall_clock_seconds();
+        if let (Some(active), Some(now)) = (&self.active, now) {
+            active.set_time(now);
+        }
+        if !self
+            .active
+            .as_ref()
+            .zip(now)
+            .is_some_and(|(a, now)| a.ramping_after(now))
+        {
+            self.tick_while_ramping(now);
+        }
+    }
+
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
@@ -176,6 +271,10 @@ impl RootContext for CanaryRoot {
     /// a request passes untouched.
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(match &self.active {
+            Some(active) if active.sidecar.is_some() => Box::new(SidecarRequest {
+                active: Rc::clone(active),
+                restored: None,
+            }),
             Some(active) => Box::new(CanaryRequest {
                 active: Rc::clone(active),
                 random: Rc::clone(&self.random),
@@ -197,13 +296,20 @@ impl Context for CanaryRequest {}
 
 impl HttpContext for CanaryRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        // An unreadable map reads as no headers: the request still gets a decision.
-        let request = SerializedRequest::new(
-            host::header_map(HeaderMap::Request).unwrap_or_default(),
-            || host::property(&["source", "address"]).ok().flatten(),
-        );
         let active = Rc::clone(&self.active);
         let config = &active.config;
+        // When the config can consult only a few headers and the request has none of them,
+        // an empty map decides the same (tests/properties.rs proves it) for a lookup per
+        // name instead of copying the whole map out of Envoy. An unreadable map reads as no
+        // headers: the request still gets a decision.
+        let absent = |name: &&str| host::has_header(HeaderMap::Request, name) == Ok(false);
+        let map = match engine::probe_headers(config) {
+            Some(names) if names.iter().all(absent) => Vec::new(),
+            _ => host::header_map(HeaderMap::Request).unwrap_or_default(),
+        };
+        let request = SerializedRequest::new(map, || {
+            host::property(&["source", "address"]).ok().flatten()
+        });
         let decision = engine::decide(config, &request, self.random.next_u128());
 
         // Envoy picked a route before this filter ran. Every request-header write through
@@ -217,7 +323,11 @@ impl HttpContext for CanaryRequest {
         for index in decision.normalized.iter() {
             increment(counters.normalized.get(index).copied().flatten());
         }
-        if decision.client_tag == ClientTag::Stripped {
+        // One count per request whose client-chosen version went, in the tag header or in
+        // a `baggage` member (SPEC §7).
+        if decision.client_tag == ClientTag::Stripped
+            || decision.client_baggage == ClientTag::Stripped
+        {
             increment(counters.client_tag_stripped);
         }
         if decision.client_ip_source == ClientIpSource::PeerAfterXffFallback {
@@ -253,6 +363,10 @@ impl HeaderWriter for HostHeaders {
     fn replace(&mut self, name: &str, value: &[u8]) {
         let _ = host::replace_header(self.0, name, value);
     }
+
+    fn remove(&mut self, name: &str) {
+        let _ = host::remove_header(self.0, name);
+    }
 }
 
 /// The HTTP context of a plugin instance without an accepted configuration: every callback
@@ -262,3 +376,160 @@ struct PassThrough;
 impl Context for PassThrough {}
 
 impl HttpContext for PassThrough {}
+
+// ---------------------------------------------------------------------------- sidecar mode
+
+/// Counter ids of sidecar mode (SPEC §8).
+struct SidecarCounters {
+    /// `[source][version]`, source = `RestoreSource::index`, then the default.
+    restored: Vec<Vec<Option<u32>>>,
+    remembered: Vec<Option<u32>>,
+    trace_misses: Option<u32>,
+    direction_unspecified: Option<u32>,
+}
+
+impl SidecarCounters {
+    fn define(config: &CompiledConfig) -> SidecarCounters {
+        let names = SidecarMetricNames::new(config);
+        SidecarCounters {
+            restored: names
+                .restored
+                .into_iter()
+                .map(|per_version| {
+                    per_version
+                        .into_iter()
+                        .map(|name| name.and_then(|n| counter(&n)))
+                        .collect()
+                })
+                .collect(),
+            remembered: names.remembered.iter().map(|n| counter(n)).collect(),
+            trace_misses: counter(metrics::TRACE_MISSES),
+            direction_unspecified: counter(metrics::DIRECTION_UNSPECIFIED),
+        }
+    }
+
+    fn restored(&self, restore: &Restore) -> Option<u32> {
+        let slot = match restore.from {
+            RestoredFrom::Source(source) => source.index(),
+            RestoredFrom::Default => RestoreSource::ALL.len(),
+        };
+        self.restored
+            .get(slot)?
+            .get(restore.version.index())
+            .copied()
+            .flatten()
+    }
+}
+
+/// The host clock in whole seconds; 0 when it cannot be read (every entry then counts as
+/// fresh: a wrong version is worse than none only after `ttl_s`, and reads rarely fail).
+fn now_s() -> u64 {
+    host::now_nanos().map_or(0, |nanos| nanos / 1_000_000_000)
+}
+
+/// The direction of the listener this request came through. Read per request: the filters
+/// of an inbound and an outbound listener with the same configuration may share one root
+/// context, and Envoy serves the property only to HTTP contexts (from the filter's plugin).
+/// Envoy 1.40 names it `xds.listener_direction`; older Envoys `listener_direction`.
+fn listener_direction() -> Direction {
+    let value = match host::property(&["xds", "listener_direction"]) {
+        Ok(None) => host::property(&["listener_direction"]),
+        found => found,
+    };
+    Direction::from_property(value.ok().flatten().as_deref())
+}
+
+/// The trace table in the host's shared data: one key per slot ([`SlotKey`]).
+struct SharedTraceTable;
+
+impl TraceTable for SharedTraceTable {
+    fn read_slot<T>(&self, slot: u32, read: impl FnOnce(Option<&[u8]>) -> T) -> T {
+        match host::shared_data(SlotKey::new(slot).as_str()) {
+            Ok(Some(entry)) => read(Some(&entry)),
+            _ => read(None),
+        }
+    }
+
+    fn now_s(&self) -> u64 {
+        now_s()
+    }
+}
+
+/// A request through a sidecar: inbound, its version is remembered by trace id; outbound,
+/// the tag is restored (crate::sidecar).
+struct SidecarRequest {
+    active: Rc<Active>,
+    /// The outbound decision, for the response phase.
+    restored: Option<Restore>,
+}
+
+impl Context for SidecarRequest {}
+
+impl SidecarRequest {
+    fn remember(&self, request: &SerializedRequest, counters: &SidecarCounters) {
+        let config = &self.active.config;
+        let (Some(version), Some(sidecar)) =
+            (sidecar::inbound_version(config, request), config.sidecar())
+        else {
+            return;
+        };
+        let name = config.version_name(version);
+        let mut now = None;
+        let mut remembered = false;
+        for (header, id) in sidecar::trace_ids(request) {
+            let key = TraceKey::new(header, id, &sidecar.trace_memory);
+            let now = *now.get_or_insert_with(now_s);
+            let slot = sidecar::slot_to_write(&SharedTraceTable, key, &sidecar.trace_memory, now);
+            let mut buf = [0u8; sidecar::MAX_ENTRY];
+            let entry = sidecar::encode_entry(key, now, name, &mut buf);
+            remembered |= host::set_shared_data(SlotKey::new(slot).as_str(), entry).is_ok();
+        }
+        if remembered {
+            increment(counters.remembered.get(version.index()).copied().flatten());
+        }
+    }
+}
+
+impl HttpContext for SidecarRequest {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let active = Rc::clone(&self.active);
+        let Some(counters) = &active.sidecar else {
+            return Action::Continue;
+        };
+        let direction = listener_direction();
+        if direction == Direction::Unspecified {
+            increment(counters.direction_unspecified);
+            return Action::Continue;
+        }
+        // Sidecar mode never reads the peer address.
+        let request = SerializedRequest::new(
+            host::header_map(HeaderMap::Request).unwrap_or_default(),
+            || None,
+        );
+        let config = &active.config;
+        if direction == Direction::Inbound {
+            self.remember(&request, counters);
+            return Action::Continue;
+        }
+        let restore = sidecar::restore(config, &request, &SharedTraceTable);
+        // As in gateway mode, a request-header write makes Envoy match the route again.
+        for effect in restore.request_effects(config, &request) {
+            effect.apply(&request, &mut HostHeaders(HeaderMap::Request));
+        }
+        increment(counters.restored(&restore));
+        if restore.trace_missed {
+            increment(counters.trace_misses);
+        }
+        self.restored = Some(restore);
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(restore) = &self.restored {
+            for effect in restore.response_effects(&self.active.config) {
+                effect.apply(&mut HostHeaders(HeaderMap::Response));
+            }
+        }
+        Action::Continue
+    }
+}

@@ -72,6 +72,13 @@ extern "C" {
         return_data: *mut *mut u8,
         return_size: *mut usize,
     ) -> u32;
+    fn proxy_get_header_map_value(
+        map: u32,
+        key: *const u8,
+        key_size: usize,
+        return_value: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> u32;
     fn proxy_add_header_map_value(
         map: u32,
         key: *const u8,
@@ -86,6 +93,7 @@ extern "C" {
         value: *const u8,
         value_size: usize,
     ) -> u32;
+    fn proxy_remove_header_map_value(map: u32, key: *const u8, key_size: usize) -> u32;
     fn proxy_get_property(
         path: *const u8,
         path_size: usize,
@@ -99,6 +107,22 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_get_shared_data(
+        key: *const u8,
+        key_size: usize,
+        return_value: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
+    fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
 }
 
 #[link(wasm_import_module = "wasi_snapshot_preview1")]
@@ -177,6 +201,28 @@ pub fn header_map(map: HeaderMap) -> Result<Vec<u8>, Status> {
     returned_buffer(|data, size| unsafe { proxy_get_header_map_pairs(map as u32, data, size) })
 }
 
+/// Whether the map has a header of that name: one lookup in Envoy, cheaper than
+/// [`header_map`] when the answer is usually no. Envoy answers `NOT_FOUND` for a missing
+/// header; anything else counts as present (the caller then reads the map).
+pub fn has_header(map: HeaderMap, name: &str) -> Result<bool, Status> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host reads the live name and writes the two out-pointers.
+    let code = unsafe {
+        proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), &mut data, &mut size)
+    };
+    match status(code) {
+        Ok(()) => {
+            // SAFETY: on `Ok` the value came from `proxy_on_memory_allocate` (or is null);
+            // taking it back frees it.
+            drop(unsafe { host_buffer(data, size) });
+            Ok(true)
+        }
+        Err(Status::NOT_FOUND) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
 /// Adds one header line (the map may then hold the name more than once).
 pub fn add_header(map: HeaderMap, name: &str, value: &[u8]) -> Result<(), Status> {
     // SAFETY: the host reads both live slices for the duration of the call.
@@ -205,6 +251,12 @@ pub fn replace_header(map: HeaderMap, name: &str, value: &[u8]) -> Result<(), St
     })
 }
 
+/// Removes every line of a header.
+pub fn remove_header(map: HeaderMap, name: &str) -> Result<(), Status> {
+    // SAFETY: the host reads the live name for the duration of the call.
+    status(unsafe { proxy_remove_header_map_value(map as u32, name.as_ptr(), name.len()) })
+}
+
 /// An Envoy attribute such as `["source", "address"]`; `Ok(None)` when it is not set.
 pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
     // The ABI's path encoding: each segment followed by a NUL.
@@ -230,6 +282,7 @@ pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
 #[repr(u32)]
 pub enum MetricType {
     Counter = 0,
+    Gauge = 1,
 }
 
 /// Defines (or finds) a metric by its full name and returns its id.
@@ -243,6 +296,44 @@ pub fn define_metric(kind: MetricType, name: &str) -> Result<u32, Status> {
 pub fn increment_metric(id: u32, by: i64) -> Result<(), Status> {
     // SAFETY: plain value arguments.
     status(unsafe { proxy_increment_metric(id, by) })
+}
+
+/// The value stored under `key` in the host's shared data (one store per VM id, shared by
+/// every worker of the Envoy); `Ok(None)` when nothing is.
+pub fn shared_data(key: &str) -> Result<Option<Vec<u8>>, Status> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    let mut cas: u32 = 0;
+    // SAFETY: the host reads the live key and writes the three out-pointers.
+    let code =
+        unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
+    match status(code) {
+        // SAFETY: on `Ok` the buffer came from `proxy_on_memory_allocate` (or is null).
+        Ok(()) => Ok(unsafe { host_buffer(data, size) }),
+        Err(Status::NOT_FOUND) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+/// Stores `value` under `key` in the host's shared data, whatever was there (no CAS).
+pub fn set_shared_data(key: &str, value: &[u8]) -> Result<(), Status> {
+    // SAFETY: the host reads both live slices for the duration of the call.
+    status(unsafe {
+        proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), 0)
+    })
+}
+
+/// Sets a gauge.
+pub fn record_metric(id: u32, value: u64) -> Result<(), Status> {
+    // SAFETY: plain value arguments.
+    status(unsafe { proxy_record_metric(id, value) })
+}
+
+/// Asks the host to call the root context's `on_tick` every `period_ms` milliseconds;
+/// 0 stops the ticks.
+pub fn set_tick_period(period_ms: u32) -> Result<(), Status> {
+    // SAFETY: a plain value argument.
+    status(unsafe { proxy_set_tick_period_milliseconds(period_ms) })
 }
 
 /// Fills `buf` from the host's CSPRNG (WASI `random_get`); false if it failed.

@@ -1,7 +1,7 @@
 //! canary-tagger: decides at the edge which version of a service a request belongs to and
 //! tags it, so that plain Istio `VirtualService` header matches route every hop of it.
 //!
-//! The engine (`config`, `engine`, `effects`, `matcher`, `hash`, `http`, `net`, `request`)
+//! The engine (`config`, `engine`, `effects`, `matcher`, `hash`, `http`, `net`, `ramp`, `request`)
 //! is plain Rust that knows nothing of Envoy; `filter` is the thin proxy-wasm shell, built
 //! only for wasm.
 
@@ -14,7 +14,9 @@ pub mod http;
 pub mod matcher;
 pub mod metrics;
 pub mod net;
+pub mod ramp;
 pub mod request;
+pub mod sidecar;
 
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 mod filter;

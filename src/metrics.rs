@@ -28,7 +28,7 @@
 //! name also needs its line in `LABELS`, in `envoyfilter/metrics/stats-tags.yaml` and in
 //! the Istio recipe beside it (tests check that the three agree).
 
-use crate::config::{Action, CompiledConfig};
+use crate::config::{Action, CompiledConfig, RestoreSource};
 
 /// Who decided a request's version: a rule (then `rule` names it), the default, or a
 /// trusted client's own tag.
@@ -37,10 +37,13 @@ pub const RULE: &str = "rule";
 pub const VERSION: &str = "version";
 /// A `normalize` entry's (lower-case) header name.
 pub const HEADER: &str = "header";
+/// Sidecar mode: where an outbound call's version came from (`header`, `baggage`, `trace`,
+/// `default`).
+pub const SOURCE: &str = "source";
 /// Every label name. Each has one `stats_tags` regex in `envoyfilter/metrics/stats-tags.yaml`.
 /// No name may end with another (Istio's regexes are not anchored: `version` would also
 /// match inside `source_version=.=`).
-pub const LABELS: [&str; 4] = [DECIDED_BY, RULE, VERSION, HEADER];
+pub const LABELS: [&str; 5] = [DECIDED_BY, RULE, VERSION, HEADER, SOURCE];
 
 /// Every request, once: labels `decided_by` (`rule`, `default`, `trusted_tag`), `rule`
 /// (only when a rule decided), `version`.
@@ -51,6 +54,21 @@ pub const CLIENT_TAG_STRIPPED: &str = "canary_tagger_client_tag_stripped_total";
 pub const STICKY_ID_ISSUED: &str = "canary_tagger_sticky_id_issued_total";
 pub const CLIENT_IP_FALLBACK: &str = "canary_tagger_client_ip_fallback_total";
 pub const CONFIG_REJECTED: &str = "canary_tagger_config_rejected_total";
+/// Sidecar mode: every outbound call, once; labels `source` (the `restore` source that
+/// yielded the version, or `default`) and `version`.
+pub const RESTORED: &str = "canary_tagger_restored_total";
+/// Sidecar mode: inbound requests whose version was remembered under their trace ids;
+/// label `version`.
+pub const TRACE_REMEMBERED: &str = "canary_tagger_trace_remembered_total";
+/// Sidecar mode: outbound calls that carried trace ids of which none was remembered (or
+/// only past `ttl_s`) when the `trace` source was consulted.
+pub const TRACE_MISSES: &str = "canary_tagger_trace_misses_total";
+/// Sidecar mode: requests through a listener whose direction is neither inbound nor
+/// outbound (left untouched).
+pub const DIRECTION_UNSPECIFIED: &str = "canary_tagger_direction_unspecified_total";
+/// A gauge per rule with a `split.ramp`, label `rule`: the percent of buckets on the split's
+/// first listed version now, rounded down to a whole percent (gauges hold integers).
+pub const RAMP_PERCENT: &str = "canary_tagger_ramp_percent";
 
 /// The Envoy stat name of the series of `metric` (a Prometheus name) with these labels,
 /// in this order. See the module documentation.
@@ -92,6 +110,8 @@ pub struct MetricNames {
     pub decisions: Vec<Vec<Option<String>>>,
     /// Per `normalize` entry.
     pub normalized: Vec<String>,
+    /// `(rule index, gauge name)` per rule with a `split.ramp`.
+    pub ramp_percent: Vec<(usize, String)>,
 }
 
 impl MetricNames {
@@ -107,7 +127,7 @@ impl MetricNames {
                             Action::Fixed(fixed) => fixed.index() == index,
                             Action::VersionFrom(_) => true,
                             Action::Split(split) => {
-                                split.ranges.iter().any(|(_, v)| v.index() == index)
+                                split.weights().iter().any(|(_, v)| v.index() == index)
                             }
                         };
                         reachable.then(|| {
@@ -143,9 +163,64 @@ impl MetricNames {
             .iter()
             .map(|entry| stat_name(NORMALIZED, &[(HEADER, &entry.header)]))
             .collect();
+        let ramp_percent = config
+            .ramped_splits()
+            .filter_map(|(index, _)| {
+                let rule = config.rules.get(index)?;
+                Some((index, stat_name(RAMP_PERCENT, &[(RULE, &rule.name)])))
+            })
+            .collect();
         MetricNames {
             decisions,
             normalized,
+            ramp_percent,
+        }
+    }
+}
+
+/// The per-configuration counter names of sidecar mode.
+pub struct SidecarMetricNames {
+    /// `[source][version]`: source = `RestoreSource::index`, then the default (3). `None`
+    /// where that pair cannot happen (a source not in `restore`; the default names one
+    /// version).
+    pub restored: Vec<Vec<Option<String>>>,
+    /// Per version.
+    pub remembered: Vec<String>,
+}
+
+impl SidecarMetricNames {
+    pub fn new(config: &CompiledConfig) -> SidecarMetricNames {
+        let restore = config
+            .sidecar()
+            .map(|s| s.restore.as_slice())
+            .unwrap_or_default();
+        let versions = || config.versions().iter().enumerate();
+        let mut restored: Vec<Vec<Option<String>>> = RestoreSource::ALL
+            .iter()
+            .map(|source| {
+                versions()
+                    .map(|(_, version)| {
+                        restore.contains(source).then(|| {
+                            stat_name(RESTORED, &[(SOURCE, source.name()), (VERSION, version)])
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        restored.push(
+            versions()
+                .map(|(index, version)| {
+                    (index == config.default_version.index())
+                        .then(|| stat_name(RESTORED, &[(SOURCE, "default"), (VERSION, version)]))
+                })
+                .collect(),
+        );
+        let remembered = versions()
+            .map(|(_, version)| stat_name(TRACE_REMEMBERED, &[(VERSION, version)]))
+            .collect();
+        SidecarMetricNames {
+            restored,
+            remembered,
         }
     }
 }
@@ -188,6 +263,55 @@ mod tests {
         assert_eq!(
             names.normalized,
             vec!["canary_tagger_normalized.header=.=x.svc;.;total".to_string()]
+        );
+    }
+
+    #[test]
+    fn sidecar_names_per_source_and_version() {
+        let config = CompiledConfig::from_json(
+            br#"{"mode": "sidecar", "versions": ["v1", "v2"], "default_version": "v1",
+                 "restore": ["baggage", "trace"]}"#,
+        )
+        .unwrap();
+        let names = SidecarMetricNames::new(&config);
+        let restored = |labels: &str| Some(format!("canary_tagger_restored.{labels}total"));
+        assert_eq!(
+            names.restored,
+            vec![
+                vec![None, None],
+                vec![
+                    restored("source=.=baggage;.;version=.=v1;.;"),
+                    restored("source=.=baggage;.;version=.=v2;.;")
+                ],
+                vec![
+                    restored("source=.=trace;.;version=.=v1;.;"),
+                    restored("source=.=trace;.;version=.=v2;.;")
+                ],
+                vec![restored("source=.=default;.;version=.=v1;.;"), None],
+            ]
+        );
+        assert_eq!(
+            names.remembered,
+            vec![
+                "canary_tagger_trace_remembered.version=.=v1;.;total".to_string(),
+                "canary_tagger_trace_remembered.version=.=v2;.;total".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn each_ramped_rule_has_a_ramp_percent_gauge() {
+        let config = CompiledConfig::from_json(
+            br#"{"versions": ["v1", "v2"], "default_version": "v1",
+                 "rules": [{"name": "fixed", "split": {"weights": [{"version": "v2", "percent": 100}]}},
+                           {"name": "grow", "split": {"weights": [{"version": "v2", "percent": 10},
+                                                                  {"version": "v1", "percent": 90}],
+                            "ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 60, "to": 100}}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            MetricNames::new(&config).ramp_percent,
+            vec![(1, "canary_tagger_ramp.rule=.=grow;.;percent".to_string())]
         );
     }
 

@@ -169,6 +169,10 @@ fn required(names: &[&str]) -> Vec<Value> {
         .collect()
 }
 
+/// `split.ramp.start`: the form [`crate::ramp::parse_rfc3339_utc`] accepts (the ranges of
+/// each field, leap years and other offsets are the compiler's to check and explain).
+const RFC3339_UTC_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$";
+
 /// Descriptions, defaults and the constraints JSON Schema can express, by JSON pointer.
 fn annotations() -> Vec<(&'static str, Value)> {
     let patterns = Patterns::new();
@@ -272,6 +276,72 @@ fn annotations() -> Vec<(&'static str, Value)> {
             "/properties/baggage",
             json!({
                 "description": "Also add `canary-version=<version>` to the W3C `baggage` header, which OpenTelemetry-instrumented services forward to the next hop.",
+            }),
+        ),
+        (
+            "/properties/mode",
+            json!({
+                "description": "gateway: decide each request's version with the rules (at the edge). sidecar: on a workload's sidecar, remember the version of inbound requests by trace id and restore the tag on the workload's outbound calls (the rules, normalize, client_ip, sticky_cookie and trusted_tag_sources are then not allowed; restore and trace_memory only here).",
+                "default": "gateway",
+            }),
+        ),
+        (
+            "/properties/restore",
+            json!({
+                "description": "Sidecar mode: where an outbound call's version comes from, tried in order; the first that names a known version wins, none: default_version. header: the tag header the app forwarded. baggage: the canary-version member of the W3C baggage header. trace: the version remembered for the call's trace id (traceparent, x-b3-traceid, x-request-id).",
+                "default": ["header", "baggage", "trace"],
+                "minItems": 1,
+                "uniqueItems": true,
+            }),
+        ),
+        (
+            "/properties/trace_memory",
+            json!({
+                "description": "Sidecar mode: the trace id -> version table shared by the whole Envoy.",
+                "default": { "entries": config::DEFAULT_TRACE_ENTRIES, "ttl_s": config::DEFAULT_TRACE_TTL_S },
+            }),
+        ),
+        (
+            "/$defs/Mode",
+            json!({ "description": "gateway or sidecar." }),
+        ),
+        (
+            "/$defs/RestoreSource",
+            json!({ "description": "header, baggage or trace." }),
+        ),
+        (
+            "/$defs/TraceMemory",
+            json!({
+                "description": "A fixed number of slots (memory is bounded by it: about 250 bytes each in Envoy); a trace id has two candidate slots and takes the free, expired or older one, so a newer trace may take over an older one's.",
+            }),
+        ),
+        (
+            "/$defs/TraceMemory/properties/entries",
+            json!({
+                "description": "Slots in the table.",
+                "default": config::DEFAULT_TRACE_ENTRIES,
+                "minimum": 1,
+                "maximum": config::MAX_TRACE_ENTRIES,
+            }),
+        ),
+        (
+            "/$defs/TraceMemory/properties/ttl_s",
+            json!({
+                "description": "Seconds an entry counts; older entries are ignored.",
+                "default": config::DEFAULT_TRACE_TTL_S,
+                "minimum": 1,
+                "maximum": config::MAX_TRACE_TTL_S,
+            }),
+        ),
+        (
+            "",
+            json!({
+                "if": { "properties": { "mode": { "const": "sidecar" } }, "required": ["mode"] },
+                "then": { "properties": {
+                    "client_ip": false, "trusted_tag_sources": false, "normalize": false,
+                    "rules": false, "sticky_cookie": false,
+                } },
+                "else": { "properties": { "restore": false, "trace_memory": false } },
             }),
         ),
         (
@@ -396,6 +466,41 @@ fn annotations() -> Vec<(&'static str, Value)> {
             "/$defs/Split/properties/salt",
             json!({
                 "description": "Hash salt; defaults to the rule name. Two splits with the same salt and key put a user in the same bucket.",
+            }),
+        ),
+        (
+            "/$defs/Split/properties/ramp",
+            json!({
+                "description": "Grow the first listed version by itself over time (SPEC §9). Leave out for fixed weights.",
+            }),
+        ),
+        (
+            "/$defs/Ramp",
+            json!({
+                "description": "The first listed version's percent moves linearly from its configured weight at `start` to `to` at `start + duration_s` (in whole buckets of 0.01 %, by the host's clock read once a second); the other versions share the rest in their configured proportions. Before `start` the configured weights apply, after the end `to`. A user on the first version never moves back while it ramps.",
+            }),
+        ),
+        (
+            "/$defs/Ramp/properties/start",
+            json!({
+                "description": "When the ramp starts: an RFC 3339 date and time in UTC, e.g. `2026-12-01T10:00:00Z` (`+00:00` is UTC too; a fraction of a second is dropped).",
+                "format": "date-time",
+                "pattern": RFC3339_UTC_PATTERN,
+            }),
+        ),
+        (
+            "/$defs/Ramp/properties/duration_s",
+            json!({
+                "description": "How long the ramp takes, in seconds.",
+                "minimum": 1,
+            }),
+        ),
+        (
+            "/$defs/Ramp/properties/to",
+            json!({
+                "description": "The first version's percent at the end: at least its configured weight, at most 100, two decimals at most.",
+                "minimum": 0,
+                "maximum": 100,
             }),
         ),
         (
@@ -1244,7 +1349,7 @@ mod tests {
         assert_eq!(
             all_errors(json),
             vec![
-                "$: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage",
+                "$: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, mode, restore, trace_memory",
                 r#"rules[0]: unknown field "versoin" (did you mean "version"?)"#,
                 r#"default_version: unknown version "v3"; versions are v1, v2"#,
                 "rules[0].split.weights: percents sum to 90, expected 100",
@@ -1262,7 +1367,7 @@ mod tests {
             all_errors(json),
             vec![
                 "baggage: invalid type: null, expected a boolean",
-                "$: unknown field \"x\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage",
+                "$: unknown field \"x\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, mode, restore, trace_memory",
             ]
         );
     }

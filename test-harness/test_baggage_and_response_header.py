@@ -3,7 +3,7 @@
 
 import pytest
 
-from canary_e2e.assertions import assert_answered, upstream_saw
+from canary_e2e.assertions import assert_answered, baggage_members, upstream_saw
 
 TESTERS_WITH_BAGGAGE = {
     "versions": ["v1", "v2", "v3"],
@@ -12,10 +12,6 @@ TESTERS_WITH_BAGGAGE = {
     "baggage": True,
     "response_header": "user",
 }
-
-
-def baggage_members(values: list[str]) -> list[str]:
-    return [member.strip() for value in values for member in value.split(",") if member.strip()]
 
 
 CASES = [

@@ -114,7 +114,8 @@ def generate(count: int, seed: int) -> list[dict]:
         if rng.random() < 0.2:
             headers.append(("x-user-id", f"id-{rng.randrange(1000)}"))
         if rng.random() < 0.15:
-            headers.append(("baggage", "tenant=acme,canary-version=v9"))
+            headers.append(("baggage", rng.choice(["tenant=acme,canary-version=v9",
+                                                   "canary-version=v2;p=1", "tenant=acme"])))
         requests.append({"path": rng.choice(PATHS), "headers": headers})
     return requests
 
@@ -130,6 +131,8 @@ def check_agreement(explained: dict, reply, request: dict):
     assert answered_by(reply) == explained["version"], where
     for header in explained["request_headers"]:
         assert upstream_saw(reply, header["name"]) == [header["value"]], where
+    for name in explained["request_headers_removed"]:
+        assert upstream_saw(reply, name) == [], where
     for header in explained["response_headers"]:
         if header["name"] == "set-cookie":
             continue  # random in Envoy; checked by the sticky round trip

@@ -4,7 +4,7 @@ written into the name) and /stats/prometheus (labelled series, with the stats ta
 envoyfilter/metrics/stats-tags.yaml). Names as in src/metrics.rs and docs/metrics.md;
 test_metrics_documented.py pins every one of them."""
 
-from canary_e2e.assertions import assert_answered
+from canary_e2e.assertions import assert_answered, wasm_counters
 from canary_e2e.ecds import parse_prometheus
 
 COUNTED = {
@@ -40,15 +40,6 @@ EXPECTED_DELTAS = {  # per protocol pass
     "canary_tagger_normalized.header=.=grpcsvc;.;total": 2,
     "canary_tagger_sticky_id_issued_total": 1,
 }
-
-
-def wasm_counters(envoy) -> dict[str, int]:
-    counters = {}
-    for line in envoy.admin_get("/stats").splitlines():
-        name, _, value = line.partition(": ")
-        if name.startswith("wasmcustom.") and value.strip().isdigit():
-            counters[name.removeprefix("wasmcustom.")] = int(value)
-    return counters
 
 
 def test_counters_count_decisions_normalizations_spoofs_and_sticky_ids(envoy_with, http2):

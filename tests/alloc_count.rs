@@ -134,6 +134,25 @@ fn seed_config_decides_without_allocating() {
 }
 
 #[test]
+fn a_ramp_moves_and_decides_without_allocating() {
+    // The seed configuration with its split ramping 50 → 100 % over an hour.
+    let json = fixtures::SPEC_EXAMPLE.replace(
+        r#""key": ["#,
+        r#""ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 3600, "to": 100}, "key": ["#,
+    );
+    let config = CompiledConfig::from_json(json.as_bytes()).unwrap();
+    assert_eq!(config.ramped_splits().count(), 1);
+    let start = 1_796_119_200;
+    for now in [start - 1, start + 1, start + 1800, start + 3600] {
+        // The filter's tick: moving the ranges allocates nothing either.
+        let ((), moved) = allocations(|| config.set_time(now));
+        assert_eq!(moved, 0, "set_time({now})");
+        let results = decisions_and_allocations(&config, &fixtures::templates());
+        assert_within_budget(&over_budget(&results));
+    }
+}
+
+#[test]
 fn fifty_rule_config_decides_without_allocating() {
     let config = CompiledConfig::from_json(fixtures::RULES50_CONFIG.as_bytes()).unwrap();
     let results = decisions_and_allocations(&config, &fixtures::templates());
@@ -191,6 +210,10 @@ impl HeaderWriter for Written {
 
     fn replace(&mut self, _name: &str, value: &[u8]) {
         self.add("", value);
+    }
+
+    fn remove(&mut self, _name: &str) {
+        self.lines += 1;
     }
 }
 
@@ -310,4 +333,105 @@ fn split_key(request: &OwnedRequest) -> String {
     let xff = header("x-forwarded-for").unwrap();
     let entries: Vec<&str> = xff.split(',').map(str::trim).collect();
     entries[entries.len() - 2].to_string()
+}
+
+/// Envoy's shared data as the filter reads it, without the host: a fixed list of slots.
+struct SlotList(Vec<(u32, Vec<u8>)>);
+
+impl canary_tagger::sidecar::TraceTable for SlotList {
+    fn read_slot<T>(&self, slot: u32, read: impl FnOnce(Option<&[u8]>) -> T) -> T {
+        read(
+            self.0
+                .iter()
+                .find(|(s, _)| *s == slot)
+                .map(|(_, entry)| entry.as_slice()),
+        )
+    }
+
+    fn now_s(&self) -> u64 {
+        1_000
+    }
+}
+
+/// Sidecar mode's two paths over the filter's request type: inbound (the version, the
+/// trace ids, their slots and entries, built on the stack) and outbound (the restore
+/// decision from each source, and its effects written) allocate nothing. Reading a slot
+/// through the host returns a buffer the host allocates; that is the shell's, not counted.
+#[test]
+fn sidecar_paths_do_not_allocate() {
+    use canary_tagger::sidecar::{self, TraceKey};
+    let config = CompiledConfig::from_json(
+        br#"{"mode": "sidecar", "versions": ["v1", "v2", "v3"], "default_version": "v1",
+             "baggage": true, "response_header": "x-served-as"}"#,
+    )
+    .unwrap();
+    let memory = config.sidecar().unwrap().trace_memory;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    let key = TraceKey::new(
+        sidecar::TraceHeader::TraceParent,
+        trace_id.as_bytes(),
+        &memory,
+    );
+    let mut buf = [0u8; sidecar::MAX_ENTRY];
+    let table = SlotList(vec![(
+        key.slot,
+        sidecar::encode_entry(key, 990, "v3", &mut buf).to_vec(),
+    )]);
+    let requests: Vec<SerializedRequest> = [
+        OwnedRequest::new().header("x-canary-version", "v2"),
+        OwnedRequest::new().header("baggage", "tenant=acme,canary-version=v2"),
+        OwnedRequest::new()
+            .header("traceparent", &traceparent)
+            .header("x-request-id", "9f1e"),
+        OwnedRequest::new()
+            .header("x-canary-version", "v9")
+            .header("x-b3-traceid", "463ac35c9f6413ad")
+            .header("x-request-id", "never-seen"),
+        OwnedRequest::new(),
+    ]
+    .iter()
+    .map(fixtures::serialized)
+    .collect();
+    let outbound = |request: &SerializedRequest| {
+        let restored = sidecar::restore(&config, request, &table);
+        let mut written = Written::default();
+        for effect in restored.request_effects(&config, request) {
+            effect.apply(request, &mut written);
+        }
+        for effect in restored.response_effects(&config) {
+            effect.apply(&mut written);
+        }
+        written.lines
+    };
+    let inbound = |request: &SerializedRequest| {
+        let mut stored = 0;
+        if let Some(version) = sidecar::inbound_version(&config, request) {
+            for (header, id) in sidecar::trace_ids(request) {
+                let key = TraceKey::new(header, id, &memory);
+                stored +=
+                    usize::try_from(sidecar::slot_to_write(&table, key, &memory, 1_000)).unwrap();
+                let mut buf = [0u8; sidecar::MAX_ENTRY];
+                stored +=
+                    sidecar::encode_entry(key, 1_000, config.version_name(version), &mut buf).len();
+            }
+        }
+        stored
+    };
+    for request in &requests {
+        outbound(request);
+        inbound(request);
+    }
+    let over: Vec<String> = requests
+        .iter()
+        .enumerate()
+        .filter_map(|(i, request)| {
+            let (lines, out_n) = allocations(|| outbound(request));
+            let (_, in_n) = allocations(|| inbound(request));
+            assert!(lines >= 2, "request {i}: the tag and the response header");
+            (out_n + in_n > BUDGET)
+                .then(|| format!("sidecar request {i}: {out_n} + {in_n} allocations"))
+        })
+        .collect();
+    assert_within_budget(&over);
 }

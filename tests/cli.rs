@@ -149,8 +149,8 @@ fn validate_reports_every_error_structural_and_semantic() {
     assert_eq!(
         out.stderr_lines(),
         vec![
-            format!("{file}: $: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage"),
-            format!("{file}: rules[0].split: unknown field \"sed\"; expected one of weights, key, salt"),
+            format!("{file}: $: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, mode, restore, trace_memory"),
+            format!("{file}: rules[0].split: unknown field \"sed\"; expected one of weights, key, salt, ramp"),
             format!(r#"{file}: default_version: unknown version "v3"; versions are v1, v2"#),
             format!("{file}: rules[0].split.weights: percents sum to 90, expected 100"),
         ]
@@ -434,6 +434,115 @@ fn help_and_version() {
 }
 
 // ---------------------------------------------------------------------------- explain
+
+#[test]
+fn validate_prints_each_ramps_schedule_and_where_it_is_now() {
+    let file = repo("fixtures/configs/ramp.json");
+    let file = file.to_str().unwrap();
+    let out = run(&["validate", file]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert_eq!(lines[0], format!("{file}: ok (3 versions, 2 rules)"));
+    let (schedule, now) = lines[1].split_once("; now (").unwrap();
+    assert_eq!(
+        schedule,
+        r#"  rules[1] "ramp" ramp: v2 10% at 2026-12-01T10:00:00Z -> 100% at 2026-12-01T11:00:00Z (3600 s)"#
+    );
+    // The ramp ended before this test was written: it is at `to` from then on.
+    assert!(now.ends_with("Z): v2 100% (ended)"), "{now}");
+
+    let future = temp_file(
+        "future-ramp.json",
+        r#"{"versions": ["v1", "v2"], "default_version": "v1", "rules": [{"name": "later", "split": {
+            "weights": [{"version": "v2", "percent": 12.5}, {"version": "v1", "percent": 87.5}],
+            "ramp": {"start": "2999-01-01T00:00:00Z", "duration_s": 86400, "to": 50.25}}}]}"#,
+    );
+    let out = run(&["validate", &future]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let line = out.stdout.lines().nth(1).unwrap();
+    assert!(
+        line.starts_with(r#"  rules[0] "later" ramp: v2 12.5% at 2999-01-01T00:00:00Z -> 50.25% at 2999-01-02T00:00:00Z (86400 s); now ("#)
+            && line.ends_with("Z): v2 12.5% (not started)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn explain_at_decides_with_the_weights_of_that_time() {
+    let file = repo("fixtures/configs/ramp.json");
+    let file = file.to_str().unwrap();
+    let config = CompiledConfig::from_json(&std::fs::read(file).unwrap()).unwrap();
+    // Users whose version changes during the ramp (bucket between 10 % and 100 %).
+    let uids: Vec<String> = (0..200)
+        .map(|i| format!("u{i}"))
+        .filter(|uid| hash::bucket(b"ramp", uid.as_bytes()) >= 1000)
+        .take(20)
+        .collect();
+    let start = 1_796_119_200; // 2026-12-01T10:00:00Z
+    for (at, now, percent, phase) in [
+        ("2026-12-01T09:59:59Z", start - 1, 10.0, "not_started"),
+        ("2026-12-01T10:00:00Z", start, 10.0, "not_started"),
+        ("2026-12-01T10:30:00Z", start + 1800, 55.0, "running"),
+        ("2026-12-01T10:30:01Z", start + 1801, 55.02, "running"),
+        ("2026-12-01T11:00:00Z", start + 3600, 100.0, "ended"),
+        ("2027-06-01T00:00:00Z", start + 20_000_000, 100.0, "ended"),
+    ] {
+        config.set_time(now);
+        for uid in &uids {
+            let request = OwnedRequest::new().cookie("uid", uid);
+            let expected = config.version_name(engine::decide(&config, &request, 0).version);
+            let cookie = format!("uid={uid}");
+            let json = explain_json(&[file, "--cookie", &cookie, "--at", at]);
+            assert_eq!(json["version"], expected, "{uid} at {at}");
+            assert_eq!(json["split"]["ramp"]["at"], at);
+            assert_eq!(json["split"]["ramp"]["percent"], percent, "{at}");
+            assert_eq!(json["split"]["ramp"]["phase"], phase, "{at}");
+        }
+    }
+    let text = run(&[
+        "explain",
+        file,
+        "--cookie",
+        "uid=u1",
+        "--at",
+        "2026-12-01T10:30:00Z",
+    ]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout.contains(
+            "\nramp:        55% at 2026-12-01T10:30:00Z (ramping); v2 10% at 2026-12-01T10:00:00Z -> 100% at 2026-12-01T11:00:00Z (3600 s)\n"
+        ) && text.stdout.contains("; ranges: v2 0-5499, v1 5500-8499, v3 8500-9999\n"),
+        "{}",
+        text.stdout
+    );
+    // Without a ramp, no ramp in the output.
+    let plain = explain_json(&[
+        &spec_example_file(),
+        "--header",
+        ANDROID,
+        "--at",
+        "2026-12-01T10:30:00Z",
+    ]);
+    assert!(plain["split"].get("ramp").is_none(), "{plain}");
+
+    for (at, message) in [
+        (
+            "2026-12-01",
+            r#"explain: --at "2026-12-01" is not an RFC 3339 date and time in UTC, such as 2026-12-01T10:00:00Z"#,
+        ),
+        (
+            "2026-12-01T11:30:00+01:00",
+            r#"explain: --at "2026-12-01T11:30:00+01:00" is not in UTC; write the same time as 2026-12-01T10:30:00Z"#,
+        ),
+    ] {
+        let out = run(&["explain", file, "--at", at]);
+        assert_eq!(
+            (out.code, out.stderr_lines()),
+            (2, vec![format!("canary-tagger: {message}").as_str()])
+        );
+    }
+}
 
 fn explain_json(args: &[&str]) -> Value {
     let mut all = vec!["explain"];
@@ -980,6 +1089,21 @@ fn the_schema_rejects_what_it_can_express() {
         r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "split": {"weights": [{"version": "v1", "percent": 101}]}}]}"#,
         r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "split": {"weights": [{"version": "v1", "percent": 100}], "key": ["ip"]}}]}"#,
         r#"{"versions": ["v1"], "default_version": "v1", "sticky_cookie": {"name": "c", "max_age_s": 0}}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "split": {"weights": [{"version": "v1", "percent": 100}], "ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 0, "to": 100}}}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "split": {"weights": [{"version": "v1", "percent": 100}], "ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 60, "to": 101}}}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "split": {"weights": [{"version": "v1", "percent": 100}], "ramp": {"start": "2026-12-01 10:00", "duration_s": 60, "to": 100}}}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "rules": [{"name": "a", "split": {"weights": [{"version": "v1", "percent": 100}], "ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 60}}}]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "mode": "sidecar", "rules": []}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "mode": "sidecar", "client_ip": {"from": "peer"}}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "mode": "sidecar", "trusted_tag_sources": []}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "mode": "sidecar", "normalize": []}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "mode": "sidecar", "sticky_cookie": {"name": "c"}}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "restore": ["trace"]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "mode": "gateway", "trace_memory": {}}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "mode": "sidecar", "restore": []}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "mode": "sidecar", "restore": ["trace", "trace"]}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "mode": "sidecar", "trace_memory": {"entries": 0}}"#,
+        r#"{"versions": ["v1"], "default_version": "v1", "mode": "sidecar", "trace_memory": {"ttl_s": 86401}}"#,
     ];
     for json in rejected {
         let config: Value = serde_json::from_str(json).unwrap();
@@ -1032,4 +1156,160 @@ sys.exit(1 if bad else 0)
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+// ---------------------------------------------------------------------------- sidecar mode
+
+const SIDECAR: &str = "fixtures/configs/sidecar.json";
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+fn traceparent() -> String {
+    format!("traceparent: 00-{TRACE_ID}-00f067aa0ba902b7-01")
+}
+
+#[test]
+fn validate_names_a_sidecar_configuration_and_its_restore_order() {
+    let file = repo(SIDECAR);
+    let out = run(&["validate", file.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .ends_with("sidecar.json: ok (sidecar, 3 versions, restore header, baggage, trace)\n"),
+        "{}",
+        out.stdout
+    );
+    let bad = temp_file(
+        "sidecar-bad.json",
+        r#"{"mode": "sidecar", "versions": ["v1"], "default_version": "v1", "rules": [], "restore": ["trace", "trace"]}"#,
+    );
+    let out = run(&["validate", &bad]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr_lines(),
+        vec![
+            format!("{bad}: rules: only allowed when mode is \"gateway\""),
+            format!("{bad}: restore[1]: \"trace\" is listed twice"),
+        ]
+    );
+}
+
+#[test]
+fn explain_outbound_shows_each_source_and_the_restored_tag() {
+    let file = repo(SIDECAR);
+    let file = file.to_str().unwrap();
+    let out = run(&[
+        "explain",
+        file,
+        "--direction",
+        "outbound",
+        "--header",
+        "baggage=canary-version=v2",
+        "-H",
+        "x-canary-version: v9",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "mode:        sidecar, outbound call\n\
+         version:     v2\n\
+         restored by: baggage\n\
+         sources:\n\
+         \x20 header: not a version (x-canary-version: \"v9\")\n\
+         \x20 baggage: restored (canary-version=\"v2\")\n\
+         request headers set:\n\
+         \x20 x-canary-version: v2\n\
+         response headers added: none\n"
+    );
+
+    // The trace table is Envoy's: explain says so, and takes entries with --remembered.
+    let tp = traceparent();
+    let unseen = explain_json(&[file, "--direction", "outbound", "-H", &tp]);
+    assert_eq!(unseen["version"], "v1");
+    assert_eq!(unseen["restored_by"], "default");
+    assert!(unseen["note"]
+        .as_str()
+        .unwrap()
+        .starts_with("explain cannot see Envoy's trace table"));
+    let remembered = format!("{TRACE_ID}=v3");
+    let found = explain_json(&[
+        file,
+        "--direction",
+        "outbound",
+        "-H",
+        &tp,
+        "--remembered",
+        &remembered,
+    ]);
+    assert_eq!(found["version"], "v3");
+    assert_eq!(found["restored_by"], "trace");
+    assert_eq!(found["request_headers"][0]["value"], "v3");
+    assert_eq!(found["note"], Value::Null);
+    let old = format!("{TRACE_ID}=v3@301");
+    let expired = explain_json(&[
+        file,
+        "--direction",
+        "outbound",
+        "-H",
+        &tp,
+        "--remembered",
+        &old,
+    ]);
+    assert_eq!(expired["version"], "v1");
+    assert_eq!(
+        expired["sources"][2]["detail"],
+        format!("traceparent {TRACE_ID}: remembered, but past ttl_s")
+    );
+}
+
+#[test]
+fn explain_inbound_shows_what_is_remembered() {
+    let file = repo(SIDECAR);
+    let tp = traceparent();
+    let json = explain_json(&[
+        file.to_str().unwrap(),
+        "--direction",
+        "inbound",
+        "-H",
+        "x-canary-version: v2",
+        "-H",
+        &tp,
+        "-H",
+        "x-request-id: req-1",
+    ]);
+    assert_eq!(json["version"], "v2");
+    assert_eq!(json["remembers"], true);
+    assert_eq!(
+        json["trace_ids"],
+        serde_json::json!([["traceparent", TRACE_ID], ["x-request-id", "req-1"]])
+    );
+    assert_eq!(json["request_headers"], serde_json::json!([]));
+}
+
+#[test]
+fn explain_sidecar_usage_errors() {
+    let sidecar = repo(SIDECAR);
+    let sidecar = sidecar.to_str().unwrap();
+    let spec = repo("fixtures/configs/spec-example.json");
+    let spec = spec.to_str().unwrap();
+    for (args, expected) in [
+        (
+            vec!["explain", sidecar],
+            "canary-tagger: explain: a sidecar configuration needs --direction inbound or outbound\n",
+        ),
+        (
+            vec!["explain", spec, "--direction", "inbound"],
+            "canary-tagger: explain: --direction and --remembered apply to a sidecar configuration only\n",
+        ),
+        (
+            vec!["explain", sidecar, "--direction", "sideways"],
+            "canary-tagger: explain: --direction is inbound or outbound, got \"sideways\"\n",
+        ),
+        (
+            vec!["explain", sidecar, "--direction", "outbound", "--remembered", "abc"],
+            "canary-tagger: explain: --remembered expects TRACE_ID=VERSION or TRACE_ID=VERSION@AGE_S, got \"abc\"\n",
+        ),
+    ] {
+        let out = run(&args);
+        assert_eq!((out.code, out.stderr.as_str()), (2, expected), "{args:?}");
+    }
 }

@@ -24,6 +24,15 @@ fn rule(body: &str) -> String {
     with(&format!(r#""rules": [{body}]"#))
 }
 
+/// Rules 0 and 1 fixed, rule 2 a 10/90 split with `split.ramp` = `{ramp}`: the SPEC's path.
+fn ramp(ramp: &str) -> String {
+    rule(&format!(
+        r#"{{"name": "t", "version": "v3"}}, {{"name": "u", "version": "v3"}},
+           {{"name": "ramp", "split": {{"weights": [{{"version": "v2", "percent": 10}}, {{"version": "v1", "percent": 90}}],
+                                     "ramp": {{{ramp}}}, "key": ["cookie:uid"]}}}}"#
+    ))
+}
+
 fn error_of(json: &str) -> String {
     common::record_config(json);
     match CompiledConfig::from_json(json.as_bytes()) {
@@ -57,7 +66,7 @@ fn bad_configs_are_rejected_with_path_and_reason() {
         (r#"{"default_version": "v1"}"#.into(), "versions: required field is missing"),
         (r#"{"versions": ["v1"]}"#.into(), "default_version: required field is missing"),
         (with(r#""tag_headr": "x-v""#), r#"$: unknown field "tag_headr" (did you mean "tag_header"?)"#),
-        (with(r#""colour": 1"#), "$: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage"),
+        (with(r#""colour": 1"#), "$: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, mode, restore, trace_memory"),
         (r#"{"versions": "v1", "default_version": "v1"}"#.into(), r#"versions: invalid type: string "v1", expected an array"#),
         (with(r#""baggage": "yes""#), r#"baggage: invalid type: string "yes", expected a boolean"#),
         (with(r#""schema": 2"#), "schema: unsupported schema 2, expected 1"),
@@ -107,7 +116,35 @@ fn bad_configs_are_rejected_with_path_and_reason() {
         (rule(r#"{"name": "a", "split": {"weights": [{"version": "v1", "percent": 120}, {"version": "v2", "percent": -20}]}}"#), "rules[0].split.weights[0].percent: 120 is outside 0..=100; rules[0].split.weights[1].percent: -20 is outside 0..=100"),
         (rule(r#"{"name": "a", "split": {"weights": [{"version": "v1", "percent": "100"}]}}"#), r#"rules[0].split.weights[0].percent: invalid type: string "100", expected a number"#),
         (rule(r#"{"name": "a", "split": {"weights": [{"version": "v1", "percent": 100}], "key": ["cookie:uid", "ip"]}}"#), r#"rules[0].split.key[1]: "ip" is not one of cookie:NAME, header:NAME, query:NAME, source_ip"#),
-        (rule(r#"{"name": "a", "split": {"weights": [{"version": "v1", "percent": 100}], "seed": "x"}}"#), r#"rules[0].split: unknown field "seed"; expected one of weights, key, salt"#),
+        (rule(r#"{"name": "a", "split": {"weights": [{"version": "v1", "percent": 100}], "seed": "x"}}"#), r#"rules[0].split: unknown field "seed"; expected one of weights, key, salt, ramp"#),
+        // Time-based ramps (SPEC §9).
+        (ramp(r#""start": "2026-12-01T10:00:00Z", "duration_s": 3600, "to": 5"#), "rules[2].split.ramp.to: 5 is below the first weight (10)"),
+        (ramp(r#""start": "2026-12-01T10:00:00Z", "duration_s": 3600, "to": 9.99"#), "rules[2].split.ramp.to: 9.99 is below the first weight (10)"),
+        (ramp(r#""start": "2026-12-01T10:00:00Z", "duration_s": 3600, "to": 120"#), "rules[2].split.ramp.to: 120 is outside 0..=100"),
+        (ramp(r#""start": "2026-12-01T10:00:00Z", "duration_s": 3600, "to": 50.555"#), "rules[2].split.ramp.to: 50.555 has more than two decimals"),
+        (ramp(r#""start": "2026-12-01T10:00:00Z", "duration_s": 3600, "to": "100""#), r#"rules[2].split.ramp.to: invalid type: string "100", expected a number"#),
+        (ramp(r#""start": "2026-12-01T10:00:00Z", "duration_s": 0, "to": 100"#), "rules[2].split.ramp.duration_s: must be at least 1 (the ramp's length in seconds)"),
+        (ramp(r#""start": "2026-12-01T10:00:00Z", "duration_s": -60, "to": 100"#), "rules[2].split.ramp.duration_s: invalid value: integer `-60`, expected a non-negative integer"),
+        (ramp(r#""start": "2026-12-01T10:00:00Z", "duration_s": 1.5, "to": 100"#), "rules[2].split.ramp.duration_s: invalid type: floating point `1.5`, expected a non-negative integer"),
+        (ramp(r#""start": "2026-12-01", "duration_s": 3600, "to": 100"#), r#"rules[2].split.ramp.start: "2026-12-01" is not an RFC 3339 date and time in UTC, such as 2026-12-01T10:00:00Z"#),
+        (ramp(r#""start": "1 December 2026", "duration_s": 3600, "to": 100"#), r#"rules[2].split.ramp.start: "1 December 2026" is not an RFC 3339 date and time in UTC, such as 2026-12-01T10:00:00Z"#),
+        (ramp(r#""start": "2026-12-01T10:00:00", "duration_s": 3600, "to": 100"#), r#"rules[2].split.ramp.start: "2026-12-01T10:00:00" is not an RFC 3339 date and time in UTC, such as 2026-12-01T10:00:00Z"#),
+        (ramp(r#""start": "2026-02-29T10:00:00Z", "duration_s": 3600, "to": 100"#), r#"rules[2].split.ramp.start: "2026-02-29T10:00:00Z" has no day 29 in 2026-02"#),
+        (ramp(r#""start": "2026-13-01T10:00:00Z", "duration_s": 3600, "to": 100"#), r#"rules[2].split.ramp.start: "2026-13-01T10:00:00Z" has no month 13"#),
+        (ramp(r#""start": "2026-12-01T24:00:00Z", "duration_s": 3600, "to": 100"#), r#"rules[2].split.ramp.start: "2026-12-01T24:00:00Z" has no hour 24 (00-23)"#),
+        (ramp(r#""start": "2026-12-01T10:60:00Z", "duration_s": 3600, "to": 100"#), r#"rules[2].split.ramp.start: "2026-12-01T10:60:00Z" has no minute 60 (00-59)"#),
+        (ramp(r#""start": "2026-12-31T23:59:60Z", "duration_s": 3600, "to": 100"#), r#"rules[2].split.ramp.start: "2026-12-31T23:59:60Z" has no second 60 (00-59)"#),
+        (ramp(r#""start": "2026-12-01T11:00:00+01:00", "duration_s": 3600, "to": 100"#), r#"rules[2].split.ramp.start: "2026-12-01T11:00:00+01:00" is not in UTC; write the same time as 2026-12-01T10:00:00Z"#),
+        (ramp(r#""start": 1796119200, "duration_s": 3600, "to": 100"#), "rules[2].split.ramp.start: invalid type: integer `1796119200`, expected a string"),
+        (ramp(r#""duration_s": 3600, "to": 100"#), "rules[2].split.ramp.start: required field is missing"),
+        (ramp(r#""start": "2026-12-01T10:00:00Z", "to": 100"#), "rules[2].split.ramp.duration_s: required field is missing"),
+        (ramp(r#""start": "2026-12-01T10:00:00Z", "duration_s": 3600"#), "rules[2].split.ramp.to: required field is missing"),
+        (ramp(r#""start": "2026-12-01T10:00:00Z", "duration_s": 3600, "to": 100, "from": 10"#), r#"rules[2].split.ramp: unknown field "from"; expected one of start, duration_s, to"#),
+        (ramp(r#""start": "2026-12-01T10:00:00Z", "duration_s": 3600, "to": 100, "duraton_s": 1"#), r#"rules[2].split.ramp: unknown field "duraton_s" (did you mean "duration_s"?)"#),
+        (ramp(r#""start": "2026-02-30T10:00:00Z", "duration_s": 0, "to": 5"#), r#"rules[2].split.ramp.start: "2026-02-30T10:00:00Z" has no day 30 in 2026-02; rules[2].split.ramp.duration_s: must be at least 1 (the ramp's length in seconds); rules[2].split.ramp.to: 5 is below the first weight (10)"#),
+        (with(r#""rules": [{"name": "a", "split": {"weights": [{"version": "v2", "percent": 10}, {"version": "v1", "percent": 90}]}, "ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 60, "to": 100}}]"#), r#"rules[0]: unknown field "ramp" (a ramp belongs in the rule's split, next to its weights)"#),
+        (with(r#""rules": [{"name": "a", "version": "v2", "ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 60, "to": 100}}]"#), r#"rules[0]: unknown field "ramp" (a ramp belongs in the rule's split, next to its weights)"#),
+        (with(r#""ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 60, "to": 100}"#), "$: unknown field \"ramp\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, mode, restore, trace_memory"),
         // Conditions.
         (rule(r#"{"name": "a", "match": {}, "version": "v1"}"#), "rules[0].match: expected exactly one of header, cookie, query, source_ip, all, any, not; found none"),
         (rule(r#"{"name": "a", "match": {"header": "a", "cookie": "b", "exact": "x"}, "version": "v1"}"#), "rules[0].match: expected exactly one of header, cookie, query, source_ip, all, any, not; found header and cookie"),
@@ -215,4 +252,88 @@ fn spec_example_config_compiles_with_defaults_applied() {
     let sticky = xff.sticky_cookie.unwrap();
     assert_eq!((sticky.max_age_s, sticky.secure), (2_592_000, false));
     assert_eq!(xff.tag_header, "x-version", "header names are lower-cased");
+}
+
+/// A minimal sidecar config with `extra` fields spliced in.
+fn sidecar(extra: &str) -> String {
+    with(&format!(
+        r#""mode": "sidecar"{}{extra}"#,
+        if extra.is_empty() { "" } else { ", " }
+    ))
+}
+
+#[test]
+fn sidecar_mode_fields_are_checked_with_their_paths() {
+    let cases: Vec<(String, &str)> = vec![
+        (with(r#""mode": "mesh""#), "mode: unknown variant `mesh`, expected `gateway` or `sidecar`"),
+        // The gateway's fields in sidecar mode, given at all (even empty).
+        (sidecar(r#""rules": [{"name": "a", "version": "v2"}]"#), r#"rules: only allowed when mode is "gateway""#),
+        (sidecar(r#""rules": []"#), r#"rules: only allowed when mode is "gateway""#),
+        (sidecar(r#""normalize": []"#), r#"normalize: only allowed when mode is "gateway""#),
+        (sidecar(r#""client_ip": {"from": "xff"}"#), r#"client_ip: only allowed when mode is "gateway""#),
+        (sidecar(r#""sticky_cookie": {"name": "c"}"#), r#"sticky_cookie: only allowed when mode is "gateway""#),
+        (sidecar(r#""trusted_tag_sources": ["10.0.0.0/8"]"#), r#"trusted_tag_sources: only allowed when mode is "gateway""#),
+        (
+            sidecar(r#""client_ip": {"from": "peer"}, "trusted_tag_sources": [], "normalize": [], "rules": [], "sticky_cookie": {"name": "c"}"#),
+            r#"client_ip: only allowed when mode is "gateway"; trusted_tag_sources: only allowed when mode is "gateway"; normalize: only allowed when mode is "gateway"; rules: only allowed when mode is "gateway"; sticky_cookie: only allowed when mode is "gateway""#,
+        ),
+        // The sidecar's fields in gateway mode, explicit or by default.
+        (with(r#""restore": ["trace"]"#), r#"restore: only allowed when mode is "sidecar""#),
+        (with(r#""mode": "gateway", "trace_memory": {}"#), r#"trace_memory: only allowed when mode is "sidecar""#),
+        // restore.
+        (sidecar(r#""restore": []"#), "restore: must list at least one restore source (header, baggage, trace)"),
+        (sidecar(r#""restore": ["header", "trace", "header"]"#), r#"restore[2]: "header" is listed twice"#),
+        (sidecar(r#""restore": ["header", "cookie"]"#), "restore[1]: unknown variant `cookie`, expected one of `header`, `baggage`, `trace`"),
+        (sidecar(r#""restore": "trace""#), r#"restore: invalid type: string "trace", expected an array"#),
+        // trace_memory.
+        (sidecar(r#""trace_memory": {"entries": 0}"#), "trace_memory.entries: 0 is outside 1..=1048576"),
+        (sidecar(r#""trace_memory": {"entries": 2000000}"#), "trace_memory.entries: 2000000 is outside 1..=1048576"),
+        (sidecar(r#""trace_memory": {"entries": -1}"#), "trace_memory.entries: invalid value: integer `-1`, expected a non-negative integer"),
+        (sidecar(r#""trace_memory": {"ttl_s": 0}"#), "trace_memory.ttl_s: 0 is outside 1..=86400"),
+        (sidecar(r#""trace_memory": {"ttl_s": 86401, "entries": 0}"#), "trace_memory.entries: 0 is outside 1..=1048576; trace_memory.ttl_s: 86401 is outside 1..=86400"),
+        (sidecar(r#""trace_memory": {"ttl": 5}"#), r#"trace_memory: unknown field "ttl"; expected one of entries, ttl_s"#),
+        (sidecar(r#""trace_memory": {"tll_s": 5}"#), r#"trace_memory: unknown field "tll_s" (did you mean "ttl_s"?)"#),
+    ];
+    assert_errors(&cases);
+}
+
+#[test]
+fn sidecar_defaults_and_explicit_values() {
+    use canary_tagger::config::{Mode, RestoreSource, Sidecar, TraceMemory};
+    let minimal = CompiledConfig::from_json(sidecar("").as_bytes()).unwrap();
+    assert_eq!(
+        minimal.mode,
+        Mode::Sidecar(Sidecar {
+            restore: vec![
+                RestoreSource::Header,
+                RestoreSource::Baggage,
+                RestoreSource::Trace
+            ],
+            trace_memory: TraceMemory {
+                entries: 65_536,
+                ttl_s: 300
+            },
+        })
+    );
+    let explicit = CompiledConfig::from_json(
+        sidecar(r#""restore": ["trace", "baggage"], "trace_memory": {"entries": 1, "ttl_s": 86400}, "baggage": true, "response_header": "x-v""#).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(
+        explicit.mode,
+        Mode::Sidecar(Sidecar {
+            restore: vec![RestoreSource::Trace, RestoreSource::Baggage],
+            trace_memory: TraceMemory {
+                entries: 1,
+                ttl_s: 86_400
+            },
+        })
+    );
+    assert!(explicit.baggage);
+    let gateway = CompiledConfig::from_json(with(r#""mode": "gateway""#).as_bytes()).unwrap();
+    assert_eq!(gateway.mode, Mode::Gateway);
+    assert_eq!(
+        CompiledConfig::from_json(with("").as_bytes()).unwrap().mode,
+        Mode::Gateway
+    );
 }

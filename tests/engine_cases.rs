@@ -821,6 +821,48 @@ fn salt_defaults_to_the_rule_name_and_split_salt_overrides_it() {
 }
 
 #[test]
+fn a_ramped_split_decides_with_the_weights_of_the_time_set() {
+    // v3 10 % → 100 % over an hour from 2026-12-01T10:00:00Z; v2 and v1 share the rest 3:1.
+    let config = compile(
+        r#"{"versions": ["v1", "v2", "v3"], "default_version": "v1",
+            "rules": [{"name": "ramp", "split": {
+                "weights": [{"version": "v3", "percent": 10}, {"version": "v2", "percent": 67.5},
+                            {"version": "v1", "percent": 22.5}],
+                "ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 3600, "to": 100},
+                "key": ["source_ip"]}}]}"#,
+    );
+    let start = 1_796_119_200;
+    // SPEC §3 vector: ("ramp", "203.0.113.7") → bucket 5199.
+    let at = |now: i64, version: &str| {
+        config.set_time(now);
+        run_table(
+            &config,
+            &[case(
+                "203.0.113.7",
+                req().peer("203.0.113.7:1234"),
+                expect(version, by_rule(0)).split(SplitKey::Key(0), 5199),
+            )],
+        );
+    };
+    // Compiled, before any time is set: the configured weights.
+    run_table(
+        &config,
+        &[case(
+            "203.0.113.7",
+            req().peer("203.0.113.7:1234"),
+            expect("v2", by_rule(0)).split(SplitKey::Key(0), 5199),
+        )],
+    );
+    at(start - 86_400, "v2"); // v3 0-999, v2 1000-7749, v1 7750-9999
+    at(start, "v2");
+    at(start + 1800, "v3"); // v3 0-5499, v2 5500-8874, v1 8875-9999
+    at(start + 1600, "v2"); // v3 0-4999: time set backwards, the ranges follow
+    at(start + 1700, "v3"); // v3 0-5249
+    at(start + 3600, "v3");
+    at(i64::MAX, "v3");
+}
+
+#[test]
 fn split_ranges_follow_the_listed_order_to_the_bucket() {
     let config = compile(
         r#"{"versions": ["v1", "v2", "v3"], "default_version": "v1",
@@ -1061,5 +1103,75 @@ fn spec_example_user_stays_on_one_version_across_requests() {
                 "{uid}, request {i}"
             );
         }
+    }
+}
+
+// ------------------------------------------------------------------ SPEC §7: baggage guard
+
+/// A client-sent `canary-version` member of `baggage` is removed, other members kept,
+/// unless the client's tag was kept (trusted source); with `baggage: true` the decided
+/// version is written as before. `(label, baggage on, request, member outcome, effect)`,
+/// the effect being the `baggage` header after the filter: `None` when it has none.
+#[test]
+fn a_client_baggage_member_is_stripped_unless_its_tag_is_kept() {
+    use canary_tagger::effects::{HeaderWriter, SetMode};
+    use canary_tagger::request::RequestView;
+    struct Last(Option<Option<Vec<u8>>>);
+    impl HeaderWriter for Last {
+        fn add(&mut self, _: &str, value: &[u8]) {
+            self.0 = Some(Some(value.to_vec()));
+        }
+        fn replace(&mut self, _: &str, value: &[u8]) {
+            self.0 = Some(Some(value.to_vec()));
+        }
+        fn remove(&mut self, _: &str) {
+            self.0 = Some(None);
+        }
+    }
+    let trusted = "10.20.0.9:1234";
+    let untrusted = "203.0.113.9:1234";
+    let tagged = |peer: &str, baggage: &str| req().peer(peer).header("baggage", baggage);
+    #[rustfmt::skip]
+    let cases: Vec<(&str, bool, OwnedRequest, ClientTag, Option<&str>)> = vec![
+        ("only member, untrusted", false, tagged(untrusted, "canary-version=v3"), ClientTag::Stripped, None),
+        ("with properties", false, tagged(untrusted, "canary-version=v3;p=1"), ClientTag::Stripped, None),
+        ("among others", false, tagged(untrusted, "a=1, canary-version=v3,b=2"), ClientTag::Stripped, Some("a=1,b=2")),
+        ("unknown value", false, tagged(untrusted, "canary-version=zz,a=1"), ClientTag::Stripped, Some("a=1")),
+        ("trusted, no tag header", false, tagged(trusted, "canary-version=v3"), ClientTag::Stripped, None),
+        ("trusted with kept tag", false,
+            tagged(trusted, "canary-version=v3,a=1").header("x-canary-version", "v3"), ClientTag::Kept, Some("canary-version=v3,a=1")),
+        ("untrusted with tag", false,
+            tagged(untrusted, "canary-version=v3").header("x-canary-version", "v3"), ClientTag::Stripped, None),
+        ("no member", false, tagged(untrusted, "a=1,canary-versions=x"), ClientTag::Absent, Some("a=1,canary-versions=x")),
+        ("baggage on, replaced", true, tagged(untrusted, "canary-version=v3,a=1"), ClientTag::Stripped, Some("a=1,canary-version=v1")),
+        ("baggage on, kept tag", true,
+            tagged(trusted, "a=1,canary-version=v3").header("x-canary-version", "v3"), ClientTag::Kept, Some("a=1,canary-version=v3")),
+    ];
+    for (label, baggage_on, request, outcome, after) in cases {
+        let config = compile(&format!(
+            r#"{{"versions": ["v1", "v2", "v3"], "default_version": "v1", "baggage": {baggage_on},
+                "trusted_tag_sources": ["10.20.0.0/16"]}}"#
+        ));
+        let decision = engine::decide(&config, &request, 0);
+        assert_eq!(decision.client_baggage, outcome, "{label}");
+        let mut written = Last(None);
+        let mut baggage_effects = decision
+            .request_effects(&config, &request)
+            .filter(|effect| effect.name == "baggage");
+        let effect = baggage_effects.next();
+        assert!(
+            baggage_effects.next().is_none(),
+            "{label}: one baggage effect"
+        );
+        if let Some(effect) = effect {
+            assert_eq!(effect.mode == SetMode::Remove, after.is_none(), "{label}");
+            effect.apply(&request, &mut written);
+        }
+        let before = request.header_values("baggage").next().map(<[u8]>::to_vec);
+        let result = match written.0 {
+            Some(now) => now,
+            None => before,
+        };
+        assert_eq!(result.as_deref(), after.map(str::as_bytes), "{label}");
     }
 }

@@ -794,6 +794,10 @@ impl HeaderWriter for Headers {
         self.0.retain(|(n, _)| n != name);
         self.0.push((name.to_string(), value.to_vec()));
     }
+
+    fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| n != name);
+    }
 }
 
 impl Headers {
@@ -850,6 +854,18 @@ fn check_effects(
             .count();
         if members.last() != Some(&expected_last.as_bytes()) || ours != 1 {
             return Err(format!("baggage ends with {expected_last}, once"));
+        }
+    }
+    // SPEC §7: a client's `canary-version` member survives only along with a kept tag.
+    let rewrites_baggage = config.tag_header == "baggage"
+        || decision
+            .normalized
+            .iter()
+            .any(|index| config.normalize[index].header == "baggage");
+    if !config.baggage && !rewrites_baggage && decision.client_tag != ClientTag::Kept {
+        let members = canary_tagger::baggage::members(headers.values("baggage").into_iter());
+        if members.ours {
+            return Err("a client's canary-version member was left in baggage".into());
         }
     }
     for index in decision.normalized.iter() {
@@ -1071,6 +1087,181 @@ fn raising_the_first_versions_percent_never_moves_a_user_out_of_it() {
             }
             if low == 0 {
                 assert_eq!(count_before, 0, "{shape}: 0 % is nobody");
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ (d) probed headers
+
+/// When [`engine::probe_headers`] names the only headers a config can consult, the filter
+/// asks Envoy whether those are present and, when none is, decides on an empty header map
+/// instead of reading the whole one: a request without them must decide, and write, exactly
+/// as the same request with no headers at all.
+#[test]
+fn a_request_without_the_probed_headers_decides_as_one_without_headers() {
+    const CONFIGS: u64 = 400;
+    const REQUESTS_PER_CONFIG: usize = 12;
+    let base = base_seed() ^ 0x0070_be5e;
+    let mut probed = 0usize;
+    for n in 0..CONFIGS {
+        let seed = base.wrapping_add(n.wrapping_mul(0x9e37_79b9));
+        let mut rng = Rng::new(seed);
+        let mut json = random_config(&mut rng);
+        if rng.chance(70) {
+            // Most random configs have rules; the probe is for those without.
+            json.as_object_mut().unwrap().remove("rules");
+            json.as_object_mut().unwrap().remove("normalize");
+        }
+        let config = CompiledConfig::from_json(json.to_string().as_bytes()).unwrap();
+        let Some(names) = engine::probe_headers(&config) else {
+            assert!(
+                !config.rules.is_empty() || !config.normalize.is_empty(),
+                "seed {seed}: no probe for {json}"
+            );
+            continue;
+        };
+        for _ in 0..REQUESTS_PER_CONFIG {
+            let mut request = OwnedRequest::new().peer("203.0.113.7:443");
+            for (name, value) in random_request(&mut rng).headers() {
+                if !names.contains(&name.as_str()) {
+                    request = request.header(name, value);
+                }
+            }
+            let empty = OwnedRequest::new().peer("203.0.113.7:443");
+            let entropy = rng.u128();
+            let context = || {
+                format!(
+                    "seed {seed}\nconfig: {json}\nrequest: {}",
+                    common::describe(&request)
+                )
+            };
+            let decision = engine::decide(&config, &request, entropy);
+            assert_eq!(
+                decision,
+                engine::decide(&config, &empty, entropy),
+                "{}",
+                context()
+            );
+            let effects = |r: &OwnedRequest| -> Vec<(String, SetMode, Vec<u8>)> {
+                decision
+                    .request_effects(&config, r)
+                    .map(|e| (e.name.to_string(), e.mode, e.value(r).into_owned()))
+                    .collect()
+            };
+            assert_eq!(effects(&request), effects(&empty), "{}", context());
+            probed += 1;
+        }
+    }
+    assert!(probed > 1000, "only {probed} probed requests");
+}
+
+// ------------------------------------------------------------------ (e) time-based ramps
+
+/// A split of `weights` (buckets) over v1.. with `split.ramp`, on cookie `uid`.
+fn ramped_config(weights: &[u32], start: &str, duration_s: u64, to: u32) -> Value {
+    let versions = ["v1", "v2", "v3", "v4"];
+    let weights: Vec<Value> = weights
+        .iter()
+        .zip(versions)
+        .map(|(&buckets, version)| json!({"version": version, "percent": percent(buckets)}))
+        .collect();
+    json!({
+        "versions": versions,
+        "default_version": "v1",
+        "rules": [{"name": "ramp", "split": {
+            "weights": weights,
+            "ramp": {"start": start, "duration_s": duration_s, "to": percent(to)},
+            "key": ["cookie:uid"],
+        }}],
+    })
+}
+
+#[test]
+fn while_a_ramp_runs_no_user_ever_leaves_the_first_version() {
+    use canary_tagger::ramp::{format_rfc3339, Ramp};
+
+    let mut rng = Rng::new(base_seed() ^ 0x7a3b);
+    let keys: Vec<String> = (0..400)
+        .map(|i| format!("{i}-{:016x}", rng.next_u64()))
+        .collect();
+    let start: i64 = 1_796_119_200; // 2026-12-01T10:00:00Z
+    for case in 0..150 {
+        let parts = rng.range(1, 4);
+        let weights = random_weights(&mut rng, parts);
+        let first = weights[0];
+        let to = if rng.chance(25) {
+            10_000
+        } else {
+            first + u32::try_from(rng.below(usize::try_from(10_001 - first).unwrap())).unwrap()
+        };
+        let duration_s = match rng.below(3) {
+            0 => 1 + u64::try_from(rng.below(30)).unwrap(),
+            1 => 1 + u64::try_from(rng.below(86_400)).unwrap(),
+            _ => 1 + rng.next_u64() % 1_000_000_000,
+        };
+        let json = ramped_config(&weights, &format_rfc3339(start), duration_s, to);
+        let config = common::compile(&json.to_string());
+        let Action::Split(split) = &config.rules[0].action else {
+            panic!("not a split")
+        };
+        let ramp = split.ramp.unwrap();
+        assert_eq!(
+            ramp,
+            Ramp {
+                start,
+                duration_s,
+                to: u16::try_from(to).unwrap()
+            }
+        );
+        // Times before, during and after the ramp, in increasing order.
+        let span = i64::try_from(duration_s).unwrap();
+        let mut times: Vec<i64> = (0..5)
+            .map(|_| {
+                start - 10
+                    + i64::try_from(rng.next_u64() % u64::try_from(span + 20).unwrap()).unwrap()
+            })
+            .collect();
+        times.sort_unstable();
+        let mut on_first = vec![false; keys.len()];
+        let mut first_buckets = 0;
+        for &now in &times {
+            config.set_time(now);
+            let ranges: Vec<(u16, VersionId)> = split.ranges().collect();
+            let ends: Vec<u16> = ranges.iter().map(|(end, _)| *end).collect();
+            assert!(
+                ends.windows(2).all(|w| w[0] <= w[1]) && ends.last() == Some(&BUCKETS),
+                "case {case} {json} at {now}: ends {ends:?}"
+            );
+            let expected_first = ramp.first_at(u16::try_from(first).unwrap(), now);
+            assert_eq!(
+                split.first_buckets(),
+                expected_first,
+                "case {case} {json} at {now}"
+            );
+            assert!(
+                expected_first >= first_buckets,
+                "case {case}: the first version shrank"
+            );
+            if now <= start {
+                assert_eq!(
+                    u32::from(expected_first),
+                    first,
+                    "case {case}: before the start"
+                );
+            }
+            if now >= ramp.end() {
+                assert_eq!(u32::from(expected_first), to, "case {case}: after the end");
+            }
+            first_buckets = expected_first;
+            for (i, uid) in keys.iter().enumerate() {
+                let is_first = version_of(&config, uid) == "v1";
+                assert!(
+                    is_first || !on_first[i],
+                    "case {case} {json}: user {uid} left v1 at {now} ({})",
+                    format_rfc3339(now)
+                );
+                on_first[i] = is_first;
             }
         }
     }

@@ -222,3 +222,42 @@ fn spec_example_decisions() {
     assert_eq!(config.version_name(decision.version), "v2");
     assert_eq!(decision.decided_by, by_rule(2));
 }
+
+/// SPEC §9: a ramp's ranges at a second are integer arithmetic, the same on wasm32 (whose
+/// `usize` is 32 bits) as on x86_64; the dates parse to the same seconds.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn ramp_ranges_match_on_both_architectures() {
+    use canary_tagger::config::{Action, CompiledConfig};
+    use canary_tagger::ramp::parse_rfc3339_utc;
+
+    assert_eq!(parse_rfc3339_utc("2026-12-01T10:00:00Z"), Ok(1_796_119_200));
+    assert_eq!(
+        parse_rfc3339_utc("9999-12-31T23:59:59Z"),
+        Ok(253_402_300_799)
+    );
+    let config = CompiledConfig::from_json(
+        br#"{"versions": ["v1", "v2", "v3"], "default_version": "v1",
+             "rules": [{"name": "ramp", "split": {
+               "weights": [{"version": "v3", "percent": 10}, {"version": "v2", "percent": 67.5},
+                           {"version": "v1", "percent": 22.5}],
+               "ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 4000000000, "to": 99.99},
+               "key": ["source_ip"]}}]}"#,
+    )
+    .unwrap();
+    let Action::Split(split) = &config.rules[0].action else {
+        panic!("not a split")
+    };
+    let start = 1_796_119_200i64;
+    for (offset, ends) in [
+        (-1i64, [1000u16, 7750, 10_000]),
+        (1, [1000, 7750, 10_000]),
+        (1_234_567_891, [3777, 8444, 10_000]),
+        (3_999_999_999, [9998, 9999, 10_000]),
+        (4_000_000_000, [9999, 9999, 10_000]),
+    ] {
+        config.set_time(start + offset);
+        let now: Vec<u16> = split.ranges().map(|(end, _)| end).collect();
+        assert_eq!(now, ends, "at start{offset:+}");
+    }
+}

@@ -20,7 +20,8 @@ use canary_tagger::hash::Fnv1a64;
 use canary_tagger::request::serialize_header_map;
 use canary_tagger_fuzz::input::{decode, Encode};
 use canary_tagger_fuzz::parsers::{
-    address_seed, baggage_seed, cidr_seed, cookie_seed, query_seed, xff_seed,
+    address_seed, baggage_seed, cidr_seed, cookie_seed, query_seed, trace_id_seed, xff_seed,
+    TRACE_ID_SEEDS,
 };
 use canary_tagger_fuzz::request::FuzzRequest;
 use canary_tagger_fuzz::FIXED_CONFIGS;
@@ -71,6 +72,13 @@ fn main() {
                 corpus.add("cidr", cidr_seed(cidr.as_bytes()));
             }
         }
+    }
+
+    for (value, other) in TRACE_ID_SEEDS.iter().zip(TRACE_ID_SEEDS.iter().rev()) {
+        corpus.add(
+            "trace_id",
+            trace_id_seed(value.as_bytes(), other.as_bytes()),
+        );
     }
 
     for (target, inputs) in &corpus.0 {

@@ -4,9 +4,9 @@
 #![no_main]
 
 use canary_tagger::engine;
-use canary_tagger::request::RequestView;
+use canary_tagger::request::{RequestView, SerializedRequest};
 use canary_tagger_fuzz::request::{map_reader, serialized_request};
-use canary_tagger_fuzz::{check_decision, fixed_configs};
+use canary_tagger_fuzz::{check_decision, check_sidecar, fixed_configs};
 use libfuzzer_sys::fuzz_target;
 
 const NAMES: [&str; 6] = [
@@ -35,6 +35,10 @@ fuzz_target!(|map: &[u8]| {
         assert_eq!(first, second, "{name}");
     }
     for (_, config) in fixed_configs() {
+        if config.sidecar().is_some() {
+            check_sidecar(config, &request, None::<&SerializedRequest>);
+            continue;
+        }
         let decision = engine::decide(config, &request, 7);
         check_decision(config, &decision);
     }

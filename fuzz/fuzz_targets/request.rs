@@ -3,14 +3,17 @@
 //! serialized header-map form, read by the filter's reader and decided under each fixed
 //! configuration: never a panic, always one of the configuration's versions, the same
 //! answer twice, the same answer from the in-memory reader, and a `baggage` rewrite that
-//! keeps every other member.
+//! keeps every other member. Sidecar-mode configurations: `check_sidecar` (remember, then
+//! restore, over an in-memory trace table).
 #![no_main]
 
 use canary_tagger::engine;
 use canary_tagger::request::RequestView;
 use canary_tagger_fuzz::input::decode;
 use canary_tagger_fuzz::request::{owned_request, serialized_request, FuzzRequest};
-use canary_tagger_fuzz::{check_baggage_rewrite, check_decision, fixed_configs, uses_entropy};
+use canary_tagger_fuzz::{
+    check_baggage_rewrite, check_decision, check_sidecar, fixed_configs, uses_entropy,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -36,6 +39,10 @@ fuzz_target!(|data: &[u8]| {
     }
 
     for (config_name, config) in fixed_configs() {
+        if config.sidecar().is_some() {
+            check_sidecar(config, &request, Some(&owned));
+            continue;
+        }
         let decision = engine::decide(config, &request, input.entropy);
         check_decision(config, &decision);
         let again = engine::decide(config, &request, input.entropy);

@@ -63,6 +63,13 @@ pub const WORDS: &[&str] = &[
     " ",
     "\t",
     "",
+    // Trace context (sidecar mode): a whole traceparent, its pieces, a B3 id.
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "4bf92f3577b34da6a3ce929d0e0e4736",
+    "463ac35c9f6413ad",
+    "00-",
+    "-01",
+    "canary-version=v2",
 ];
 
 /// A word of [`WORDS`] or raw bytes.

@@ -4,8 +4,10 @@
 
 use std::sync::OnceLock;
 
-use canary_tagger::config::CompiledConfig;
+use canary_tagger::config::{CompiledConfig, RestoreSource, VersionId};
 use canary_tagger::engine::{ClientTag, DecidedBy, Decision, SplitKey};
+use canary_tagger::request::RequestView;
+use canary_tagger::sidecar::{self, RestoredFrom, TraceKey, TraceTable};
 
 pub mod config_check;
 pub mod input;
@@ -13,8 +15,8 @@ pub mod parsers;
 pub mod request;
 
 /// The configurations the `request` and `header_map` targets decide under, by name. One
-/// more entry is one more configuration every input is decided under (the sidecar mode's
-/// config belongs here once it exists).
+/// more entry is one more configuration every input is decided under. A sidecar-mode
+/// configuration is checked with [`check_sidecar`] instead of `decide`.
 pub const FIXED_CONFIGS: &[(&str, &[u8])] = &[
     // SPEC §2's example: XFF with one trusted hop, a trusted range, normalize, five rules.
     (
@@ -31,7 +33,118 @@ pub const FIXED_CONFIGS: &[(&str, &[u8])] = &[
         "peer-normalize",
         include_bytes!("../configs/peer-normalize.json"),
     ),
+    // SPEC §8's sidecar example.
+    (
+        "sidecar",
+        include_bytes!("../../fixtures/configs/sidecar.json"),
+    ),
+    // Sidecar mode with trace first, baggage written, and a table of 3 slots, so that trace
+    // ids share slots.
+    (
+        "sidecar-small",
+        include_bytes!("../configs/sidecar-small.json"),
+    ),
 ];
+
+/// Envoy's shared data as the filter uses it in sidecar mode: slot → entry, and a clock.
+#[derive(Default)]
+pub struct MemoryTable {
+    pub slots: std::cell::RefCell<std::collections::HashMap<u32, Vec<u8>>>,
+    pub now_s: u64,
+}
+
+impl TraceTable for MemoryTable {
+    fn read_slot<T>(&self, slot: u32, read: impl FnOnce(Option<&[u8]>) -> T) -> T {
+        read(self.slots.borrow().get(&slot).map(Vec::as_slice))
+    }
+
+    fn now_s(&self) -> u64 {
+        self.now_s
+    }
+}
+
+impl MemoryTable {
+    /// What the filter does with an inbound request; the version remembered, if any.
+    pub fn remember<R: RequestView>(
+        &self,
+        config: &CompiledConfig,
+        request: &R,
+    ) -> Option<VersionId> {
+        let sidecar = config.sidecar()?;
+        let version = sidecar::inbound_version(config, request)?;
+        let mut any = false;
+        for (header, id) in sidecar::trace_ids(request) {
+            let key = TraceKey::new(header, id, &sidecar.trace_memory);
+            assert!(key.slot < sidecar.trace_memory.entries);
+            let mut buf = [0u8; sidecar::MAX_ENTRY];
+            let entry =
+                sidecar::encode_entry(key, self.now_s, config.version_name(version), &mut buf);
+            assert_eq!(
+                sidecar::decode_entry(entry),
+                Some((
+                    key.check,
+                    self.now_s,
+                    config.version_name(version).as_bytes()
+                ))
+            );
+            let slot = sidecar::slot_to_write(self, key, &sidecar.trace_memory, self.now_s);
+            assert!(slot == key.slot || slot == key.alt);
+            self.slots.borrow_mut().insert(slot, entry.to_vec());
+            any = true;
+        }
+        any.then_some(version)
+    }
+}
+
+/// Sidecar mode over one request, read by `request` and (if given) by a second reader of
+/// the same headers: the outbound decision is a known version, the same twice and from both
+/// readers, `header` restores only a tag sent once naming a version, the effects are the tag
+/// (and `baggage` when configured, rewritten keeping every other member); and once the
+/// request was remembered inbound, the same request outbound finds its version again when
+/// `trace` comes first.
+pub fn check_sidecar<R: RequestView, S: RequestView>(
+    config: &CompiledConfig,
+    request: &R,
+    other_reader: Option<&S>,
+) {
+    let Some(sidecar_config) = config.sidecar() else {
+        return;
+    };
+    let table = MemoryTable::default();
+    let restored = sidecar::restore(config, request, &table);
+    assert!(restored.version.index() < config.versions().len());
+    assert_eq!(restored, sidecar::restore(config, request, &table));
+    if let Some(other) = other_reader {
+        assert_eq!(restored, sidecar::restore(config, other, &table));
+    }
+    match restored.from {
+        RestoredFrom::Default => assert_eq!(restored.version, config.default_version),
+        RestoredFrom::Source(RestoreSource::Header) => {
+            let tags: Vec<&[u8]> = request.header_values(&config.tag_header).collect();
+            assert_eq!(tags, vec![config.version_name(restored.version).as_bytes()]);
+        }
+        RestoredFrom::Source(RestoreSource::Trace) => panic!("an empty table restored a trace"),
+        RestoredFrom::Source(RestoreSource::Baggage) => {}
+    }
+    let effects: Vec<_> = restored.request_effects(config, request).collect();
+    assert_eq!(effects.len(), 1 + usize::from(config.baggage));
+    if config.baggage {
+        check_baggage_rewrite(
+            request.header_values("baggage"),
+            config.version_name(restored.version),
+        );
+    }
+    if let Some(version) = table.remember(config, request) {
+        if sidecar_config.restore.first() == Some(&RestoreSource::Trace) {
+            let again = sidecar::restore(config, request, &table);
+            assert_eq!(
+                (again.version, again.from),
+                (version, RestoredFrom::Source(RestoreSource::Trace)),
+                "remembered, then not found"
+            );
+        }
+    }
+}
 
 /// [`FIXED_CONFIGS`], compiled once.
 pub fn fixed_configs() -> &'static [(&'static str, CompiledConfig)] {
@@ -114,7 +227,8 @@ pub fn percent_encode(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// `baggage::with_version` over `existing` re-parses as: every member of the request that
-/// is not ours, in order and verbatim (trimmed), then exactly one `canary-version=VERSION`.
+/// is not ours, in order and verbatim (trimmed), then exactly one `canary-version=VERSION`;
+/// without a version (SPEC §7's strip), the same members and nothing else.
 pub fn check_baggage_rewrite<'a>(existing: impl Iterator<Item = &'a [u8]> + Clone, version: &str) {
     let key_of = |member: &[u8]| -> Vec<u8> {
         let end = member
@@ -130,7 +244,18 @@ pub fn check_baggage_rewrite<'a>(existing: impl Iterator<Item = &'a [u8]> + Clon
         .map(|member| member.trim_ascii().to_vec())
         .filter(|member| !member.is_empty() && key_of(member) != ours)
         .collect();
-    let rewritten = canary_tagger::baggage::with_version(existing, version);
+    let stripped = canary_tagger::baggage::with_version(existing.clone(), None);
+    let stripped_members: Vec<&[u8]> = match stripped.as_slice() {
+        [] => Vec::new(),
+        value => value.split(|&b| b == b',').collect(),
+    };
+    assert_eq!(
+        stripped_members,
+        kept.iter().map(Vec::as_slice).collect::<Vec<_>>()
+    );
+    let members = canary_tagger::baggage::members(existing.clone());
+    assert_eq!(members.others, !kept.is_empty());
+    let rewritten = canary_tagger::baggage::with_version(existing, Some(version));
     let members: Vec<&[u8]> = rewritten.split(|&b| b == b',').collect();
     let empty: &[u8] = b"";
     let (last, others) = members.split_last().unwrap_or((&empty, &[]));

@@ -108,6 +108,27 @@ pub fn address_seed(text: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A `trace_id` input: `value` and `other` raw, a table of 7 slots, time 1000.
+pub fn trace_id_seed(value: &[u8], other: &[u8]) -> Vec<u8> {
+    let mut out = Bytes(value.to_vec()).encoded();
+    out.extend(Bytes(other.to_vec()).encoded());
+    out.extend_from_slice(&7u16.to_le_bytes());
+    out.extend_from_slice(&1000u64.to_le_bytes());
+    out
+}
+
+/// Header values the `trace_id` seeds start from: valid ids of each kind and near misses.
+pub const TRACE_ID_SEEDS: &[&str] = &[
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future",
+    "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+    "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+    "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "463ac35c9f6413ad",
+    "463ac35c9f6413ad48485a3953bb6124",
+    "9f1e6c1a-0a7e-4c5e-9d1b-2f0c7a3e5b11",
+];
+
 fn raw_values(values: &[&[u8]]) -> Vec<Bytes> {
     values.iter().map(|value| Bytes(value.to_vec())).collect()
 }
@@ -133,6 +154,16 @@ mod tests {
         assert_eq!(query.path.0, b"/p?beta=0");
         let baggage: BaggageInput = decode(&baggage_seed(&[b"a=1"])).unwrap();
         assert_eq!(baggage.values, raw_values(&[b"a=1"]));
+        let trace: TraceIdInput = decode(&trace_id_seed(b"abc", b"def")).unwrap();
+        assert_eq!(
+            (
+                trace.value.0.as_slice(),
+                trace.other.0.as_slice(),
+                trace.entries,
+                trace.now_s
+            ),
+            (&b"abc"[..], &b"def"[..], 7, 1000)
+        );
         let cidr: CidrInput = decode(&cidr_seed(b"10.0.0.0/8")).unwrap();
         assert_eq!(
             (cidr.text.0.as_slice(), cidr.prefix),
@@ -141,4 +172,13 @@ mod tests {
         let address: AddressInput = decode(&address_seed(b"[::1]:80")).unwrap();
         assert_eq!(address.text.0, b"[::1]:80");
     }
+}
+
+/// Trace ids (sidecar mode): a header value, another to tell apart, a table size, a time.
+#[derive(Arbitrary, Clone, Debug, PartialEq, Eq)]
+pub struct TraceIdInput {
+    pub value: Bytes,
+    pub other: Bytes,
+    pub entries: u16,
+    pub now_s: u64,
 }

@@ -36,6 +36,9 @@ pub const HEADER_NAMES: &[&str] = &[
     ":scheme",
     "Cookie",
     "X-Canary-Version",
+    "traceparent",
+    "x-b3-traceid",
+    "x-request-id",
 ];
 
 impl HeaderName {

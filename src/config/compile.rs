@@ -4,18 +4,20 @@
 use std::collections::HashSet;
 
 use super::dto::{
-    ActionDto, ClientIpDto, ClientIpFrom, ConditionDto, ConditionKind, NormalizeDto, OperatorDto,
-    PluginConfigDto, RuleDto, SplitDto,
+    ActionDto, ClientIpDto, ClientIpFrom, ConditionDto, ConditionKind, ModeDto, NormalizeDto,
+    OperatorDto, PluginConfigDto, RampDto, RestoreSourceDto, RuleDto, SplitDto,
 };
 use super::error::{ConfigError, ConfigErrors, ErrorKind, JsonPath, ListOf};
 use super::{
-    Action, ClientIpMode, CompiledConfig, KeySource, Normalize, Rule, Split, StickyCookie,
-    VersionId, Versions, DEFAULT_STICKY_MAX_AGE_S, DEFAULT_TAG_HEADER, MAX_NAME_LEN, MAX_NORMALIZE,
-    PSEUDO_HEADERS, SUPPORTED_SCHEMA, VERSION_PUNCTUATION,
+    Action, ClientIpMode, CompiledConfig, KeySource, Mode, Normalize, RestoreSource, Rule, Sidecar,
+    Split, StickyCookie, TraceMemory, VersionId, Versions, DEFAULT_STICKY_MAX_AGE_S,
+    DEFAULT_TAG_HEADER, DEFAULT_TRACE_ENTRIES, DEFAULT_TRACE_TTL_S, MAX_NAME_LEN, MAX_NORMALIZE,
+    MAX_TRACE_ENTRIES, MAX_TRACE_TTL_S, PSEUDO_HEADERS, SUPPORTED_SCHEMA, VERSION_PUNCTUATION,
 };
 use crate::http;
 use crate::matcher::{self, Condition, LiteralKind, StringMatch, ValueSource};
 use crate::net::Cidr;
+use crate::ramp::{parse_rfc3339_utc, Ramp};
 
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
@@ -125,21 +127,23 @@ impl TryFrom<PluginConfigDto> for CompiledConfig {
             },
         };
 
+        let mode = compile_mode(&dto, &root, &mut errors);
+
         let trusted_tag_sources = compile_cidrs(
-            &dto.trusted_tag_sources,
+            dto.trusted_tag_sources.as_deref().unwrap_or_default(),
             &root.key("trusted_tag_sources"),
             &mut errors,
         );
 
         let normalize_path = root.key("normalize");
-        if dto.normalize.len() > MAX_NORMALIZE {
+        let normalize_entries = dto.normalize.as_deref().unwrap_or_default();
+        if normalize_entries.len() > MAX_NORMALIZE {
             errors.add(
                 normalize_path.clone(),
-                ErrorKind::TooManyNormalize(dto.normalize.len()),
+                ErrorKind::TooManyNormalize(normalize_entries.len()),
             );
         }
-        let normalize = dto
-            .normalize
+        let normalize = normalize_entries
             .iter()
             .enumerate()
             .map(|(i, entry)| {
@@ -150,6 +154,8 @@ impl TryFrom<PluginConfigDto> for CompiledConfig {
         let mut rule_names = HashSet::new();
         let rules = dto
             .rules
+            .as_deref()
+            .unwrap_or_default()
             .iter()
             .enumerate()
             .filter_map(|(i, rule)| {
@@ -203,10 +209,111 @@ impl TryFrom<PluginConfigDto> for CompiledConfig {
                 sticky_cookie,
                 response_header,
                 baggage: dto.baggage,
+                mode,
             }),
             _ => Err(ConfigErrors(errors.0)),
         }
     }
+}
+
+/// SPEC §8: the mode, its own fields, and the other mode's fields rejected where given.
+fn compile_mode(dto: &PluginConfigDto, root: &JsonPath, errors: &mut Errors) -> Mode {
+    let mode = dto.mode.unwrap_or(ModeDto::Gateway);
+    // The fields of the other mode, and whether each is given.
+    let (other, others_fields): (_, &[(&str, bool)]) = match mode {
+        ModeDto::Gateway => (
+            "sidecar",
+            &[
+                ("restore", dto.restore.is_some()),
+                ("trace_memory", dto.trace_memory.is_some()),
+            ],
+        ),
+        ModeDto::Sidecar => (
+            "gateway",
+            &[
+                ("client_ip", dto.client_ip.is_some()),
+                ("trusted_tag_sources", dto.trusted_tag_sources.is_some()),
+                ("normalize", dto.normalize.is_some()),
+                ("rules", dto.rules.is_some()),
+                ("sticky_cookie", dto.sticky_cookie.is_some()),
+            ],
+        ),
+    };
+    for (field, given) in others_fields {
+        if *given {
+            errors.add(root.key(field), ErrorKind::OnlyInMode(other));
+        }
+    }
+    if mode == ModeDto::Gateway {
+        return Mode::Gateway;
+    }
+
+    let restore_path = root.key("restore");
+    let restore = match &dto.restore {
+        None => RestoreSource::ALL.to_vec(),
+        Some(sources) => {
+            if sources.is_empty() {
+                errors.add(
+                    restore_path.clone(),
+                    ErrorKind::EmptyList(ListOf::RestoreSource),
+                );
+            }
+            let mut compiled: Vec<RestoreSource> = Vec::with_capacity(sources.len());
+            for (i, source) in sources.iter().enumerate() {
+                let source = match source {
+                    RestoreSourceDto::Header => RestoreSource::Header,
+                    RestoreSourceDto::Baggage => RestoreSource::Baggage,
+                    RestoreSourceDto::Trace => RestoreSource::Trace,
+                };
+                if compiled.contains(&source) {
+                    errors.add(restore_path.index(i), ErrorKind::ListedTwice(source.name()));
+                } else {
+                    compiled.push(source);
+                }
+            }
+            compiled
+        }
+    };
+
+    let memory_path = root.key("trace_memory");
+    let memory = dto.trace_memory.as_ref();
+    let entries = memory.and_then(|m| m.entries);
+    let entries = match entries {
+        None => DEFAULT_TRACE_ENTRIES,
+        Some(n) => match u32::try_from(n) {
+            Ok(n) if (1..=MAX_TRACE_ENTRIES).contains(&n) => n,
+            _ => {
+                errors.add(
+                    memory_path.key("entries"),
+                    ErrorKind::OutOfRange {
+                        value: n,
+                        min: 1,
+                        max: u64::from(MAX_TRACE_ENTRIES),
+                    },
+                );
+                DEFAULT_TRACE_ENTRIES
+            }
+        },
+    };
+    let ttl_s = match memory.and_then(|m| m.ttl_s) {
+        None => DEFAULT_TRACE_TTL_S,
+        Some(n) if (1..=MAX_TRACE_TTL_S).contains(&n) => n,
+        Some(n) => {
+            errors.add(
+                memory_path.key("ttl_s"),
+                ErrorKind::OutOfRange {
+                    value: n,
+                    min: 1,
+                    max: MAX_TRACE_TTL_S,
+                },
+            );
+            DEFAULT_TRACE_TTL_S
+        }
+    };
+    Mode::Sidecar(Sidecar {
+        restore,
+        trace_memory: TraceMemory { entries, ttl_s },
+    })
 }
 
 /// What the rest of the config is checked against.
@@ -360,7 +467,7 @@ fn compile_split(
     if split.weights.is_empty() {
         errors.add(weights_path.clone(), ErrorKind::EmptyList(ListOf::Version));
     }
-    let mut ranges = Vec::with_capacity(split.weights.len());
+    let mut weights = Vec::with_capacity(split.weights.len());
     let mut seen = HashSet::new();
     let mut end: u32 = 0;
     for (i, weight) in split.weights.iter().enumerate() {
@@ -373,11 +480,15 @@ fn compile_split(
                 ErrorKind::VersionListedTwice(weight.version.clone()),
             );
         }
-        match percent_to_buckets(weight.percent) {
-            Ok(buckets) => end += u32::from(buckets),
-            Err(kind) => errors.add(weight_path.key("percent"), kind),
-        }
-        ranges.push((u16::try_from(end).unwrap_or(u16::MAX), version));
+        let buckets = match percent_to_buckets(weight.percent) {
+            Ok(buckets) => buckets,
+            Err(kind) => {
+                errors.add(weight_path.key("percent"), kind);
+                0
+            }
+        };
+        end += u32::from(buckets);
+        weights.push((buckets, version));
     }
     if !split.weights.is_empty()
         && end != u32::from(crate::hash::BUCKETS)
@@ -397,11 +508,54 @@ fn compile_split(
             value_source(key, &key_path, &SPLIT_KEY_FORMS, known, errors).map(KeySource::Value)
         })
         .collect();
-    Split {
-        ranges,
-        keys,
-        salt: split.salt.clone().unwrap_or_else(|| rule_name.to_string()),
+    let ramp = split.ramp.as_ref().and_then(|ramp| {
+        let first = split.weights.first().map(|w| w.percent);
+        compile_ramp(ramp, first, &path.key("ramp"), errors)
+    });
+    let salt = split.salt.clone().unwrap_or_else(|| rule_name.to_string());
+    Split::new(weights, keys, salt, ramp)
+}
+
+/// `split.ramp`; `first` is the first weight's percent as written.
+fn compile_ramp(
+    ramp: &RampDto,
+    first: Option<f64>,
+    path: &JsonPath,
+    errors: &mut Errors,
+) -> Option<Ramp> {
+    let start = match parse_rfc3339_utc(&ramp.start) {
+        Ok(start) => Some(start),
+        Err(error) => {
+            let text = ramp.start.clone();
+            errors.add(path.key("start"), ErrorKind::InvalidTime { text, error });
+            None
+        }
+    };
+    if ramp.duration_s < 1 {
+        errors.add(path.key("duration_s"), ErrorKind::ZeroRampDuration);
     }
+    let to = match percent_to_buckets(ramp.to) {
+        Ok(to) => Some(to),
+        Err(kind) => {
+            errors.add(path.key("to"), kind);
+            None
+        }
+    };
+    let first_buckets = first.and_then(|percent| percent_to_buckets(percent).ok());
+    if let (Some(to), Some(first), Some(first_percent)) = (to, first_buckets, first) {
+        if to < first {
+            let kind = ErrorKind::RampBelowFirstWeight {
+                to: ramp.to,
+                first: first_percent,
+            };
+            errors.add(path.key("to"), kind);
+        }
+    }
+    Some(Ramp {
+        start: start?,
+        duration_s: ramp.duration_s,
+        to: to?,
+    })
 }
 
 /// The sum is only meaningful when every percent is itself valid.

@@ -18,16 +18,55 @@ pub struct PluginConfigDto {
     pub versions: Vec<String>,
     pub default_version: String,
     pub client_ip: Option<ClientIpDto>,
-    #[serde(default)]
-    pub trusted_tag_sources: Vec<String>,
-    #[serde(default)]
-    pub normalize: Vec<NormalizeDto>,
-    #[serde(default)]
-    pub rules: Vec<RuleDto>,
+    // The lists are `Option`s so that compiling can tell a list given (empty or not) from
+    // one left out: sidecar mode rejects the gateway's fields when they are given at all.
+    pub trusted_tag_sources: Option<Vec<String>>,
+    pub normalize: Option<Vec<NormalizeDto>>,
+    pub rules: Option<Vec<RuleDto>>,
     pub sticky_cookie: Option<StickyCookieDto>,
     pub response_header: Option<String>,
     #[serde(default)]
     pub baggage: bool,
+    /// SPEC §8: `gateway` (the default) decides; `sidecar` restores the tag.
+    pub mode: Option<ModeDto>,
+    /// Sidecar mode: where an outbound call's version comes from, in order.
+    pub restore: Option<Vec<RestoreSourceDto>>,
+    /// Sidecar mode: the trace id → version table.
+    pub trace_memory: Option<TraceMemoryDto>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[cfg_attr(
+    all(feature = "schema", not(target_arch = "wasm32")),
+    derive(schemars::JsonSchema)
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeDto {
+    Gateway,
+    Sidecar,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[cfg_attr(
+    all(feature = "schema", not(target_arch = "wasm32")),
+    derive(schemars::JsonSchema)
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RestoreSourceDto {
+    Header,
+    Baggage,
+    Trace,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(
+    all(feature = "schema", not(target_arch = "wasm32")),
+    derive(schemars::JsonSchema)
+)]
+#[serde(deny_unknown_fields)]
+pub struct TraceMemoryDto {
+    pub entries: Option<u64>,
+    pub ttl_s: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +130,20 @@ pub struct SplitDto {
     #[serde(default)]
     pub key: Vec<String>,
     pub salt: Option<String>,
+    pub ramp: Option<RampDto>,
+}
+
+/// `split.ramp` (SPEC §9): the first listed version grows by itself.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(
+    all(feature = "schema", not(target_arch = "wasm32")),
+    derive(schemars::JsonSchema)
+)]
+#[serde(deny_unknown_fields)]
+pub struct RampDto {
+    pub start: String,
+    pub duration_s: u64,
+    pub to: f64,
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,6 +9,7 @@ use serde_json::Number;
 
 use super::{MAX_NAME_LEN, MAX_NORMALIZE, PSEUDO_HEADERS, SUPPORTED_SCHEMA};
 use crate::net::CidrError;
+use crate::ramp::{format_rfc3339, TimeError};
 
 // ---------------------------------------------------------------------------- paths
 
@@ -218,6 +219,28 @@ pub enum ErrorKind {
         kind: String,
     },
     ZeroMaxAge,
+    /// A field of the other mode (SPEC §8); the mode it belongs to.
+    OnlyInMode(&'static str),
+    /// A `restore` source named twice.
+    ListedTwice(&'static str),
+    /// An integer outside its bounds (inclusive).
+    OutOfRange {
+        value: u64,
+        min: u64,
+        max: u64,
+    },
+    /// `split.ramp.start` is not an RFC 3339 time in UTC.
+    InvalidTime {
+        text: String,
+        error: TimeError,
+    },
+    /// `split.ramp.duration_s` is 0.
+    ZeroRampDuration,
+    /// `split.ramp.to` is below the first weight's percent (both as written).
+    RampBelowFirstWeight {
+        to: f64,
+        first: f64,
+    },
 
     /// A JSON Schema keyword the value fails (`canary-tagger validate`, the schema tests;
     /// never the filter, so not in the module).
@@ -278,6 +301,7 @@ pub enum ListOf {
     Value,
     AddressOrRange,
     Condition,
+    RestoreSource,
 }
 
 /// The JSON value an error found, described as serde describes it.
@@ -361,6 +385,14 @@ impl ErrorKind {
             ),
             ErrorKind::InvalidJson(message) => write!(f, "invalid JSON: {message}"),
             ErrorKind::MissingField => f.write_str("required field is missing"),
+            // A ramp is part of a split (SPEC §9); on a rule it is an easy slip.
+            ErrorKind::UnknownField { field, known }
+                if field == "ramp" && known.iter().any(|k| k == "split") =>
+            {
+                f.write_str(
+                    "unknown field \"ramp\" (a ramp belongs in the rule's split, next to its weights)",
+                )
+            }
             ErrorKind::UnknownField { field, known } => match closest_name(field, known) {
                 Some(suggestion) => {
                     write!(f, "unknown field \"{field}\" (did you mean \"{suggestion}\"?)")
@@ -401,6 +433,7 @@ impl ErrorKind {
                     ListOf::Value => "value",
                     ListOf::AddressOrRange => "address or CIDR range",
                     ListOf::Condition => "condition",
+                    ListOf::RestoreSource => "restore source (header, baggage, trace)",
                 };
                 write!(f, "must list at least one {noun}")
             }
@@ -520,10 +553,43 @@ impl ErrorKind {
             }
             ErrorKind::SourceNamesNothing { text, kind } => write!(f, "\"{text}\" names no {kind}"),
             ErrorKind::ZeroMaxAge => f.write_str("must be positive (0 would delete the cookie)"),
+            ErrorKind::OnlyInMode(mode) => write!(f, "only allowed when mode is \"{mode}\""),
+            ErrorKind::ListedTwice(name) => write!(f, "\"{name}\" is listed twice"),
+            ErrorKind::OutOfRange { value, min, max } => {
+                write!(f, "{value} is outside {min}..={max}")
+            }
+            ErrorKind::InvalidTime { text, error } => write_time_error(f, text, *error),
+            ErrorKind::ZeroRampDuration => {
+                f.write_str("must be at least 1 (the ramp's length in seconds)")
+            }
+            ErrorKind::RampBelowFirstWeight { to, first } => {
+                write!(f, "{to} is below the first weight ({first})")
+            }
 
             #[cfg(all(feature = "schema", not(target_arch = "wasm32")))]
             ErrorKind::Schema(keyword) => write_schema_keyword(f, keyword),
         }
+    }
+}
+
+fn write_time_error(f: &mut dyn fmt::Write, text: &str, error: TimeError) -> fmt::Result {
+    write!(f, "\"{text}\" ")?;
+    match error {
+        TimeError::Format => {
+            f.write_str("is not an RFC 3339 date and time in UTC, such as 2026-12-01T10:00:00Z")
+        }
+        TimeError::Month(month) => write!(f, "has no month {month}"),
+        TimeError::Day { year, month, day } => {
+            write!(f, "has no day {day} in {year:04}-{month:02}")
+        }
+        TimeError::Hour(hour) => write!(f, "has no hour {hour} (00-23)"),
+        TimeError::Minute(minute) => write!(f, "has no minute {minute} (00-59)"),
+        TimeError::Second(second) => write!(f, "has no second {second} (00-59)"),
+        TimeError::NotUtc { utc } => write!(
+            f,
+            "is not in UTC; write the same time as {}",
+            format_rfc3339(utc)
+        ),
     }
 }
 

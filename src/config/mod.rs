@@ -5,9 +5,11 @@
 //! rejection is an [`ErrorKind`] at its JSON path ([`error`]).
 
 use std::fmt;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use crate::matcher::{Condition, ValueSource};
 use crate::net::Cidr;
+use crate::ramp::{self, Ramp, UnixSeconds};
 
 mod compile;
 pub mod dto;
@@ -136,20 +138,84 @@ pub enum Action {
 }
 
 /// A weighted split: consecutive bucket ranges in the listed order.
+///
+/// With a [`Ramp`] the ranges move with time: [`Split::set_time`] (the filter calls it once
+/// a second, `explain --at` once) stores where they are then, and every request reads them
+/// as they are. Each end is an atomic only to be shared without a lock; the filter's VM has
+/// one thread, and reading one is a plain load.
 #[derive(Debug)]
 pub struct Split {
-    /// `(end, version)`: buckets below `end` (and at or above the previous end).
-    pub ranges: Vec<(u16, VersionId)>,
+    /// `(buckets, version)` as configured (1 bucket = 0.01 %), in the listed order.
+    weights: Vec<(u16, VersionId)>,
+    /// The end of each weight's range now: buckets below it and at or above the previous
+    /// end. The configured ends until a ramp starts.
+    ends: Vec<AtomicU16>,
     pub keys: Vec<KeySource>,
     pub salt: String,
+    pub ramp: Option<Ramp>,
 }
 
 impl Split {
-    pub fn version_for(&self, bucket: u16) -> Option<VersionId> {
-        self.ranges
+    /// `weights` in buckets summing to [`crate::hash::BUCKETS`] (compiling checks it).
+    fn new(
+        weights: Vec<(u16, VersionId)>,
+        keys: Vec<KeySource>,
+        salt: String,
+        ramp: Option<Ramp>,
+    ) -> Split {
+        let mut end = 0u16;
+        let ends = weights
             .iter()
-            .find(|(end, _)| bucket < *end)
-            .map(|&(_, version)| version)
+            .map(|&(buckets, _)| {
+                end = end.saturating_add(buckets);
+                AtomicU16::new(end)
+            })
+            .collect();
+        Split {
+            weights,
+            ends,
+            keys,
+            salt,
+            ramp,
+        }
+    }
+
+    pub fn version_for(&self, bucket: u16) -> Option<VersionId> {
+        self.ranges()
+            .find(|&(end, _)| bucket < end)
+            .map(|(_, version)| version)
+    }
+
+    /// `(end, version)` now, in the listed order (see [`Split::set_time`]).
+    pub fn ranges(&self) -> impl Iterator<Item = (u16, VersionId)> + '_ {
+        self.ends
+            .iter()
+            .zip(&self.weights)
+            .map(|(end, &(_, version))| (end.load(Ordering::Relaxed), version))
+    }
+
+    /// The configured `(buckets, version)` of each weight, in the listed order.
+    pub fn weights(&self) -> &[(u16, VersionId)] {
+        &self.weights
+    }
+
+    /// The first listed version's buckets now.
+    pub fn first_buckets(&self) -> u16 {
+        self.ranges().next().map_or(0, |(end, _)| end)
+    }
+
+    /// Moves a ramped split's ranges to where they are at `now` (nothing without a ramp);
+    /// allocates nothing. Returns the first version's buckets then.
+    pub fn set_time(&self, now: UnixSeconds) -> u16 {
+        if let (Some(ramp), Some(&(first, _))) = (&self.ramp, self.weights.first()) {
+            let weights = self.weights.iter().map(|&(buckets, _)| buckets);
+            ramp::ends_with_first(weights, ramp.first_at(first, now), |i, end| {
+                if let Some(slot) = self.ends.get(i) {
+                    slot.store(end, Ordering::Relaxed);
+                }
+            });
+        }
+        self.first_buckets()
     }
 }
 
@@ -187,6 +253,76 @@ impl StickyCookie {
     }
 }
 
+/// What the filter does with a request (SPEC §8).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// At the edge: decide the version (the rules) and tag the request.
+    Gateway,
+    /// On a workload's sidecar: remember the version of inbound requests by trace id, and
+    /// restore the tag on outbound calls.
+    Sidecar(Sidecar),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Sidecar {
+    /// Never empty, no source twice.
+    pub restore: Vec<RestoreSource>,
+    pub trace_memory: TraceMemory,
+}
+
+/// Where an outbound call's version may come from (`restore`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RestoreSource {
+    /// The tag header, forwarded by the app.
+    Header,
+    /// The `canary-version` member of `baggage`.
+    Baggage,
+    /// The version remembered for the request's trace id.
+    Trace,
+}
+
+impl RestoreSource {
+    pub const ALL: [RestoreSource; 3] = [
+        RestoreSource::Header,
+        RestoreSource::Baggage,
+        RestoreSource::Trace,
+    ];
+
+    /// The name in the configuration (and in metrics and `explain`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RestoreSource::Header => "header",
+            RestoreSource::Baggage => "baggage",
+            RestoreSource::Trace => "trace",
+        }
+    }
+
+    /// The position in [`RestoreSource::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            RestoreSource::Header => 0,
+            RestoreSource::Baggage => 1,
+            RestoreSource::Trace => 2,
+        }
+    }
+}
+
+/// The trace id → version table's size and how long an entry counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceMemory {
+    /// Slots (`1..=MAX_TRACE_ENTRIES`).
+    pub entries: u32,
+    /// Seconds (`1..=MAX_TRACE_TTL_S`).
+    pub ttl_s: u64,
+}
+
+pub const DEFAULT_TRACE_ENTRIES: u32 = 65_536;
+/// About 250 bytes of Envoy memory each (measured): 1 Mi slots is ~250 MiB, the most one
+/// table may take.
+pub const MAX_TRACE_ENTRIES: u32 = 1_048_576;
+pub const DEFAULT_TRACE_TTL_S: u64 = 300;
+pub const MAX_TRACE_TTL_S: u64 = 86_400;
+
 /// A configuration known to be valid: everything the request path needs, precompiled.
 #[derive(Debug)]
 pub struct CompiledConfig {
@@ -203,6 +339,8 @@ pub struct CompiledConfig {
     /// Lower-case.
     pub response_header: Option<String>,
     pub baggage: bool,
+    /// In sidecar mode `client_ip` is `Peer` and the gateway's lists are empty.
+    pub mode: Mode,
 }
 
 pub const DEFAULT_TAG_HEADER: &str = "x-canary-version";
@@ -224,8 +362,41 @@ impl CompiledConfig {
         CompiledConfig::try_from(dto)
     }
 
+    /// The sidecar settings, in sidecar mode.
+    pub fn sidecar(&self) -> Option<&Sidecar> {
+        match &self.mode {
+            Mode::Sidecar(sidecar) => Some(sidecar),
+            Mode::Gateway => None,
+        }
+    }
+
     pub fn versions(&self) -> &Versions {
         &self.versions
+    }
+
+    /// Moves every ramped split's ranges to where they are at `now` ([`Split::set_time`]).
+    pub fn set_time(&self, now: UnixSeconds) {
+        for (_, split) in self.ramped_splits() {
+            split.set_time(now);
+        }
+    }
+
+    /// `(rule index, split)` of every split with a `ramp`.
+    pub fn ramped_splits(&self) -> impl Iterator<Item = (usize, &Split)> {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter_map(|(index, rule)| match &rule.action {
+                Action::Split(split) if split.ramp.is_some() => Some((index, split)),
+                _ => None,
+            })
+    }
+
+    /// When the last ramp ends; `None` without ramps.
+    pub fn last_ramp_end(&self) -> Option<UnixSeconds> {
+        self.ramped_splits()
+            .filter_map(|(_, split)| split.ramp.map(|ramp| ramp.end()))
+            .max()
     }
 
     pub fn version_name(&self, version: VersionId) -> &str {

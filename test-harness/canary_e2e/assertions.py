@@ -29,6 +29,21 @@ def upstream_saw(reply: Reply, header: str) -> list[str]:
     return header_values(reply.body["headers"], header)
 
 
+def baggage_members(values: list[str]) -> list[str]:
+    """The members of `baggage` header values (several lines are one list), trimmed."""
+    return [member.strip() for value in values for member in value.split(",") if member.strip()]
+
+
+def wasm_counters(envoy) -> dict[str, int]:
+    """canary-tagger's counters in Envoy's /stats, by name without `wasmcustom.`."""
+    counters = {}
+    for line in envoy.admin_get("/stats").splitlines():
+        name, _, value = line.partition(": ")
+        if name.startswith("wasmcustom.") and value.strip().isdigit():
+            counters[name.removeprefix("wasmcustom.")] = int(value)
+    return counters
+
+
 class TimeBudget:
     """Bounds a long request loop in wall-clock time as well as in count."""
 

@@ -11,6 +11,11 @@ Topology written into the bootstrap (all on 127.0.0.1, ports chosen by the OS):
 The internal listener stands for the mesh hop frontend → backend: in Istio the WasmPlugin
 is selected onto the ingress gateway only, and the sidecars route on the tag header with a
 plain VirtualService. So the backend hop never re-decides; it only follows the tag.
+
+topology="sidecar" is the frontend's own sidecar (SPEC §8): the edge listener becomes an
+INBOUND listener in front of the frontends and the internal listener the OUTBOUND one their
+calls go through, both with canary-tagger in sidecar mode (one vm_id, one configuration),
+and the frontends forward only the headers a case names (`forwarded_headers`).
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ WASM_MODULE = REPO_ROOT / "dist" / "canary_tagger.wasm"
 STATS_TAGS = REPO_ROOT / "envoyfilter" / "metrics" / "stats-tags.yaml"
 DEFAULT_TAG_HEADER = "x-canary-version"
 DEFAULT_VERSIONS = ("v1", "v2", "v3")
+# topology="sidecar": a request header naming the headers the frontend forwards (upstreams.py).
+FORWARD_LIST_HEADER = "x-test-forward"
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -179,12 +186,15 @@ def lua_filter(lua_code: str) -> dict:
     }
 
 
-def _listener(name: str, port: int, http_filters: list[dict], routes: list[dict]) -> dict:
+def _listener(name: str, port: int, http_filters: list[dict], routes: list[dict],
+              direction: str | None = None) -> dict:
+    """direction: the listener's traffic_direction (INBOUND / OUTBOUND) as on a sidecar,
+    which also keeps the caller's x-request-id the way Istio's sidecars do; None: an edge."""
     router = {
         "name": "envoy.filters.http.router",
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
     }
-    return {
+    listener = {
         "name": name,
         "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
         "filter_chains": [{"filters": [{
@@ -204,30 +214,41 @@ def _listener(name: str, port: int, http_filters: list[dict], routes: list[dict]
             },
         }]}],
     }
+    if direction is not None:
+        listener["traffic_direction"] = direction
+        manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+        manager["use_remote_address"] = False
+    return listener
 
 
 def build_bootstrap(*, edge_port: int, admin_port: int, upstream_ports: dict[str, int],
                     edge_filters: list[dict], tag_header: str = DEFAULT_TAG_HEADER,
                     versions: Iterable[str] = DEFAULT_VERSIONS, default_version: str = "v1",
                     internal_port: int | None = None, backend_ports: dict[str, int] | None = None,
-                    shadow_port: int | None = None, stats_tags: bool = True) -> dict:
+                    shadow_port: int | None = None, stats_tags: bool = True,
+                    sidecar_filters: list[dict] | None = None) -> dict:
     """The Envoy bootstrap for one run (see the module docstring for the topology), with
-    envoyfilter/metrics/stats-tags.yaml merged in unless stats_tags=False."""
+    envoyfilter/metrics/stats-tags.yaml merged in unless stats_tags=False. With
+    sidecar_filters, the edge listener is INBOUND and the internal one OUTBOUND, and the
+    internal one runs these filters too (topology "sidecar")."""
     versions = list(versions)
     clusters = [_static_cluster(v, upstream_ports[v]) for v in versions]
     mirror_cluster = None
     if shadow_port is not None:
         mirror_cluster = "shadow"
         clusters.append(_static_cluster("shadow", shadow_port))
+    sidecar = sidecar_filters is not None
     listeners = [_listener("edge", edge_port, edge_filters,
-                           _tag_routes(tag_header, versions, "", default_version, mirror_cluster))]
+                           _tag_routes(tag_header, versions, "", default_version, mirror_cluster),
+                           direction="INBOUND" if sidecar else None)]
     if internal_port is not None:
         if backend_ports is None:
             raise ValueError("an internal listener needs backend ports")
         clusters += [_static_cluster(f"backend-{v}", backend_ports[v]) for v in versions]
         # No canary-tagger here: the mesh hop follows the tag set at the edge (see docstring).
-        listeners.append(_listener("internal", internal_port, [],
-                                   _tag_routes(tag_header, versions, "backend-", default_version, None)))
+        listeners.append(_listener("internal", internal_port, sidecar_filters or [],
+                                   _tag_routes(tag_header, versions, "backend-", default_version, None),
+                                   direction="OUTBOUND" if sidecar else None))
     bootstrap = {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": {"listeners": listeners, "clusters": clusters},
@@ -281,8 +302,10 @@ class EnvoyUnderTest:
     """Envoy plus its loopback upstreams, started together, stopped together.
 
     filter_mode: "wasm" (canary-tagger with `plugin_config`), "lua" (`lua_code`) or "none".
-    topology:    "echo" (v1..vN echo upstreams) or "frontend_backend" (v1..vN frontends
-                 calling backend v1..vN through the internal listener; scenario S6).
+    topology:    "echo" (v1..vN echo upstreams), "frontend_backend" (v1..vN frontends
+                 calling backend v1..vN through the internal listener; scenario S6) or
+                 "sidecar" (the same, as one sidecar: INBOUND edge, OUTBOUND internal, the
+                 wasm filter on both; the frontends forward `forwarded_headers`).
     mirror:      mirror every edge request to a shadow upstream (scenario S8).
     stats_tags:  with canary-tagger's Prometheus labels (envoyfilter/metrics/stats-tags.yaml);
                  False shows the names a bootstrap without them gets.
@@ -294,7 +317,7 @@ class EnvoyUnderTest:
                  concurrency: int = 1, log_level: str = "info", component_log_level: str | None = None,
                  wasm_path: Path = WASM_MODULE, edge_port: int | None = None,
                  admin_port: int | None = None, work_dir: Path | None = None,
-                 stats_tags: bool = True):
+                 stats_tags: bool = True, forwarded_headers: Iterable[str] | None = None):
         if filter_mode is None:
             filter_mode = "lua" if lua_code is not None else ("wasm" if plugin_config is not None else "none")
         if filter_mode not in ("wasm", "lua", "none"):
@@ -303,7 +326,7 @@ class EnvoyUnderTest:
             raise ValueError("filter_mode 'wasm' needs a plugin_config")
         if filter_mode == "lua" and not lua_code:
             raise ValueError("filter_mode 'lua' needs lua_code")
-        if topology not in ("echo", "frontend_backend"):
+        if topology not in ("echo", "frontend_backend", "sidecar"):
             raise ValueError(f"unknown topology {topology!r}")
         self.plugin_config = plugin_config
         self.filter_mode = filter_mode
@@ -312,6 +335,8 @@ class EnvoyUnderTest:
         self.default_route_version = default_route_version
         self.tag_header = (plugin_config or {}).get("tag_header", DEFAULT_TAG_HEADER).lower()
         self.topology = topology
+        self.forwarded_headers = tuple(forwarded_headers) if forwarded_headers is not None \
+            else (self.tag_header,)
         self.mirror = mirror
         self.stats_tags = stats_tags
         self.concurrency = concurrency
@@ -364,14 +389,16 @@ class EnvoyUnderTest:
         self.admin_port = pick(self.requested_admin_port)
         while self.admin_port == self.edge_port:
             self.admin_port = free_port()
-        self.internal_port = free_port() if self.topology == "frontend_backend" else 0
+        self.internal_port = free_port() if self.topology in ("frontend_backend", "sidecar") else 0
 
     def _start_upstreams(self):
-        if self.topology == "frontend_backend":
+        if self.topology in ("frontend_backend", "sidecar"):
             self.backends = {v: Upstream(v, service="backend") for v in self.versions}
             self.upstreams = {v: Upstream(v, role="frontend", service="frontend",
                                           backend_port=self.internal_port,
-                                          forwarded_headers=(self.tag_header,))
+                                          forwarded_headers=self.forwarded_headers,
+                                          forward_list_header=FORWARD_LIST_HEADER
+                                          if self.topology == "sidecar" else None)
                               for v in self.versions}
         else:
             self.upstreams = {v: Upstream(v) for v in self.versions}
@@ -392,7 +419,8 @@ class EnvoyUnderTest:
             versions=self.versions, default_version=self.default_route_version,
             internal_port=self.internal_port or None,
             backend_ports={v: u.port for v, u in self.backends.items()} or None,
-            shadow_port=self.shadow.port if self.shadow else None, stats_tags=self.stats_tags)
+            shadow_port=self.shadow.port if self.shadow else None, stats_tags=self.stats_tags,
+            sidecar_filters=self._edge_filters() if self.topology == "sidecar" else None)
         self.config_path.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
         return self.config_path
 

@@ -17,6 +17,8 @@ Roles:
             first path segment names what the app forwards on that call instead:
             GET /baggage/... forwards only `baggage`, /traceparent/... only
             `traceparent`, and so on (see canary_e2e/mesh.py).
+            With `forward_list_header`, a request carrying that header (a comma-separated
+            list of names) forwards exactly those headers instead (test_sidecar.py).
 - shadow    the answer above, plus it records every request so a test can read what a
             mirrored copy carried (scenario S8). Recorded requests are readable in-process
             (`ShadowRecorder.requests()`) or over HTTP on GET /__shadow/requests.
@@ -132,7 +134,8 @@ class Upstream:
     def __init__(self, version: str, role: str = "echo", service: str = "app",
                  backend_port: int | None = None, backend_authority: str = "backend",
                  forwarded_headers: tuple[str, ...] = ("x-canary-version",),
-                 forwarding: dict[str, tuple[str, ...]] | None = None):
+                 forwarding: dict[str, tuple[str, ...]] | None = None,
+                 forward_list_header: str | None = None):
         if role not in ("echo", "frontend", "shadow"):
             raise ValueError(f"unknown upstream role {role!r}")
         if role == "frontend" and backend_port is None:
@@ -146,6 +149,7 @@ class Upstream:
         # {first path segment: headers forwarded on that request's backend call}
         self.forwarding = {segment: tuple(h.lower() for h in headers)
                            for segment, headers in (forwarding or {}).items()}
+        self.forward_list_header = forward_list_header.lower() if forward_list_header else None
         self.shadow = ShadowRecorder()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
         self._server.daemon_threads = True
@@ -175,6 +179,9 @@ class Upstream:
             forwarded = self.headers_to_forward(path)
         except ValueError as exc:
             return {"error": str(exc)}
+        if self.forward_list_header and self.forward_list_header in received:
+            listed = ",".join(header_values(received, self.forward_list_header))
+            forwarded = tuple(n.strip().lower() for n in listed.split(",") if n.strip())
         for name in forwarded:
             values = header_values(received, name)
             if values:

@@ -5,11 +5,13 @@
 
 use std::net::IpAddr;
 
-use canary_tagger::config::{Action, ClientIpMode, CompiledConfig, VersionId};
+use canary_tagger::config::{Action, ClientIpMode, CompiledConfig, Split, VersionId};
+use canary_tagger::effects::SetMode;
 use canary_tagger::engine::{
     self, ClientTag, DecidedBy, Decision, NormalizeCheck, Observer, RuleOutcome, SplitKey, TagCheck,
 };
 use canary_tagger::net::{self, ClientIpSource};
+use canary_tagger::ramp::{format_rfc3339, parse_rfc3339_utc, Percent, Phase, Ramp, UnixSeconds};
 use canary_tagger::request::{OwnedRequest, RequestView};
 use serde::Serialize;
 
@@ -24,7 +26,10 @@ pub const FLAGS: &[Flag] = &[
     value("--method"),
     value("--host"),
     value("--seed"),
+    value("--at"),
     switch("--json"),
+    value("--direction"),
+    value("--remembered"),
 ];
 
 pub const HELP: &str = "\
@@ -36,7 +41,8 @@ the client address and its source, whether a client-sent tag was stripped, heade
 and the headers the filter sets on the request and the response.
 
 Request:
-  -H, --header 'NAME: VALUE'  a request header (repeatable; `Host:` becomes :authority)
+  -H, --header 'NAME: VALUE'  a request header, or NAME=VALUE (repeatable; `Host:` becomes
+                              :authority)
   -b, --cookie NAME=VALUE     a cookie (repeatable; sent as one cookie header)
       --ip ADDR               the peer address Envoy reports (source.address), e.g.
                               203.0.113.7, 203.0.113.7:51000 or [2001:db8::1]:443
@@ -46,9 +52,20 @@ Request:
       --method METHOD         :method (default GET)
       --host HOST             :authority
 
+Sidecar mode (a configuration with mode sidecar):
+      --direction DIR         inbound (what the request is remembered as) or outbound
+                              (how the call's tag is restored); required
+      --remembered ID=VERSION[@AGE_S]
+                              an entry of Envoy's trace table, which explain cannot see:
+                              trace id ID (a traceparent's trace-id field, an x-b3-traceid
+                              or an x-request-id) remembered as VERSION AGE_S seconds ago
+                              (default 0); repeatable
+
 Output:
       --seed N                entropy for a split with no key present (the new sticky id
                               or the random bucket); default 0, so the output is repeatable
+      --at TIME               decide with the weights a split.ramp has at TIME, an RFC 3339
+                              time in UTC such as 2026-12-01T10:30:00Z (default: now)
       --json                  machine-readable output
 ";
 
@@ -117,10 +134,12 @@ pub fn request_from(parsed: &Parsed) -> Result<(OwnedRequest, u64), UsageError> 
 /// `NAME: VALUE` (`:authority: example.com` for a pseudo-header); `Host` is Envoy's
 /// `:authority`.
 fn header_arg(text: &str) -> Result<(String, String), UsageError> {
+    // `NAME: VALUE`, or `NAME=VALUE` (`baggage=canary-version=v2`): a header name holds
+    // neither character, so whichever comes first ends it.
     let search_from = usize::from(text.starts_with(':'));
     let colon = text
         .get(search_from..)
-        .and_then(|rest| rest.find(':'))
+        .and_then(|rest| rest.find([':', '=']))
         .map(|at| at + search_from);
     let parts = colon.and_then(|at| Some((text.get(..at)?, text.get(at + 1..)?)));
     let valid = |name: &str| canary_tagger::http::is_token(name.strip_prefix(':').unwrap_or(name));
@@ -175,11 +194,16 @@ pub struct Explanation {
     /// decision did not consult it.
     pub client_ip_source: ClientIpSource,
     pub client_tag: ClientTagOut,
+    /// A `canary-version` member of the client's `baggage` (SPEC §7): kept only with a kept
+    /// client tag, else stripped.
+    pub client_baggage: ClientTag,
     pub normalized: Vec<NormalizedOut>,
     /// Request headers the filter sets (replacing any value), in the order it sets them:
     /// the decision's effects, including those already so (a kept tag, a current baggage),
     /// which the filter does not write again.
     pub request_headers: Vec<HeaderOut>,
+    /// Request headers the filter removes (a client's `baggage` that held only our member).
+    pub request_headers_removed: Vec<String>,
     /// Response headers the filter adds.
     pub response_headers: Vec<HeaderOut>,
     /// The sticky id issued (also in the `set-cookie` response header).
@@ -215,6 +239,113 @@ pub struct SplitOut {
     pub salt: String,
     pub bucket: u16,
     pub ranges: Vec<RangeOut>,
+    /// The split's `ramp`, when it has one: where it is at the time explained.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<RampOut>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RampOut {
+    /// The time the ranges are for (`--at`, default now).
+    pub at: String,
+    /// The first listed version's percent then.
+    pub percent: f64,
+    pub phase: RampPhase,
+    /// `v2 10% at 2026-12-01T10:00:00Z -> 100% at 2026-12-01T11:00:00Z (3600 s)`.
+    pub schedule: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RampPhase {
+    NotStarted,
+    Running,
+    Ended,
+}
+
+impl From<Phase> for RampPhase {
+    fn from(phase: Phase) -> RampPhase {
+        match phase {
+            Phase::NotStarted => RampPhase::NotStarted,
+            Phase::Running => RampPhase::Running,
+            Phase::Ended => RampPhase::Ended,
+        }
+    }
+}
+
+impl RampPhase {
+    fn words(self) -> &'static str {
+        match self {
+            RampPhase::NotStarted => "not started",
+            RampPhase::Running => "ramping",
+            RampPhase::Ended => "ended",
+        }
+    }
+}
+
+/// `--at`, or now: the second the ramps are explained at.
+pub fn at_from(parsed: &Parsed) -> Result<UnixSeconds, UsageError> {
+    match parsed.one("explain", "--at")? {
+        Some(text) => parse_rfc3339_utc(text).map_err(|error| {
+            let reason = canary_tagger::config::ErrorKind::InvalidTime {
+                text: text.to_string(),
+                error,
+            };
+            UsageError(format!("explain: --at {reason}"))
+        }),
+        None => Ok(now()),
+    }
+}
+
+/// The system clock in whole seconds since the Unix epoch.
+pub fn now() -> UnixSeconds {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    UnixSeconds::try_from(since_epoch).unwrap_or(UnixSeconds::MAX)
+}
+
+/// A ramp's whole schedule: `v2 10% at START -> 100% at END (3600 s)`.
+pub fn ramp_schedule(config: &CompiledConfig, split: &Split, ramp: &Ramp) -> String {
+    let (from, first) = split
+        .weights()
+        .first()
+        .map_or((0, "?"), |&(buckets, version)| {
+            (buckets, config.version_name(version))
+        });
+    format!(
+        "{first} {}% at {} -> {}% at {} ({} s)",
+        Percent(from),
+        format_rfc3339(ramp.start),
+        Percent(ramp.to),
+        format_rfc3339(ramp.end()),
+        ramp.duration_s
+    )
+}
+
+/// Where a ramped split is at `at` (its ranges must have been set to `at`).
+fn ramp_out(config: &CompiledConfig, split: &Split, at: UnixSeconds) -> Option<RampOut> {
+    let ramp = split.ramp.as_ref()?;
+    Some(RampOut {
+        at: format_rfc3339(at),
+        percent: f64::from(split.first_buckets()) / 100.0,
+        phase: ramp.phase(at).into(),
+        schedule: ramp_schedule(config, split, ramp),
+    })
+}
+
+/// `v2 55% (ramping)`: a ramped split at the time its ranges were set to.
+pub fn ramp_now(config: &CompiledConfig, split: &Split, at: UnixSeconds) -> Option<String> {
+    let ramp = ramp_out(config, split, at)?;
+    let first = split
+        .weights()
+        .first()
+        .map_or("?", |&(_, version)| config.version_name(version));
+    Some(format!(
+        "{first} {}% ({})",
+        Percent(split.first_buckets()),
+        ramp.phase.words()
+    ))
 }
 
 /// [`SplitKey`] without the index (that is `key_index`).
@@ -302,7 +433,13 @@ impl Observer for Trace {
     }
 }
 
-pub fn explain(config: &CompiledConfig, request: &OwnedRequest, entropy: u128) -> Explanation {
+/// `config`'s ramps must be set to `at` ([`CompiledConfig::set_time`]).
+pub fn explain(
+    config: &CompiledConfig,
+    request: &OwnedRequest,
+    entropy: u128,
+    at: UnixSeconds,
+) -> Explanation {
     let mut trace = Trace::default();
     let decision = engine::decide_observed(config, request, entropy, &mut trace);
     // The filter resolves the client IP only when the decision consults it; explain shows
@@ -355,12 +492,19 @@ pub fn explain(config: &CompiledConfig, request: &OwnedRequest, entropy: u128) -
         })
         .collect();
 
-    let request_headers = decision
+    let (removed, set): (Vec<_>, Vec<_>) = decision
         .request_effects(config, request)
+        .partition(|effect| effect.mode == SetMode::Remove);
+    let request_headers = set
+        .iter()
         .map(|effect| HeaderOut {
             name: effect.name.to_string(),
             value: text(&effect.value(request)),
         })
+        .collect();
+    let request_headers_removed = removed
+        .iter()
+        .map(|effect| effect.name.to_string())
         .collect();
     let response_headers = decision
         .response_effects(config)
@@ -374,12 +518,14 @@ pub fn explain(config: &CompiledConfig, request: &OwnedRequest, entropy: u128) -
         version: config.version_name(decision.version).to_string(),
         decided_by,
         rules,
-        split: split_out(config, &decision, &trace),
+        split: split_out(config, &decision, &trace, at),
         client_ip: client_ip.map(|ip| ip.to_string()),
         client_ip_source,
         client_tag: client_tag_out(config, request, &decision, &trace, client_ip),
+        client_baggage: decision.client_baggage,
         normalized,
         request_headers,
+        request_headers_removed,
         response_headers,
         sticky_id: decision.sticky_id.map(|id| id.as_str().to_string()),
     }
@@ -400,7 +546,12 @@ fn no_version_note(config: &CompiledConfig, trace: &Trace, index: usize) -> Opti
     })
 }
 
-fn split_out(config: &CompiledConfig, decision: &Decision, trace: &Trace) -> Option<SplitOut> {
+fn split_out(
+    config: &CompiledConfig,
+    decision: &Decision,
+    trace: &Trace,
+    at: UnixSeconds,
+) -> Option<SplitOut> {
     let outcome = decision.split?;
     let DecidedBy::Rule(index) = decision.decided_by else {
         return None;
@@ -426,7 +577,7 @@ fn split_out(config: &CompiledConfig, decision: &Decision, trace: &Trace) -> Opt
     };
     let mut start = 0u16;
     let mut ranges = Vec::new();
-    for &(end, version) in &split.ranges {
+    for (end, version) in split.ranges() {
         if end > start {
             ranges.push(RangeOut {
                 version: config.version_name(version).to_string(),
@@ -448,6 +599,7 @@ fn split_out(config: &CompiledConfig, decision: &Decision, trace: &Trace) -> Opt
         salt: split.salt.clone(),
         bucket: outcome.bucket,
         ranges,
+        ramp: ramp_out(config, split, at),
     })
 }
 
@@ -553,6 +705,15 @@ pub fn render_text(config: &CompiledConfig, explained: &Explanation) -> String {
             explained.version,
             ranges.join(", ")
         ));
+        if let Some(ramp) = &split.ramp {
+            line(format!(
+                "ramp:        {}% at {} ({}); {}",
+                ramp.percent,
+                ramp.at,
+                ramp.phase.words(),
+                ramp.schedule
+            ));
+        }
     }
     let ip_source = match explained.client_ip_source {
         ClientIpSource::Peer => "peer address".to_string(),
@@ -592,6 +753,14 @@ pub fn render_text(config: &CompiledConfig, explained: &Explanation) -> String {
             ClientTag::Stripped => sent("stripped"),
         }
     ));
+    match explained.client_baggage {
+        ClientTag::Absent => {}
+        ClientTag::Kept => line("client baggage: canary-version member kept (with the tag)".into()),
+        ClientTag::Stripped => line(
+            "client baggage: canary-version member stripped (only a trusted, kept tag keeps it)"
+                .into(),
+        ),
+    }
     if explained.normalized.is_empty() {
         line("normalized:  none".into());
     } else {
@@ -615,6 +784,12 @@ pub fn render_text(config: &CompiledConfig, explained: &Explanation) -> String {
     line("request headers set:".into());
     for header in &explained.request_headers {
         line(format!("  {}: {}", header.name, header.value));
+    }
+    if !explained.request_headers_removed.is_empty() {
+        line(format!(
+            "request headers removed: {}",
+            explained.request_headers_removed.join(", ")
+        ));
     }
     if explained.response_headers.is_empty() {
         line("response headers added: none".into());
@@ -645,6 +820,11 @@ mod tests {
             (":authority".into(), "example.com".into())
         );
         assert_eq!(ok("x: a: b"), ("x".into(), "a: b".into()));
+        assert_eq!(
+            ok("baggage=canary-version=v2"),
+            ("baggage".into(), "canary-version=v2".into())
+        );
+        assert_eq!(ok("x: a=b"), ("x".into(), "a=b".into()));
         for bad in ["no colon", ": v", "bad name: v", ":: v", ""] {
             assert!(header_arg(bad).is_err(), "{bad:?}");
         }

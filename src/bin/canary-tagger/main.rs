@@ -11,6 +11,8 @@ mod args;
 #[cfg(not(target_arch = "wasm32"))]
 mod explain;
 #[cfg(not(target_arch = "wasm32"))]
+mod explain_sidecar;
+#[cfg(not(target_arch = "wasm32"))]
 mod input;
 #[cfg(not(target_arch = "wasm32"))]
 mod render;
@@ -33,6 +35,7 @@ mod cli {
 
     use crate::args::{self, UsageError};
     use crate::explain;
+    use crate::explain_sidecar;
     use crate::input::{self, Found, LoadError};
     use crate::render;
 
@@ -43,7 +46,8 @@ Usage:
   canary-tagger validate FILE...
   canary-tagger explain FILE [--header 'NAME: VALUE']... [--cookie NAME=VALUE]...
                         [--ip ADDR] [--xff LIST]... [--path PATH] [--method METHOD]
-                        [--host HOST] [--seed N] [--json]
+                        [--host HOST] [--seed N] [--at TIME] [--json]
+                        [--direction inbound|outbound] [--remembered ID=VERSION]...
   canary-tagger render FILE --host HOST --service SERVICE [--namespace NS]
                        [--gateway GATEWAY]... [--name NAME]
   canary-tagger schema
@@ -61,7 +65,8 @@ Usage: canary-tagger validate FILE...
 
 Checks each plugin configuration the way the filter does when Envoy loads it, and reports
 every error as `FILE: PATH: REASON` on stderr (not only the first; an unknown field names
-the closest known one). Valid files are listed on stdout as `FILE: ok`.
+the closest known one). Valid files are listed on stdout as `FILE: ok`, followed by a
+line per split.ramp: its schedule and where it is now.
 
 FILE may be plugin config JSON or YAML, a WasmPlugin (spec.pluginConfig is checked; a path
 reads spec.pluginConfig.rules[0]...), or an EnvoyFilter / Envoy bootstrap holding the wasm
@@ -234,12 +239,28 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
             };
             for config in &found {
                 match compile(file, config) {
-                    Ok(compiled) => print(&format!(
-                        "{}: ok ({} versions, {} rules)\n",
-                        config.location(file),
-                        compiled.versions().len(),
-                        compiled.rules.len()
-                    ))?,
+                    Ok(compiled) => match compiled.sidecar() {
+                        None => {
+                            print(&format!(
+                                "{}: ok ({} versions, {} rules)\n",
+                                config.location(file),
+                                compiled.versions().len(),
+                                compiled.rules.len()
+                            ))?;
+                            print(&ramp_schedules(&compiled))?;
+                        }
+                        Some(sidecar) => print(&format!(
+                            "{}: ok (sidecar, {} versions, restore {})\n",
+                            config.location(file),
+                            compiled.versions().len(),
+                            sidecar
+                                .restore
+                                .iter()
+                                .map(|source| source.name())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))?,
+                    },
                     Err(lines) => {
                         for line in lines {
                             error_line(&line);
@@ -250,6 +271,26 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
             }
         }
         Ok(status)
+    }
+
+    /// A line per ramped split: its schedule and where it is now.
+    fn ramp_schedules(config: &CompiledConfig) -> String {
+        let now = explain::now();
+        config.set_time(now);
+        let mut out = String::new();
+        for (index, split) in config.ramped_splits() {
+            let (Some(rule), Some(ramp)) = (config.rules.get(index), &split.ramp) else {
+                continue;
+            };
+            out.push_str(&format!(
+                "  rules[{index}] {:?} ramp: {}; now ({}): {}\n",
+                rule.name,
+                explain::ramp_schedule(config, split, ramp),
+                canary_tagger::ramp::format_rfc3339(now),
+                explain::ramp_now(config, split, now).unwrap_or_default()
+            ));
+        }
+        out
     }
 
     /// The one configuration in the file named by the first positional argument.
@@ -283,8 +324,34 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
         }
         // Flags first: a typo in a flag is reported before the file is read.
         let (request, seed) = explain::request_from(&parsed)?;
+        let at = explain::at_from(&parsed)?;
+        let sidecar_flags = explain_sidecar::flags_from(&parsed)?;
         let (_, config) = single_config("explain", &parsed)?;
-        let explained = explain::explain(&config, &request, explain::entropy_from_seed(seed));
+        if config.sidecar().is_some() {
+            let Some(direction) = sidecar_flags.direction else {
+                return Err(Failure::Usage(
+                    "explain: a sidecar configuration needs --direction inbound or outbound".into(),
+                ));
+            };
+            let explained = explain_sidecar::explain(&config, &request, &sidecar_flags, direction);
+            if parsed.has("--json") {
+                let json = serde_json::to_string_pretty(&explained)
+                    .map_err(|error| Failure::Usage(format!("cannot write JSON: {error}")))?;
+                print(&format!("{json}\n"))?;
+            } else {
+                print(&explain_sidecar::render_text(&config, &explained))?;
+            }
+            return Ok(0);
+        }
+        if parsed.has("--direction") || parsed.has("--remembered") {
+            return Err(Failure::Usage(
+                "explain: --direction and --remembered apply to a sidecar configuration only"
+                    .into(),
+            ));
+        }
+        config.set_time(at);
+        let entropy = explain::entropy_from_seed(seed);
+        let explained = explain::explain(&config, &request, entropy, at);
         if parsed.has("--json") {
             let json = serde_json::to_string_pretty(&explained)
                 .map_err(|error| Failure::Usage(format!("cannot write JSON: {error}")))?;
