@@ -13,9 +13,12 @@ Roles:
 - echo      the answer above.
 - frontend  also calls the backend service through Envoy's internal listener, forwarding
             the tag header, and adds the backend's answer under "backend" (scenario S6:
-            frontend vN must reach backend vN). With `forward_list_header`, a request
-            carrying that header (a comma-separated list of names) forwards exactly those
-            headers instead: an app that forwards only `traceparent`, say (sidecar mode).
+            frontend vN must reach backend vN). With `forwarding` (the mesh tests), the
+            first path segment names what the app forwards on that call instead:
+            GET /baggage/... forwards only `baggage`, /traceparent/... only
+            `traceparent`, and so on (see canary_e2e/mesh.py).
+            With `forward_list_header`, a request carrying that header (a comma-separated
+            list of names) forwards exactly those headers instead (test_sidecar.py).
 - shadow    the answer above, plus it records every request so a test can read what a
             mirrored copy carried (scenario S8). Recorded requests are readable in-process
             (`ShadowRecorder.requests()`) or over HTTP on GET /__shadow/requests.
@@ -94,7 +97,7 @@ class _EchoHandler(BaseHTTPRequestHandler):
         if upstream.role == "shadow":
             upstream.shadow.record(answer)
         if upstream.role == "frontend":
-            answer["backend"] = upstream.call_backend(answer["headers"])
+            answer["backend"] = upstream.call_backend(answer["headers"], self.path)
         self._send_json(200, answer)
 
     def _send_json(self, status: int, payload: dict):
@@ -131,6 +134,7 @@ class Upstream:
     def __init__(self, version: str, role: str = "echo", service: str = "app",
                  backend_port: int | None = None, backend_authority: str = "backend",
                  forwarded_headers: tuple[str, ...] = ("x-canary-version",),
+                 forwarding: dict[str, tuple[str, ...]] | None = None,
                  forward_list_header: str | None = None):
         if role not in ("echo", "frontend", "shadow"):
             raise ValueError(f"unknown upstream role {role!r}")
@@ -142,6 +146,9 @@ class Upstream:
         self.backend_port = backend_port
         self.backend_authority = backend_authority
         self.forwarded_headers = tuple(h.lower() for h in forwarded_headers)
+        # {first path segment: headers forwarded on that request's backend call}
+        self.forwarding = {segment: tuple(h.lower() for h in headers)
+                           for segment, headers in (forwarding or {}).items()}
         self.forward_list_header = forward_list_header.lower() if forward_list_header else None
         self.shadow = ShadowRecorder()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
@@ -155,10 +162,23 @@ class Upstream:
     def port(self) -> int:
         return self._server.server_address[1]
 
-    def call_backend(self, received: dict) -> dict:
-        """Frontend role: call the backend through Envoy, forwarding the tag header."""
+    def headers_to_forward(self, path: str) -> tuple[str, ...]:
+        """The request headers this app copies onto its backend call for `path`."""
+        if not self.forwarding:
+            return self.forwarded_headers
+        segment = path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
+        if segment not in self.forwarding:
+            raise ValueError(f"frontend {self.version}: no forwarding behaviour for path {path!r}")
+        return self.forwarding[segment]
+
+    def call_backend(self, received: dict, path: str = "/") -> dict:
+        """Frontend role: call the backend through Envoy, forwarding the tag header (or
+        what `forwarding` says for this path)."""
         headers = {"host": self.backend_authority}
-        forwarded = self.forwarded_headers
+        try:
+            forwarded = self.headers_to_forward(path)
+        except ValueError as exc:
+            return {"error": str(exc)}
         if self.forward_list_header and self.forward_list_header in received:
             listed = ",".join(header_values(received, self.forward_list_header))
             forwarded = tuple(n.strip().lower() for n in listed.split(",") if n.strip())
@@ -168,7 +188,9 @@ class Upstream:
                 headers[name] = ", ".join(values)
         conn = http.client.HTTPConnection("127.0.0.1", self.backend_port, timeout=BACKEND_CALL_TIMEOUT_S)
         try:
-            conn.request("GET", "/backend-call", headers=headers)
+            # With `forwarding`, the call keeps the path, so the next app down a chain
+            # forwards the same way.
+            conn.request("GET", path if self.forwarding else "/backend-call", headers=headers)
             response = conn.getresponse()
             data = response.read()
             try:
