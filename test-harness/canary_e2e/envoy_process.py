@@ -254,7 +254,7 @@ def lua_filter(lua_code: str) -> dict:
     }
 
 
-def _listener(name: str, port: int, http_filters: list[dict], routes: list[dict],
+def http_listener(name: str, port: int, http_filters: list[dict], routes: list[dict],
               direction: str | None = None) -> dict:
     """direction: the listener's traffic_direction (INBOUND / OUTBOUND) as on a sidecar,
     which also keeps the caller's x-request-id the way Istio's sidecars do; None: an edge."""
@@ -306,7 +306,7 @@ def build_bootstrap(*, edge_port: int, admin_port: int, upstream_ports: dict[str
         mirror_cluster = "shadow"
         clusters.append(_static_cluster("shadow", shadow_port))
     sidecar = sidecar_filters is not None
-    listeners = [_listener("edge", edge_port, edge_filters,
+    listeners = [http_listener("edge", edge_port, edge_filters,
                            _tag_routes(tag_header, versions, "", default_version, mirror_cluster),
                            direction="INBOUND" if sidecar else None)]
     if internal_port is not None:
@@ -314,7 +314,7 @@ def build_bootstrap(*, edge_port: int, admin_port: int, upstream_ports: dict[str
             raise ValueError("an internal listener needs backend ports")
         clusters += [_static_cluster(f"backend-{v}", backend_ports[v]) for v in versions]
         # No canary-tagger here: the mesh hop follows the tag set at the edge (see docstring).
-        listeners.append(_listener("internal", internal_port, sidecar_filters or [],
+        listeners.append(http_listener("internal", internal_port, sidecar_filters or [],
                                    _tag_routes(tag_header, versions, "backend-", default_version, None),
                                    direction="OUTBOUND" if sidecar else None))
     bootstrap = {

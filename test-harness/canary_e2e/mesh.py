@@ -42,7 +42,7 @@ import httpx
 import yaml
 
 from .envoy_process import (DEFAULT_TAG_HEADER, DEFAULT_VERSIONS, REQUEST_TIMEOUT_S,
-                            STATS_TAGS, WASM_MODULE, EnvoyStartupError, EnvoyUnderTest, Reply,
+                            STATS_TAGS, http_listener, WASM_MODULE, EnvoyStartupError, EnvoyUnderTest, Reply,
                             _blocking_client, _static_cluster, free_port, require_wasm_module,
                             wasm_filter)
 from .upstreams import Upstream
@@ -57,8 +57,6 @@ FORWARDING: dict[str, tuple[str, ...]] = {
     "nothing": (),
 }
 
-ROUTER = {"name": "envoy.filters.http.router",
-          "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
 # A cluster speaking whatever protocol the downstream request used (HTTP/1.1 or HTTP/2),
 # so an h2c client's request reaches the sidecar over HTTP/2 too.
 DOWNSTREAM_PROTOCOL = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
@@ -74,33 +72,6 @@ def traceparent(trace_id: str, span_id: str = "00f067aa0ba902b7") -> str:
 
 def new_trace_id() -> str:
     return os.urandom(16).hex()
-
-
-def _listener(name: str, port: int, direction: str | None, http_filters: list[dict],
-              routes: list[dict], *, use_remote_address: bool) -> dict:
-    listener = {
-        "name": name,
-        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-        "filter_chains": [{"filters": [{
-            "name": "envoy.filters.network.http_connection_manager",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network."
-                         "http_connection_manager.v3.HttpConnectionManager",
-                "stat_prefix": name.replace("-", "_"),
-                "codec_type": "AUTO",  # HTTP/1.1 and h2c prior knowledge on one port
-                "use_remote_address": use_remote_address,
-                "route_config": {
-                    "name": f"{name}-routes",
-                    "virtual_hosts": [{"name": name, "domains": ["*"], "routes": routes}],
-                },
-                "http_filters": [*http_filters, ROUTER],
-            },
-        }]}],
-    }
-    if direction is not None:
-        # What Envoy reports to the module as the `listener_direction` property.
-        listener["traffic_direction"] = direction
-    return listener
 
 
 def _tag_routes(tag_header: str, versions: Iterable[str], cluster_prefix: str,
@@ -235,20 +206,20 @@ class SidecarUnderTest(EnvoyUnderTest):
         # A service lacking some versions: those take the default route, like the recipes'.
         default = self.default_version if self.default_version in next_ports else next(iter(next_ports))
         listeners = [
-            _listener("outbound", self.edge_port, "OUTBOUND", [sidecar_filter],
-                      _tag_routes(self.tag_header, list(next_ports), "backend-", default),
-                      use_remote_address=False),
-            _listener("inbound-sink", self.sink_port, "INBOUND", [sidecar_filter],
-                      [{"name": "sink", "match": {"prefix": "/"},
-                        "direct_response": {"status": 200}}],
-                      use_remote_address=False),
+            http_listener("outbound", self.edge_port, [sidecar_filter],
+                          _tag_routes(self.tag_header, list(next_ports), "backend-", default),
+                          direction="OUTBOUND"),
+            http_listener("inbound-sink", self.sink_port, [sidecar_filter],
+                          [{"name": "sink", "match": {"prefix": "/"},
+                            "direct_response": {"status": 200}}],
+                          direction="INBOUND"),
         ]
         for version, port in self.inbound_ports.items():
-            listeners.append(_listener(
-                f"inbound-{version}", port, "INBOUND", [sidecar_filter],
+            listeners.append(http_listener(
+                f"inbound-{version}", port, [sidecar_filter],
                 [{"name": "app", "match": {"prefix": "/"},
                   "route": {"cluster": f"frontend-{version}", "timeout": "10s"}}],
-                use_remote_address=False))
+                direction="INBOUND"))
             clusters.append(_static_cluster(f"frontend-{version}", self.upstreams[version].port))
         return {
             "admin": {"address": {"socket_address": {"address": "127.0.0.1",
@@ -326,9 +297,8 @@ class GatewayUnderTest(EnvoyUnderTest):
             clusters.append(cluster)
         versions = list(self.sidecar.inbound_ports)
         default = self.default_version if self.default_version in versions else versions[0]
-        edge = _listener("edge", self.edge_port, None, [gateway_filter],
-                         _tag_routes(self.tag_header, versions, "frontend-", default),
-                         use_remote_address=True)
+        edge = http_listener("edge", self.edge_port, [gateway_filter],
+                             _tag_routes(self.tag_header, versions, "frontend-", default))
         return {
             "admin": {"address": {"socket_address": {"address": "127.0.0.1",
                                                      "port_value": self.admin_port}}},

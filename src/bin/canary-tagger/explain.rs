@@ -849,25 +849,38 @@ pub fn render_text(config: &CompiledConfig, explained: &Explanation) -> String {
             ));
         }
     }
+    header_lines(
+        &mut line,
+        &explained.request_headers,
+        &explained.request_headers_removed,
+        &explained.response_headers,
+    );
+    out
+}
+
+/// The headers a decision sets, removes and adds, as `explain`'s text shows them (gateway
+/// and sidecar mode alike).
+pub fn header_lines(
+    line: &mut impl FnMut(String),
+    set: &[HeaderOut],
+    removed: &[String],
+    added: &[HeaderOut],
+) {
     line("request headers set:".into());
-    for header in &explained.request_headers {
+    for header in set {
         line(format!("  {}: {}", header.name, header.value));
     }
-    if !explained.request_headers_removed.is_empty() {
-        line(format!(
-            "request headers removed: {}",
-            explained.request_headers_removed.join(", ")
-        ));
+    if !removed.is_empty() {
+        line(format!("request headers removed: {}", removed.join(", ")));
     }
-    if explained.response_headers.is_empty() {
+    if added.is_empty() {
         line("response headers added: none".into());
     } else {
         line("response headers added:".into());
-        for header in &explained.response_headers {
+        for header in added {
             line(format!("  {}: {}", header.name, header.value));
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use canary_tagger::sidecar::{
 use serde::Serialize;
 
 use crate::args::{Parsed, UsageError};
-use crate::explain::HeaderOut;
+use crate::explain::{header_lines, HeaderOut};
 
 /// An entry given with `--remembered`.
 pub struct Remembered {
@@ -350,17 +350,11 @@ pub fn render_text(config: &CompiledConfig, explained: &SidecarExplanation) -> S
     if let Some(note) = &explained.note {
         line(format!("note:        {note}"));
     }
-    line("request headers set:".into());
-    for header in &explained.request_headers {
-        line(format!("  {}: {}", header.name, header.value));
-    }
-    if explained.response_headers.is_empty() {
-        line("response headers added: none".into());
-    } else {
-        line("response headers added:".into());
-        for header in &explained.response_headers {
-            line(format!("  {}: {}", header.name, header.value));
-        }
-    }
+    header_lines(
+        &mut line,
+        &explained.request_headers,
+        &[],
+        &explained.response_headers,
+    );
     out
 }
