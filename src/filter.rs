@@ -28,11 +28,10 @@ proxy_wasm::main! {{
         log::set_max_level(log::LevelFilter::Info);
     }
     proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
-        Box::new(CanaryRoot { context_id, active: None, random: Rc::new(Random::default()) })
+        Box::new(CanaryRoot { context_id, mode: None, random: Rc::new(Random::default()) })
     });
 }}
-/// Counter ids, defined once per accepted configuration (none in sidecar mode).
-#[derive(Default)]
+/// Counter ids of gateway mode, defined once per accepted configuration.
 struct Counters {
     /// `[decided_by slot][version]`; slot = rule index, then default, then trusted tag.
     decisions: Vec<Vec<Option<u32>>>,
@@ -134,20 +133,49 @@ impl Random {
     }
 }
 
-/// The configuration every request of this plugin instance decides with.
-struct Active {
+/// The configuration every request of this plugin instance decides with, and the counters
+/// of its mode.
+struct Active<C> {
     config: CompiledConfig,
-    counters: Counters,
-    /// In sidecar mode.
-    sidecar: Option<SidecarCounters>,
+    counters: C,
 }
 
-impl Active {
+/// What an accepted configuration makes of the plugin instance: decided once, in
+/// `on_configure`, so that a request never asks again (SPEC §8: `"mode": "sidecar"` or not).
+enum Mode {
+    Gateway(Rc<Active<Counters>>),
+    Sidecar(Rc<Active<SidecarCounters>>),
+}
+
+impl Mode {
+    fn new(config: CompiledConfig) -> Mode {
+        match config.sidecar() {
+            None => Mode::Gateway(Rc::new(Active {
+                counters: Counters::define(&config),
+                config,
+            })),
+            Some(_) => Mode::Sidecar(Rc::new(Active {
+                counters: SidecarCounters::define(&config),
+                config,
+            })),
+        }
+    }
+
+    fn config(&self) -> &CompiledConfig {
+        match self {
+            Mode::Gateway(active) => &active.config,
+            Mode::Sidecar(active) => &active.config,
+        }
+    }
+
     /// Moves the ramps to `now` and sets their gauges (whole percent, rounded down).
     fn set_time(&self, now: UnixSeconds) {
-        self.config.set_time(now);
-        let gauges = &self.counters.ramp_percent;
-        for (rule, split) in self.config.ramped_splits() {
+        self.config().set_time(now);
+        let Mode::Gateway(active) = self else {
+            return;
+        };
+        let gauges = &active.counters.ramp_percent;
+        for (rule, split) in active.config.ramped_splits() {
             if let Some(&(_, gauge)) = gauges.iter().find(|(index, _)| *index == rule) {
                 let _ = host::record_metric(gauge, u64::from(split.first_buckets() / 100));
             }
@@ -156,7 +184,7 @@ impl Active {
 
     /// Whether a ramp still has to move after `now`.
     fn ramping_after(&self, now: UnixSeconds) -> bool {
-        self.config.last_ramp_end().is_some_and(|end| now < end)
+        self.config().last_ramp_end().is_some_and(|end| now < end)
     }
 }
 
@@ -172,17 +200,17 @@ const RAMP_TICK_MS: u32 = 1000;
 
 struct CanaryRoot {
     context_id: u32,
-    active: Option<Rc<Active>>,
+    mode: Option<Mode>,
     random: Rc<Random>,
 }
 
 impl CanaryRoot {
     /// Ticks once a second while a ramp of the active configuration moves, else not at all.
     fn tick_while_ramping(&self, now: Option<UnixSeconds>) {
-        let ramping = match (&self.active, now) {
-            (Some(active), Some(now)) => active.ramping_after(now),
+        let ramping = match (&self.mode, now) {
+            (Some(mode), Some(now)) => mode.ramping_after(now),
             // Without a clock a ramp cannot move; ask again in a second.
-            (Some(active), None) => active.config.last_ramp_end().is_some(),
+            (Some(mode), None) => mode.config().last_ramp_end().is_some(),
             (None, _) => false,
         };
         let period = if ramping { RAMP_TICK_MS } else { 0 };
@@ -216,10 +244,6 @@ impl RootContext for CanaryRoot {
             Ok(config) => {
                 // Defined (at 0) on success too, so `increase()` sees the first rejection.
                 let _ = counter(metrics::CONFIG_REJECTED);
-                let (counters, sidecar) = match config.sidecar() {
-                    None => (Counters::define(&config), None),
-                    Some(_) => (Counters::default(), Some(SidecarCounters::define(&config))),
-                };
                 info!(
                     "#{} canary-tagger configured: {} versions, {} rules, {} normalizations",
                     self.context_id,
@@ -241,19 +265,15 @@ impl RootContext for CanaryRoot {
                         keys.keys_env()
                     );
                 }
-                let active = Active {
-                    config,
-                    counters,
-                    sidecar,
-                };
+                let mode = Mode::new(config);
                 // The ranges of this second, so that the first request is decided right
                 // (no clock read for a configuration without ramps).
-                let ramps = active.config.last_ramp_end().is_some();
+                let ramps = mode.config().last_ramp_end().is_some();
                 let now = if ramps { wall_clock_seconds() } else { None };
                 if let Some(now) = now {
-                    active.set_time(now);
+                    mode.set_time(now);
                 }
-                self.active = Some(Rc::new(active));
+                self.mode = Some(mode);
                 self.tick_while_ramping(now);
                 true
             }
@@ -272,14 +292,14 @@ impl RootContext for CanaryRoot {
     /// Once a second while a ramp moves: the one place the filter reads the clock for it.
     fn on_tick(&mut self) {
         let now = wall_clock_seconds();
-        if let (Some(active), Some(now)) = (&self.active, now) {
-            active.set_time(now);
+        if let (Some(mode), Some(now)) = (&self.mode, now) {
+            mode.set_time(now);
         }
         if !self
-            .active
+            .mode
             .as_ref()
             .zip(now)
-            .is_some_and(|(a, now)| a.ramping_after(now))
+            .is_some_and(|(mode, now)| mode.ramping_after(now))
         {
             self.tick_while_ramping(now);
         }
@@ -292,12 +312,12 @@ impl RootContext for CanaryRoot {
     /// Never `None` (the SDK's dispatcher panics on it): without an accepted configuration
     /// a request passes untouched.
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(match &self.active {
-            Some(active) if active.sidecar.is_some() => Box::new(SidecarRequest {
+        Some(match &self.mode {
+            Some(Mode::Sidecar(active)) => Box::new(SidecarRequest {
                 active: Rc::clone(active),
                 restored: None,
             }),
-            Some(active) => Box::new(CanaryRequest {
+            Some(Mode::Gateway(active)) => Box::new(CanaryRequest {
                 active: Rc::clone(active),
                 random: Rc::clone(&self.random),
                 decision: None,
@@ -308,7 +328,7 @@ impl RootContext for CanaryRoot {
 }
 
 struct CanaryRequest {
-    active: Rc<Active>,
+    active: Rc<Active<Counters>>,
     random: Rc<Random>,
     /// The request phase's decision, for the response phase.
     decision: Option<Decision>,
@@ -483,7 +503,7 @@ impl TraceTable for SharedTraceTable {
 /// A request through a sidecar: inbound, its version is remembered by trace id; outbound,
 /// the tag is restored (crate::sidecar).
 struct SidecarRequest {
-    active: Rc<Active>,
+    active: Rc<Active<SidecarCounters>>,
     /// The outbound decision, for the response phase.
     restored: Option<Restore>,
 }
@@ -491,8 +511,8 @@ struct SidecarRequest {
 impl Context for SidecarRequest {}
 
 impl SidecarRequest {
-    fn remember(&self, request: &SerializedRequest, counters: &SidecarCounters) {
-        let config = &self.active.config;
+    fn remember(&self, request: &SerializedRequest) {
+        let Active { config, counters } = &*self.active;
         let (Some(version), Some(sidecar)) =
             (sidecar::inbound_version(config, request), config.sidecar())
         else {
@@ -518,9 +538,7 @@ impl SidecarRequest {
 impl HttpContext for SidecarRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let active = Rc::clone(&self.active);
-        let Some(counters) = &active.sidecar else {
-            return Action::Continue;
-        };
+        let Active { config, counters } = &*active;
         let direction = listener_direction();
         if direction == Direction::Unspecified {
             increment(counters.direction_unspecified);
@@ -531,9 +549,8 @@ impl HttpContext for SidecarRequest {
             host::header_map(HeaderMap::Request).unwrap_or_default(),
             || None,
         );
-        let config = &active.config;
         if direction == Direction::Inbound {
-            self.remember(&request, counters);
+            self.remember(&request);
             return Action::Continue;
         }
         let restore = sidecar::restore(config, &request, &SharedTraceTable);
