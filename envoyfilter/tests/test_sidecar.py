@@ -17,7 +17,8 @@ import re
 import pytest
 
 from recipes import ENVOYFILTER, docs, kinds, plugin_config, rel, require_wasm
-from test_envoy_validate import run_validate, wasm_filter_from_wasmplugin
+from test_envoy_validate import (http_listener, run_validate, tag_routes, version_clusters,
+                                 wasm_filter_from_wasmplugin)
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 GATEWAY_ONLY_FIELDS = {"rules", "normalize", "client_ip", "sticky_cookie", "trusted_tag_sources",
@@ -138,38 +139,15 @@ def test_every_service_routes_only_on_the_tag():
 
 def _sidecar_bootstrap(http_filter: dict, config: dict) -> dict:
     """A sidecar's two listeners, INBOUND and OUTBOUND, both with the plugin's filter."""
-    router = {"name": "envoy.filters.http.router", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
-    tag, versions = config.get("tag_header", "x-canary-version"), config["versions"]
-    outbound_routes = [{"match": {"prefix": "/", "headers": [
-        {"name": tag, "string_match": {"exact": v}}]}, "route": {"cluster": v}} for v in versions]
-    outbound_routes.append({"match": {"prefix": "/"}, "route": {"cluster": config["default_version"]}})
-
-    def listener(name, port, direction, routes):
-        return {
-            "name": name, "traffic_direction": direction,
-            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-            "filter_chains": [{"filters": [{
-                "name": "envoy.filters.network.http_connection_manager",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.network."
-                             "http_connection_manager.v3.HttpConnectionManager",
-                    "stat_prefix": name,
-                    "route_config": {"name": name, "virtual_hosts": [
-                        {"name": name, "domains": ["*"], "routes": routes}]},
-                    "http_filters": [copy.deepcopy(http_filter), router]}}]}],
-        }
-
-    clusters = [{"name": v, "type": "STATIC", "connect_timeout": "1s",
-                 "load_assignment": {"cluster_name": v, "endpoints": [{"lb_endpoints": [
-                     {"endpoint": {"address": {"socket_address": {
-                         "address": "127.0.0.1", "port_value": 18181 + i}}}}]}]}}
-                for i, v in enumerate(versions)]
+    versions = config["versions"]
+    outbound_routes = tag_routes(versions, config.get("tag_header", "x-canary-version"),
+                                 config["default_version"])
+    inbound_routes = [{"match": {"prefix": "/"}, "route": {"cluster": versions[0]}}]
     return {"static_resources": {
-        "listeners": [listener("inbound", 18180, "INBOUND", [{"match": {"prefix": "/"},
-                                                              "route": {"cluster": versions[0]}}]),
-                      listener("outbound", 18179, "OUTBOUND", outbound_routes)],
-        "clusters": clusters}}
+        "listeners": [
+            http_listener("inbound", 18180, http_filter, inbound_routes, direction="INBOUND"),
+            http_listener("outbound", 18179, http_filter, outbound_routes, direction="OUTBOUND")],
+        "clusters": version_clusters(versions, 18181)}}
 
 
 @pytest.mark.parametrize("folder,plugin,config_name,patch,namespace", SIDECAR_RECIPES, ids=IDS)
