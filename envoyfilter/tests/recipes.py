@@ -38,6 +38,9 @@ ISTIO_STATS_TAGS_PATCH = ENVOYFILTER / "metrics" / "ingressgateway-stats-tags-pa
 # Where the file:// variant and the legacy EnvoyFilter expect the module inside the pod.
 GATEWAY_WASM_PATH = "/var/local/lib/wasm/canary_tagger.wasm"
 FILL_SHA256 = ENVOYFILTER / "fill-sha256.py"
+# The e2e harness's bootstrap builders (canary_e2e), so a listener is written once.
+if str(REPO_ROOT / "test-harness") not in sys.path:
+    sys.path.append(str(REPO_ROOT / "test-harness"))
 
 
 def _shipped(path: Path) -> bool:

@@ -24,6 +24,7 @@ import yaml
 
 from recipes import (ENVOYFILTER, SCENARIOS, docs, plugin_config, rel, require_envoy,
                      require_wasm)
+from canary_e2e.envoy_process import http_listener, static_cluster, tag_routes
 
 VALIDATE_TIMEOUT_S = 120
 
@@ -43,61 +44,19 @@ def assert_valid(bootstrap: dict, tmp_path: Path, what: str) -> None:
     assert accepted, f"envoy --mode validate rejected {what}:\n{output[-4000:]}"
 
 
-ROUTER = {"name": "envoy.filters.http.router", "typed_config": {
-    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
-
-
-def tag_routes(versions: list[str], tag_header: str, default_version: str) -> list[dict]:
-    """What a VirtualService on the tag becomes: one route per version, then the default."""
-    routes = [{"match": {"prefix": "/", "headers": [
-        {"name": tag_header, "string_match": {"exact": v}}]}, "route": {"cluster": v}}
-        for v in versions]
-    routes.append({"match": {"prefix": "/"}, "route": {"cluster": default_version}})
-    return routes
-
-
-def http_listener(name: str, port: int, http_filter: dict, routes: list[dict], *,
-                  direction: str | None = None, use_remote_address: bool = False) -> dict:
-    """A loopback listener whose HTTP filters are [http_filter, router]."""
-    listener = {
-        "name": name,
-        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-        "filter_chains": [{"filters": [{
-            "name": "envoy.filters.network.http_connection_manager",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network."
-                         "http_connection_manager.v3.HttpConnectionManager",
-                "stat_prefix": name,
-                "use_remote_address": use_remote_address,
-                "route_config": {"name": name, "virtual_hosts": [
-                    {"name": name, "domains": ["*"], "routes": routes}]},
-                "http_filters": [copy.deepcopy(http_filter), copy.deepcopy(ROUTER)],
-            }}]}],
-    }
-    if direction is not None:
-        listener["traffic_direction"] = direction
-    return listener
-
-
-def version_clusters(versions: list[str], first_port: int) -> list[dict]:
-    """One static loopback cluster per version, named after it, on consecutive ports."""
-    return [{
-        "name": v, "type": "STATIC", "connect_timeout": "1s",
-        "load_assignment": {"cluster_name": v, "endpoints": [{"lb_endpoints": [
-            {"endpoint": {"address": {"socket_address": {
-                "address": "127.0.0.1", "port_value": first_port + i}}}}]}]},
-    } for i, v in enumerate(versions)]
-
-
 def gateway_bootstrap(http_filter: dict, versions: list[str], tag_header: str,
                       default_version: str, port: int = 18080) -> dict:
     """One listener like istio-ingressgateway's: [filter, router], routes on the tag."""
-    routes = tag_routes(versions, tag_header, default_version)
+    routes = tag_routes(tag_header, versions, "", default_version)
     return {"static_resources": {
-        "listeners": [http_listener(f"gateway-{port}", port, http_filter, routes,
-                                    use_remote_address=True)],
+        "listeners": [http_listener(f"gateway-{port}", port, [copy.deepcopy(http_filter)], routes)],
         "clusters": version_clusters(versions, port + 1),
     }}
+
+
+def version_clusters(versions: list[str], first_port: int) -> list[dict]:
+    """One loopback cluster per version, named after it, on consecutive ports."""
+    return [static_cluster(v, first_port + i) for i, v in enumerate(versions)]
 
 
 def wasm_filter_from_wasmplugin(doc: dict, module: Path) -> dict:

@@ -17,8 +17,8 @@ import re
 import pytest
 
 from recipes import ENVOYFILTER, docs, kinds, plugin_config, rel, require_wasm
-from test_envoy_validate import (http_listener, run_validate, tag_routes, version_clusters,
-                                 wasm_filter_from_wasmplugin)
+from canary_e2e.envoy_process import http_listener, tag_routes
+from test_envoy_validate import run_validate, version_clusters, wasm_filter_from_wasmplugin
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 GATEWAY_ONLY_FIELDS = {"rules", "normalize", "client_ip", "sticky_cookie", "trusted_tag_sources",
@@ -140,13 +140,13 @@ def test_every_service_routes_only_on_the_tag():
 def _sidecar_bootstrap(http_filter: dict, config: dict) -> dict:
     """A sidecar's two listeners, INBOUND and OUTBOUND, both with the plugin's filter."""
     versions = config["versions"]
-    outbound_routes = tag_routes(versions, config.get("tag_header", "x-canary-version"),
+    outbound_routes = tag_routes(config.get("tag_header", "x-canary-version"), versions, "",
                                  config["default_version"])
     inbound_routes = [{"match": {"prefix": "/"}, "route": {"cluster": versions[0]}}]
     return {"static_resources": {
         "listeners": [
-            http_listener("inbound", 18180, http_filter, inbound_routes, direction="INBOUND"),
-            http_listener("outbound", 18179, http_filter, outbound_routes, direction="OUTBOUND")],
+            http_listener("inbound", 18180, [copy.deepcopy(http_filter)], inbound_routes, "INBOUND"),
+            http_listener("outbound", 18179, [copy.deepcopy(http_filter)], outbound_routes, "OUTBOUND")],
         "clusters": version_clusters(versions, 18181)}}
 
 

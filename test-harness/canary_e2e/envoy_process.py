@@ -176,7 +176,7 @@ def require_wasm_module(path: Path = WASM_MODULE) -> Path:
 
 # ---------------------------------------------------------------- bootstrap generation
 
-def _static_cluster(name: str, port: int) -> dict:
+def static_cluster(name: str, port: int) -> dict:
     return {
         "name": name,
         "type": "STATIC",
@@ -189,8 +189,8 @@ def _static_cluster(name: str, port: int) -> dict:
     }
 
 
-def _tag_routes(tag_header: str, versions: Iterable[str], cluster_prefix: str,
-                default_version: str, mirror_cluster: str | None) -> list[dict]:
+def tag_routes(tag_header: str, versions: Iterable[str], cluster_prefix: str,
+               default_version: str, mirror_cluster: str | None = None) -> list[dict]:
     """One route per version matching only the tag header, then the default route."""
 
     def action(version: str) -> dict:
@@ -300,22 +300,22 @@ def build_bootstrap(*, edge_port: int, admin_port: int, upstream_ports: dict[str
     sidecar_filters, the edge listener is INBOUND and the internal one OUTBOUND, and the
     internal one runs these filters too (topology "sidecar")."""
     versions = list(versions)
-    clusters = [_static_cluster(v, upstream_ports[v]) for v in versions]
+    clusters = [static_cluster(v, upstream_ports[v]) for v in versions]
     mirror_cluster = None
     if shadow_port is not None:
         mirror_cluster = "shadow"
-        clusters.append(_static_cluster("shadow", shadow_port))
+        clusters.append(static_cluster("shadow", shadow_port))
     sidecar = sidecar_filters is not None
     listeners = [http_listener("edge", edge_port, edge_filters,
-                           _tag_routes(tag_header, versions, "", default_version, mirror_cluster),
+                           tag_routes(tag_header, versions, "", default_version, mirror_cluster),
                            direction="INBOUND" if sidecar else None)]
     if internal_port is not None:
         if backend_ports is None:
             raise ValueError("an internal listener needs backend ports")
-        clusters += [_static_cluster(f"backend-{v}", backend_ports[v]) for v in versions]
+        clusters += [static_cluster(f"backend-{v}", backend_ports[v]) for v in versions]
         # No canary-tagger here: the mesh hop follows the tag set at the edge (see docstring).
         listeners.append(http_listener("internal", internal_port, sidecar_filters or [],
-                                   _tag_routes(tag_header, versions, "backend-", default_version, None),
+                                   tag_routes(tag_header, versions, "backend-", default_version, None),
                                    direction="OUTBOUND" if sidecar else None))
     bootstrap = {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},

@@ -43,8 +43,8 @@ import yaml
 
 from .envoy_process import (DEFAULT_TAG_HEADER, DEFAULT_VERSIONS, REQUEST_TIMEOUT_S,
                             STATS_TAGS, http_listener, WASM_MODULE, EnvoyStartupError, EnvoyUnderTest, Reply,
-                            _blocking_client, _static_cluster, free_port, require_wasm_module,
-                            wasm_filter)
+                            _blocking_client, static_cluster, free_port, require_wasm_module,
+                            tag_routes, wasm_filter)
 from .upstreams import Upstream
 
 # What each frontend behaviour copies from its inbound request onto its backend call.
@@ -72,17 +72,6 @@ def traceparent(trace_id: str, span_id: str = "00f067aa0ba902b7") -> str:
 
 def new_trace_id() -> str:
     return os.urandom(16).hex()
-
-
-def _tag_routes(tag_header: str, versions: Iterable[str], cluster_prefix: str,
-                default_version: str) -> list[dict]:
-    routes = [{"name": f"tag-{v}",
-               "match": {"prefix": "/", "headers": [{"name": tag_header, "string_match": {"exact": v}}]},
-               "route": {"cluster": f"{cluster_prefix}{v}", "timeout": "10s"}}
-              for v in versions]
-    routes.append({"name": "default", "match": {"prefix": "/"},
-                   "route": {"cluster": f"{cluster_prefix}{default_version}", "timeout": "10s"}})
-    return routes
 
 
 def _choose_distinct_ports(count: int) -> list[int]:
@@ -199,7 +188,7 @@ class SidecarUnderTest(EnvoyUnderTest):
         sidecar_filter = wasm_filter(self.plugin_config, module)  # same vm_id everywhere
         next_ports = self.next_hop if self.next_hop is not None else \
             {v: u.port for v, u in self.backends.items()}
-        clusters = [_static_cluster(f"backend-{v}", port) for v, port in next_ports.items()]
+        clusters = [static_cluster(f"backend-{v}", port) for v, port in next_ports.items()]
         if self.next_hop is not None:
             for cluster in clusters:  # another sidecar: keep the caller's protocol
                 cluster["typed_extension_protocol_options"] = DOWNSTREAM_PROTOCOL
@@ -207,7 +196,7 @@ class SidecarUnderTest(EnvoyUnderTest):
         default = self.default_version if self.default_version in next_ports else next(iter(next_ports))
         listeners = [
             http_listener("outbound", self.edge_port, [sidecar_filter],
-                          _tag_routes(self.tag_header, list(next_ports), "backend-", default),
+                          tag_routes(self.tag_header, list(next_ports), "backend-", default),
                           direction="OUTBOUND"),
             http_listener("inbound-sink", self.sink_port, [sidecar_filter],
                           [{"name": "sink", "match": {"prefix": "/"},
@@ -220,7 +209,7 @@ class SidecarUnderTest(EnvoyUnderTest):
                 [{"name": "app", "match": {"prefix": "/"},
                   "route": {"cluster": f"frontend-{version}", "timeout": "10s"}}],
                 direction="INBOUND"))
-            clusters.append(_static_cluster(f"frontend-{version}", self.upstreams[version].port))
+            clusters.append(static_cluster(f"frontend-{version}", self.upstreams[version].port))
         return {
             "admin": {"address": {"socket_address": {"address": "127.0.0.1",
                                                      "port_value": self.admin_port}}},
@@ -292,13 +281,13 @@ class GatewayUnderTest(EnvoyUnderTest):
         gateway_filter = wasm_filter(self.plugin_config, require_wasm_module(self.wasm_path))
         clusters = []
         for version, port in self.sidecar.inbound_ports.items():
-            cluster = _static_cluster(f"frontend-{version}", port)
+            cluster = static_cluster(f"frontend-{version}", port)
             cluster["typed_extension_protocol_options"] = DOWNSTREAM_PROTOCOL
             clusters.append(cluster)
         versions = list(self.sidecar.inbound_ports)
         default = self.default_version if self.default_version in versions else versions[0]
         edge = http_listener("edge", self.edge_port, [gateway_filter],
-                             _tag_routes(self.tag_header, versions, "frontend-", default))
+                             tag_routes(self.tag_header, versions, "frontend-", default))
         return {
             "admin": {"address": {"socket_address": {"address": "127.0.0.1",
                                                      "port_value": self.admin_port}}},
