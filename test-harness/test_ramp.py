@@ -207,9 +207,10 @@ def test_a_ramp_grows_second_by_second_and_two_gateways_agree(gateways):
         assert fewest <= on <= most, f"{s - model.start:+d}s: {on} of {total} on v2, model {fewest}..{most}"
         if s <= model.start or s >= end + TICK_LAG_S:
             assert fewest == on == most, f"{s - model.start:+d}s: {on} of {total} on v2, model {most}"
-    # The next two fail only when this client cannot sample the ramp (seen with the test
-    # at nice 10 beside four CPU hogs: over a second per request), never on an answer.
-    sampling = f"{requests} answers in {len(per_second)} s: the test client was too slow to sample"
+    # The next two check the sampling, not an answer: they failed only with the test at
+    # nice 10 beside four CPU hogs (over a second per request, or a configuration that took
+    # effect after the start), while every answer above still matched the model.
+    sampling = f"{requests} answers over {len(per_second)} s sampled"
     assert any(s < model.start for s in shares), f"no answers before the start ({sampling})"
     finished = [share for s, share in shares.items() if s >= end + TICK_LAG_S]
     assert finished and set(finished) == {100.0}, f"after the end: {finished}"
