@@ -1,85 +1,17 @@
-//! Command-line arguments, parsed by hand: four subcommands with a handful of flags each do
-//! not justify clap's compile time, and its error texts would not be ours anyway.
+//! Command-line arguments. Each command's flags are a clap `Args` struct (declared once:
+//! parsing, repeated and required flags, shell completions all come from it). The help
+//! texts stay ours — they are documentation, with examples — and clap's errors are turned
+//! into our one-line messages from their kind and context ([`usage_error`]), so the
+//! wording never depends on clap's.
 
 use std::ffi::OsString;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::Args;
 
 /// A usage error: printed as one line, exit status 2.
 #[derive(Debug)]
 pub struct UsageError(pub String);
-
-/// One flag a subcommand accepts.
-pub struct Flag {
-    pub long: &'static str,
-    pub short: Option<&'static str>,
-    /// Takes a value (`--path /x` or `--path=/x`); otherwise a switch.
-    pub takes_value: bool,
-}
-
-pub const fn value(long: &'static str) -> Flag {
-    Flag {
-        long,
-        short: None,
-        takes_value: true,
-    }
-}
-
-pub const fn switch(long: &'static str) -> Flag {
-    Flag {
-        long,
-        short: None,
-        takes_value: false,
-    }
-}
-
-pub const fn short(flag: Flag, short: &'static str) -> Flag {
-    Flag {
-        short: Some(short),
-        ..flag
-    }
-}
-
-/// The arguments of one subcommand, in order.
-#[derive(Debug, Default)]
-pub struct Parsed {
-    pub positionals: Vec<String>,
-    /// `(long name, value)` in command-line order; switches have an empty value.
-    pub flags: Vec<(&'static str, String)>,
-    pub help: bool,
-}
-
-impl Parsed {
-    /// Every value given for `long`, in order.
-    pub fn all(&self, long: &str) -> Vec<&str> {
-        self.flags
-            .iter()
-            .filter(|(name, _)| *name == long)
-            .map(|(_, value)| value.as_str())
-            .collect()
-    }
-
-    /// The value of a flag given at most once.
-    pub fn one(&self, command: &str, long: &str) -> Result<Option<&str>, UsageError> {
-        match self.all(long).as_slice() {
-            [] => Ok(None),
-            [only] => Ok(Some(only)),
-            _ => Err(UsageError(format!(
-                "{command}: {long} is given more than once"
-            ))),
-        }
-    }
-
-    pub fn required(&self, command: &str, long: &str) -> Result<&str, UsageError> {
-        self.one(command, long)?.ok_or_else(|| {
-            UsageError(format!(
-                "{command}: {long} is required; see `canary-tagger help {command}`"
-            ))
-        })
-    }
-
-    pub fn has(&self, long: &str) -> bool {
-        self.flags.iter().any(|(name, _)| *name == long)
-    }
-}
 
 /// The process arguments as UTF-8 strings (header values and paths are text here).
 pub fn utf8_args(args: impl Iterator<Item = OsString>) -> Result<Vec<String>, UsageError> {
@@ -91,77 +23,258 @@ pub fn utf8_args(args: impl Iterator<Item = OsString>) -> Result<Vec<String>, Us
         .collect()
 }
 
-/// Parses `args` (after the subcommand) against `flags`. `-h`/`--help` anywhere asks for
-/// help; `--` ends the flags; `-` alone is a positional (standard input).
-pub fn parse(command: &str, args: &[String], flags: &[Flag]) -> Result<Parsed, UsageError> {
-    let mut parsed = Parsed::default();
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        if arg == "--" {
-            parsed.positionals.extend(rest.by_ref().cloned());
-            break;
-        }
-        if arg == "-h" || arg == "--help" {
-            parsed.help = true;
-            continue;
-        }
-        if !arg.starts_with('-') || arg == "-" {
-            parsed.positionals.push(arg.clone());
-            continue;
-        }
-        let (name, inline_value) = match arg.split_once('=') {
-            Some((name, value)) if arg.starts_with("--") => (name, Some(value.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let Some(flag) = flags
-            .iter()
-            .find(|f| f.long == name || f.short == Some(name))
-        else {
-            let known: Vec<String> = flags.iter().map(|f| f.long.to_string()).collect();
+/// `canary-tagger validate FILE...`
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    #[arg(short = 'h', long = "help")]
+    pub help: bool,
+    pub files: Vec<String>,
+}
+
+/// `canary-tagger explain FILE [options]`
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    #[arg(short = 'h', long = "help")]
+    pub help: bool,
+    /// One FILE; checked by the command, which words its own message.
+    pub files: Vec<String>,
+    #[arg(
+        short = 'H',
+        long = "header",
+        value_name = "NAME: VALUE",
+        allow_hyphen_values = true
+    )]
+    pub header: Vec<String>,
+    #[arg(
+        short = 'b',
+        long = "cookie",
+        value_name = "NAME=VALUE",
+        allow_hyphen_values = true
+    )]
+    pub cookie: Vec<String>,
+    #[arg(long = "ip", value_name = "ADDR", allow_hyphen_values = true)]
+    pub ip: Option<String>,
+    #[arg(long = "xff", value_name = "LIST", allow_hyphen_values = true)]
+    pub xff: Vec<String>,
+    #[arg(long = "path", value_name = "PATH", allow_hyphen_values = true)]
+    pub path: Option<String>,
+    #[arg(long = "method", value_name = "METHOD", allow_hyphen_values = true)]
+    pub method: Option<String>,
+    #[arg(long = "host", value_name = "HOST", allow_hyphen_values = true)]
+    pub host: Option<String>,
+    #[arg(long = "seed", value_name = "N", allow_hyphen_values = true)]
+    pub seed: Option<String>,
+    #[arg(long = "at", value_name = "TIME", allow_hyphen_values = true)]
+    pub at: Option<String>,
+    #[arg(long = "json")]
+    pub json: bool,
+    #[arg(long = "direction", value_name = "DIR", allow_hyphen_values = true)]
+    pub direction: Option<String>,
+    #[arg(
+        long = "remembered",
+        value_name = "ID=VERSION[@AGE_S]",
+        allow_hyphen_values = true
+    )]
+    pub remembered: Vec<String>,
+}
+
+/// `canary-tagger render FILE --host HOST --service SERVICE [options]`
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    #[arg(short = 'h', long = "help")]
+    pub help: bool,
+    pub files: Vec<String>,
+    #[arg(
+        long = "host",
+        value_name = "HOST",
+        required_unless_present = "help",
+        allow_hyphen_values = true
+    )]
+    pub host: Option<String>,
+    #[arg(
+        long = "service",
+        value_name = "SERVICE",
+        required_unless_present = "help",
+        allow_hyphen_values = true
+    )]
+    pub service: Option<String>,
+    #[arg(long = "namespace", value_name = "NS", allow_hyphen_values = true)]
+    pub namespace: Option<String>,
+    #[arg(long = "gateway", value_name = "GATEWAY", allow_hyphen_values = true)]
+    pub gateway: Vec<String>,
+    #[arg(long = "name", value_name = "NAME", allow_hyphen_values = true)]
+    pub name: Option<String>,
+}
+
+/// `canary-tagger schema`
+#[derive(Args, Debug)]
+pub struct SchemaArgs {
+    #[arg(short = 'h', long = "help")]
+    pub help: bool,
+    /// None are taken; the command says so.
+    pub extra: Vec<String>,
+}
+
+/// `canary-tagger completions SHELL`
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    #[arg(short = 'h', long = "help")]
+    pub help: bool,
+    #[arg(required_unless_present = "help")]
+    pub shell: Option<clap_complete::Shell>,
+}
+
+/// The commands, by name, for the completion script and the "did you mean" of an unknown
+/// command. `help` and `version` take no flags.
+pub fn command_tree() -> clap::Command {
+    clap::Command::new("canary-tagger")
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+        .disable_help_subcommand(true)
+        .subcommand(with_name::<ValidateArgs>("validate"))
+        .subcommand(with_name::<ExplainArgs>("explain"))
+        .subcommand(with_name::<RenderArgs>("render"))
+        .subcommand(with_name::<SchemaArgs>("schema"))
+        .subcommand(with_name::<CompletionsArgs>("completions"))
+        .subcommand(clap::Command::new("help").arg(clap::Arg::new("command")))
+        .subcommand(clap::Command::new("version"))
+}
+
+fn with_name<A: Args>(name: &'static str) -> clap::Command {
+    A::augment_args(clap::Command::new(name))
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+}
+
+/// Parses the arguments after the command word into `A`.
+pub fn parse<A: Args>(command: &'static str, args: &[String]) -> Result<A, UsageError> {
+    let mut cli = with_name::<A>(command).no_binary_name(true);
+    let matches = cli
+        .try_get_matches_from_mut(args)
+        .map_err(|error| usage_error(command, &cli, &error))?;
+    A::from_arg_matches(&matches).map_err(|error| usage_error(command, &cli, &error))
+}
+
+/// One of clap's parse errors as our one-line message: by its kind, naming the flag from
+/// its context (matched against the command's own arguments, never read from clap's text).
+fn usage_error(command: &str, cli: &clap::Command, error: &clap::Error) -> UsageError {
+    let see = format!("see `canary-tagger help {command}`");
+    let flag = flag_named(cli, error.get(ContextKind::InvalidArg));
+    let message = match (error.kind(), flag) {
+        (ErrorKind::UnknownArgument, _) => {
+            let name = match error.get(ContextKind::InvalidArg) {
+                Some(ContextValue::String(name)) => name.clone(),
+                _ => String::from("?"),
+            };
+            // `--name=value`: the option is the part before `=`.
+            let name = name.split_once('=').map_or(name.as_str(), |(n, _)| n);
+            let known: Vec<String> = cli
+                .get_arguments()
+                .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+                .collect();
             let hint = match canary_tagger::config::closest_name(name, &known) {
                 Some(suggestion) => format!(" (did you mean {suggestion}?)"),
                 None => String::new(),
             };
-            return Err(UsageError(format!(
-                "{command}: unknown option {name}{hint}; see `canary-tagger help {command}`"
-            )));
-        };
-        let value = match (flag.takes_value, inline_value) {
-            (true, Some(value)) => value,
-            (true, None) => rest
-                .next()
-                .cloned()
-                .ok_or_else(|| UsageError(format!("{command}: {} needs a value", flag.long)))?,
-            (false, None) => String::new(),
-            (false, Some(_)) => {
-                return Err(UsageError(format!(
-                    "{command}: {} takes no value",
-                    flag.long
-                )))
-            }
-        };
-        parsed.flags.push((flag.long, value));
+            format!("{command}: unknown option {name}{hint}; {see}")
+        }
+        (ErrorKind::InvalidValue, Some(flag)) if !flag.get_possible_values().is_empty() => {
+            let given = match error.get(ContextKind::InvalidValue) {
+                Some(ContextValue::String(value)) => value.clone(),
+                _ => String::new(),
+            };
+            let values: Vec<String> = flag
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_string())
+                .collect();
+            format!(
+                "{command}: {} \"{given}\" is not one of {}",
+                long_name(flag),
+                values.join(", ")
+            )
+        }
+        (ErrorKind::InvalidValue, Some(flag)) if flag.get_action().takes_values() => {
+            format!("{command}: {} needs a value", long_name(flag))
+        }
+        (ErrorKind::InvalidValue, Some(flag)) => {
+            format!("{command}: {} is not one of its values", long_name(flag))
+        }
+        (ErrorKind::TooManyValues, Some(flag)) if !flag.get_action().takes_values() => {
+            format!("{command}: {} takes no value", long_name(flag))
+        }
+        (ErrorKind::ArgumentConflict, Some(flag)) => {
+            format!("{command}: {} is given more than once", long_name(flag))
+        }
+        (ErrorKind::MissingRequiredArgument, Some(flag)) => {
+            format!("{command}: {} is required; {see}", long_name(flag))
+        }
+        (ErrorKind::MissingRequiredArgument, None) => {
+            format!("{command}: an argument is missing; {see}")
+        }
+        (_, Some(flag)) => format!("{command}: {} is not valid here; {see}", long_name(flag)),
+        (_, None) => format!("{command}: these arguments are not valid; {see}"),
+    };
+    UsageError(message)
+}
+
+/// The argument of `cli` that an error's context names (the first, when it lists several:
+/// the first in declaration order, as the command reads them).
+fn flag_named<'c>(cli: &'c clap::Command, value: Option<&ContextValue>) -> Option<&'c clap::Arg> {
+    let names: Vec<&str> = match value? {
+        ContextValue::String(name) => vec![name.as_str()],
+        ContextValue::Strings(names) => names.iter().map(String::as_str).collect(),
+        _ => return None,
+    };
+    cli.get_arguments()
+        .find(|arg| names.iter().any(|name| rendered(arg) == *name))
+}
+
+/// An argument as clap shows it in an error's context (`--path <PATH>`, `--json`, `[SHELL]`).
+fn rendered(arg: &clap::Arg) -> String {
+    arg.to_string()
+}
+
+/// `--path` (or the positional's name).
+fn long_name(arg: &clap::Arg) -> String {
+    match arg.get_long() {
+        Some(long) => format!("--{long}"),
+        None => arg.get_id().to_string(),
     }
-    Ok(parsed)
+}
+
+/// The completion script of `canary-tagger completions SHELL`.
+pub fn completion_script(shell: clap_complete::Shell) -> String {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command_tree(), "canary-tagger", &mut script);
+    String::from_utf8_lossy(&script).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
 
-    const FLAGS: &[Flag] = &[
-        short(value("--header"), "-H"),
-        value("--path"),
-        switch("--json"),
-    ];
+    #[derive(clap::Parser)]
+    struct Whole {
+        #[command(flatten)]
+        explain: ExplainArgs,
+    }
 
     fn strings(args: &[&str]) -> Vec<String> {
         args.iter().map(|a| a.to_string()).collect()
     }
 
     #[test]
+    fn the_declarations_are_consistent() {
+        command_tree().debug_assert();
+        Whole::command().debug_assert();
+    }
+
+    #[test]
     fn flags_values_and_positionals() {
-        let parsed = parse(
+        let parsed: ExplainArgs = parse(
             "explain",
             &strings(&[
                 "cfg.json",
@@ -171,37 +284,60 @@ mod tests {
                 "--json",
                 "--path",
                 "/x",
+                "--xff",
+                "-1",
                 "--",
                 "--odd",
             ]),
-            FLAGS,
         )
         .unwrap();
-        assert_eq!(parsed.positionals, vec!["cfg.json", "--odd"]);
-        assert_eq!(parsed.all("--header"), vec!["a: 1", "b: 2"]);
-        assert_eq!(parsed.one("explain", "--path").unwrap(), Some("/x"));
-        assert!(parsed.has("--json"));
+        assert_eq!(parsed.files, vec!["cfg.json", "--odd"]);
+        assert_eq!(parsed.header, vec!["a: 1", "b: 2"]);
+        assert_eq!(parsed.path.as_deref(), Some("/x"));
+        assert_eq!(parsed.xff, vec!["-1"]);
+        assert!(parsed.json);
         assert!(!parsed.help);
     }
 
     #[test]
     fn usage_errors_are_one_line() {
-        let error = |args: &[&str]| parse("explain", &strings(args), FLAGS).unwrap_err().0;
+        let error = |args: &[&str]| {
+            parse::<ExplainArgs>("explain", &strings(args))
+                .unwrap_err()
+                .0
+        };
         assert_eq!(
             error(&["--hedaer", "x"]),
             "explain: unknown option --hedaer (did you mean --header?); see `canary-tagger help explain`"
         );
-        assert_eq!(error(&["--path"]), "explain: --path needs a value");
-        assert_eq!(error(&["--json=yes"]), "explain: --json takes no value");
-        let twice = parse(
-            "explain",
-            &strings(&["--path", "/a", "--path", "/b"]),
-            FLAGS,
-        )
-        .unwrap();
         assert_eq!(
-            twice.one("explain", "--path").unwrap_err().0,
+            error(&["--hedaer=x"]),
+            "explain: unknown option --hedaer (did you mean --header?); see `canary-tagger help explain`"
+        );
+        assert_eq!(error(&["--path"]), "explain: --path needs a value");
+        let shell = parse::<CompletionsArgs>("completions", &["tcsh".to_string()]).unwrap_err();
+        assert_eq!(
+            shell.0,
+            "completions: shell \"tcsh\" is not one of bash, elvish, fish, powershell, zsh"
+        );
+        assert_eq!(error(&["--json=yes"]), "explain: --json takes no value");
+        assert_eq!(
+            error(&["--path", "/a", "--path", "/b"]),
             "explain: --path is given more than once"
+        );
+        let render = |args: &[&str]| parse::<RenderArgs>("render", &strings(args)).unwrap_err().0;
+        assert_eq!(
+            render(&["x.json", "--host", "a"]),
+            "render: --service is required; see `canary-tagger help render`"
+        );
+        assert_eq!(
+            render(&["x.json"]),
+            "render: --host is required; see `canary-tagger help render`"
+        );
+        assert!(
+            parse::<RenderArgs>("render", &strings(&["--help"]))
+                .unwrap()
+                .help
         );
     }
 }

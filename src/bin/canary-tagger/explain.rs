@@ -16,22 +16,7 @@ use canary_tagger::ramp::{format_rfc3339, parse_rfc3339_utc, Percent, Phase, Ram
 use canary_tagger::request::{OwnedRequest, RequestView};
 use serde::Serialize;
 
-use crate::args::{short, switch, value, Flag, Parsed, UsageError};
-
-pub const FLAGS: &[Flag] = &[
-    short(value("--header"), "-H"),
-    short(value("--cookie"), "-b"),
-    value("--ip"),
-    value("--xff"),
-    value("--path"),
-    value("--method"),
-    value("--host"),
-    value("--seed"),
-    value("--at"),
-    switch("--json"),
-    value("--direction"),
-    value("--remembered"),
-];
+use crate::args::{ExplainArgs, UsageError};
 
 pub const HELP: &str = "\
 Usage: canary-tagger explain FILE [options]
@@ -71,22 +56,18 @@ Output:
 ";
 
 /// The request `explain` runs, built from the flags.
-pub fn request_from(parsed: &Parsed) -> Result<(OwnedRequest, u64), UsageError> {
-    let command = "explain";
+pub fn request_from(parsed: &ExplainArgs) -> Result<(OwnedRequest, u64), UsageError> {
     let mut headers: Vec<(String, String)> = vec![
         (
             ":method".into(),
-            parsed.one(command, "--method")?.unwrap_or("GET").into(),
+            parsed.method.as_deref().unwrap_or("GET").into(),
         ),
-        (
-            ":path".into(),
-            parsed.one(command, "--path")?.unwrap_or("/").into(),
-        ),
+        (":path".into(), parsed.path.as_deref().unwrap_or("/").into()),
     ];
-    if let Some(host) = parsed.one(command, "--host")? {
-        headers.push((":authority".into(), host.into()));
+    if let Some(host) = &parsed.host {
+        headers.push((":authority".into(), host.clone()));
     }
-    for text in parsed.all("--header") {
+    for text in &parsed.header {
         let (name, value) = header_arg(text)?;
         if name.starts_with(':') {
             // A pseudo-header replaces the default.
@@ -94,8 +75,8 @@ pub fn request_from(parsed: &Parsed) -> Result<(OwnedRequest, u64), UsageError> 
         }
         headers.push((name, value));
     }
-    let cookies = parsed.all("--cookie");
-    for cookie in &cookies {
+    let cookies = &parsed.cookie;
+    for cookie in cookies {
         if !cookie.contains('=') {
             return Err(UsageError(format!(
                 "explain: --cookie expects NAME=VALUE, got {cookie:?}"
@@ -105,15 +86,15 @@ pub fn request_from(parsed: &Parsed) -> Result<(OwnedRequest, u64), UsageError> 
     if !cookies.is_empty() {
         headers.push(("cookie".into(), cookies.join("; ")));
     }
-    for xff in parsed.all("--xff") {
-        headers.push(("x-forwarded-for".into(), xff.into()));
+    for xff in &parsed.xff {
+        headers.push(("x-forwarded-for".into(), xff.clone()));
     }
     let mut request = headers
         .into_iter()
         .fold(OwnedRequest::new(), |request, (name, value)| {
             request.header(&name, value)
         });
-    if let Some(ip) = parsed.one(command, "--ip")? {
+    if let Some(ip) = &parsed.ip {
         if net::parse_address(ip.as_bytes()).is_none() {
             return Err(UsageError(format!(
                 "explain: --ip {ip:?} is not an address (203.0.113.7, 203.0.113.7:51000, 2001:db8::1 or [2001:db8::1]:443)"
@@ -121,7 +102,7 @@ pub fn request_from(parsed: &Parsed) -> Result<(OwnedRequest, u64), UsageError> 
         }
         request = request.peer(ip);
     }
-    let seed = match parsed.one(command, "--seed")? {
+    let seed = match &parsed.seed {
         None => 0,
         Some(text) => parse_seed(text).ok_or_else(|| {
             UsageError(format!(
@@ -310,8 +291,8 @@ impl RampPhase {
 }
 
 /// `--at`, or now: the second the ramps are explained at.
-pub fn at_from(parsed: &Parsed) -> Result<UnixSeconds, UsageError> {
-    match parsed.one("explain", "--at")? {
+pub fn at_from(parsed: &ExplainArgs) -> Result<UnixSeconds, UsageError> {
+    match &parsed.at {
         Some(text) => parse_rfc3339_utc(text).map_err(|error| {
             let reason = canary_tagger::config::ErrorKind::InvalidTime {
                 text: text.to_string(),

@@ -16,7 +16,7 @@ use canary_tagger::sidecar::{
 };
 use serde::Serialize;
 
-use crate::args::{Parsed, UsageError};
+use crate::args::{ExplainArgs, UsageError};
 use crate::explain::{header_lines, HeaderOut};
 
 /// An entry given with `--remembered`.
@@ -32,8 +32,8 @@ pub struct SidecarFlags {
     pub remembered: Vec<Remembered>,
 }
 
-pub fn flags_from(parsed: &Parsed) -> Result<SidecarFlags, UsageError> {
-    let direction = match parsed.one("explain", "--direction")? {
+pub fn flags_from(parsed: &ExplainArgs) -> Result<SidecarFlags, UsageError> {
+    let direction = match parsed.direction.as_deref() {
         None => None,
         Some("inbound") => Some(Direction::Inbound),
         Some("outbound") => Some(Direction::Outbound),
@@ -44,8 +44,8 @@ pub fn flags_from(parsed: &Parsed) -> Result<SidecarFlags, UsageError> {
         }
     };
     let remembered = parsed
-        .all("--remembered")
-        .into_iter()
+        .remembered
+        .iter()
         .map(|text| {
             let bad = || {
                 UsageError(format!(

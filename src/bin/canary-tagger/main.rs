@@ -33,7 +33,9 @@ mod cli {
     use canary_tagger::config::{CompiledConfig, ProcessEnvironment};
     use canary_tagger::schema;
 
-    use crate::args::{self, UsageError};
+    use crate::args::{
+        self, CompletionsArgs, ExplainArgs, RenderArgs, SchemaArgs, UsageError, ValidateArgs,
+    };
     use crate::explain;
     use crate::explain_sidecar;
     use crate::input::{self, Found, LoadError};
@@ -51,6 +53,7 @@ Usage:
   canary-tagger render FILE --host HOST --service SERVICE [--namespace NS]
                        [--gateway GATEWAY]... [--name NAME]
   canary-tagger schema
+  canary-tagger completions bash|zsh|fish|elvish|powershell
   canary-tagger help [COMMAND]
 
 FILE is a plugin configuration (JSON or YAML), a WasmPlugin (its spec.pluginConfig), or a
@@ -88,6 +91,23 @@ configuration types. A copy is kept at envoyfilter/config.schema.json for editor
 rules JSON Schema can express; `canary-tagger validate` checks everything else too
 (percent sums, versions that must be listed, regexes, CIDR ranges).
 ";
+
+    const COMPLETIONS_HELP: &str = "\
+Usage: canary-tagger completions SHELL
+
+Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.g.
+  canary-tagger completions bash > ~/.local/share/bash-completion/completions/canary-tagger
+";
+
+    /// The command words, for `help` and for a mistyped command's suggestion.
+    const COMMANDS: [&str; 6] = [
+        "validate",
+        "explain",
+        "render",
+        "schema",
+        "completions",
+        "help",
+    ];
 
     enum Failure {
         Usage(String),
@@ -148,16 +168,14 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
             "explain" => explain(rest),
             "render" => render(rest),
             "schema" => schema_command(rest),
+            "completions" => completions(rest),
             "help" | "--help" | "-h" => help(rest),
             "--version" | "-V" | "version" => {
                 print(&format!("canary-tagger {}\n", env!("CARGO_PKG_VERSION")))?;
                 Ok(0)
             }
             other => {
-                let known: Vec<String> = ["validate", "explain", "render", "schema", "help"]
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect();
+                let known: Vec<String> = COMMANDS.iter().map(|c| c.to_string()).collect();
                 let hint = match canary_tagger::config::closest_name(other, &known) {
                     Some(suggestion) => format!(" (did you mean {suggestion}?)"),
                     None => String::new(),
@@ -176,10 +194,17 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
             Some("explain") => explain::HELP,
             Some("render") => render::HELP,
             Some("schema") => SCHEMA_HELP,
+            Some("completions") => COMPLETIONS_HELP,
             Some(other) => {
                 return Err(Failure::Usage(format!(
-                "help: unknown command {other:?}; commands are validate, explain, render, schema"
-            )))
+                    "help: unknown command {other:?}; commands are {}",
+                    COMMANDS
+                        .iter()
+                        .filter(|command| **command != "help")
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
             }
         };
         print(text)?;
@@ -216,18 +241,18 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
     }
 
     fn validate(rest: &[String]) -> Result<u8, Failure> {
-        let parsed = args::parse("validate", rest, &[])?;
+        let parsed: ValidateArgs = args::parse("validate", rest)?;
         if parsed.help {
             print(VALIDATE_HELP)?;
             return Ok(0);
         }
-        if parsed.positionals.is_empty() {
+        if parsed.files.is_empty() {
             return Err(Failure::Usage(
                 "validate: give at least one FILE; see `canary-tagger help validate`".into(),
             ));
         }
         let mut status = 0;
-        for file in &parsed.positionals {
+        for file in &parsed.files {
             let found = match input::load(file) {
                 Ok(found) => found,
                 Err(LoadError::Usage(message)) => {
@@ -298,11 +323,8 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
     }
 
     /// The one configuration in the file named by the first positional argument.
-    fn single_config(
-        command: &str,
-        parsed: &args::Parsed,
-    ) -> Result<(String, CompiledConfig), Failure> {
-        let file = match parsed.positionals.as_slice() {
+    fn single_config(command: &str, files: &[String]) -> Result<(String, CompiledConfig), Failure> {
+        let file = match files {
             [file] => file.clone(),
             [] => {
                 return Err(Failure::Usage(format!(
@@ -321,7 +343,7 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
     }
 
     fn explain(rest: &[String]) -> Result<u8, Failure> {
-        let parsed = args::parse("explain", rest, explain::FLAGS)?;
+        let parsed: ExplainArgs = args::parse("explain", rest)?;
         if parsed.help {
             print(explain::HELP)?;
             return Ok(0);
@@ -330,7 +352,7 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
         let (request, seed) = explain::request_from(&parsed)?;
         let at = explain::at_from(&parsed)?;
         let sidecar_flags = explain_sidecar::flags_from(&parsed)?;
-        let (_, config) = single_config("explain", &parsed)?;
+        let (_, config) = single_config("explain", &parsed.files)?;
         if config.sidecar().is_some() {
             let Some(direction) = sidecar_flags.direction else {
                 return Err(Failure::Usage(
@@ -338,7 +360,7 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
                 ));
             };
             let explained = explain_sidecar::explain(&config, &request, &sidecar_flags, direction);
-            if parsed.has("--json") {
+            if parsed.json {
                 let json = serde_json::to_string_pretty(&explained)
                     .map_err(|error| Failure::Usage(format!("cannot write JSON: {error}")))?;
                 print(&format!("{json}\n"))?;
@@ -347,7 +369,7 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
             }
             return Ok(0);
         }
-        if parsed.has("--direction") || parsed.has("--remembered") {
+        if parsed.direction.is_some() || !parsed.remembered.is_empty() {
             return Err(Failure::Usage(
                 "explain: --direction and --remembered apply to a sidecar configuration only"
                     .into(),
@@ -356,7 +378,7 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
         config.set_time(at);
         let entropy = explain::entropy_from_seed(seed);
         let explained = explain::explain(&config, &request, entropy, at);
-        if parsed.has("--json") {
+        if parsed.json {
             let json = serde_json::to_string_pretty(&explained)
                 .map_err(|error| Failure::Usage(format!("cannot write JSON: {error}")))?;
             print(&format!("{json}\n"))?;
@@ -367,13 +389,13 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
     }
 
     fn render(rest: &[String]) -> Result<u8, Failure> {
-        let parsed = args::parse("render", rest, render::FLAGS)?;
+        let parsed: RenderArgs = args::parse("render", rest)?;
         if parsed.help {
             print(render::HELP)?;
             return Ok(0);
         }
         let target = render::target_from(&parsed)?;
-        let (file, config) = single_config("render", &parsed)?;
+        let (file, config) = single_config("render", &parsed.files)?;
         let file = input::display_name(&file);
         let yaml = render::render(&config, &target, file)
             .map_err(|reason| Failure::Invalid(vec![format!("{file}: {reason}")]))?;
@@ -381,13 +403,22 @@ rules JSON Schema can express; `canary-tagger validate` checks everything else t
         Ok(0)
     }
 
+    fn completions(rest: &[String]) -> Result<u8, Failure> {
+        let parsed: CompletionsArgs = args::parse("completions", rest)?;
+        match parsed.shell {
+            Some(shell) if !parsed.help => print(&args::completion_script(shell))?,
+            _ => print(COMPLETIONS_HELP)?,
+        }
+        Ok(0)
+    }
+
     fn schema_command(rest: &[String]) -> Result<u8, Failure> {
-        let parsed = args::parse("schema", rest, &[])?;
+        let parsed: SchemaArgs = args::parse("schema", rest)?;
         if parsed.help {
             print(SCHEMA_HELP)?;
             return Ok(0);
         }
-        if let Some(extra) = parsed.positionals.first() {
+        if let Some(extra) = parsed.extra.first() {
             return Err(Failure::Usage(format!(
                 "schema: unexpected argument {extra:?}; it takes none"
             )));

@@ -5,15 +5,7 @@
 use canary_tagger::config::CompiledConfig;
 use serde::Serialize;
 
-use crate::args::{value, Flag, Parsed, UsageError};
-
-pub const FLAGS: &[Flag] = &[
-    value("--host"),
-    value("--service"),
-    value("--namespace"),
-    value("--gateway"),
-    value("--name"),
-];
+use crate::args::{RenderArgs, UsageError};
 
 pub const HELP: &str = "\
 Usage: canary-tagger render FILE --host HOST --service SERVICE [options]
@@ -41,10 +33,10 @@ pub struct Target {
     pub name: String,
 }
 
-pub fn target_from(parsed: &Parsed) -> Result<Target, UsageError> {
-    let command = "render";
-    let host = parsed.required(command, "--host")?.to_string();
-    let service = parsed.required(command, "--service")?.to_string();
+pub fn target_from(parsed: &RenderArgs) -> Result<Target, UsageError> {
+    // clap requires both unless --help is given, which the caller answers first.
+    let host = parsed.host.clone().unwrap_or_default();
+    let service = parsed.service.clone().unwrap_or_default();
     for (flag, text) in [("--host", &host), ("--service", &service)] {
         if text.trim().is_empty() || text.chars().any(char::is_whitespace) {
             return Err(UsageError(format!(
@@ -52,8 +44,8 @@ pub fn target_from(parsed: &Parsed) -> Result<Target, UsageError> {
             )));
         }
     }
-    let name = match parsed.one(command, "--name")? {
-        Some(name) => name.to_string(),
+    let name = match &parsed.name {
+        Some(name) => name.clone(),
         None => service
             .split('.')
             .next()
@@ -65,7 +57,7 @@ pub fn target_from(parsed: &Parsed) -> Result<Target, UsageError> {
             "render: {name:?} is not a valid resource name (a DNS label: a-z 0-9 -); give --name"
         )));
     }
-    let namespace = parsed.one(command, "--namespace")?.map(str::to_string);
+    let namespace = parsed.namespace.clone();
     if let Some(namespace) = &namespace {
         if !is_dns_label(namespace) {
             return Err(UsageError(format!(
@@ -77,11 +69,7 @@ pub fn target_from(parsed: &Parsed) -> Result<Target, UsageError> {
         host,
         service,
         namespace,
-        gateways: parsed
-            .all("--gateway")
-            .into_iter()
-            .map(str::to_string)
-            .collect(),
+        gateways: parsed.gateway.clone(),
         name,
     })
 }
