@@ -7,8 +7,14 @@
 //!   exactly one kind and one operator per `match`, exactly one action per rule, version and
 //!   rule-name patterns, percent ranges. Rules it cannot state (a percent sum, a version
 //!   that must be listed in `versions`) stay with the config compiler.
-//! - [`validate`] checks a document against that schema (tests run every example config
-//!   through it; no heavy validator crate needed for the keywords we emit).
+//! - [`validate`] checks a document against that schema. Ours, not the `jsonschema` crate:
+//!   `canary-tagger validate` must report in the filter's own words — the same
+//!   [`ErrorKind`]s at the same paths (`rules[0].split`) as the module's serde pass, with
+//!   the closest known field name — and a general validator's messages and instance
+//!   pointers (`/rules/0/split`) would need a translation layer as long as this subset
+//!   (the keywords the schema emits). The crate still checks our work: tests/cli.rs has it
+//!   validate the committed schema as draft 2020-12 and agree with ours on the example
+//!   configs and on every configuration the schema must reject.
 //! - [`compile_reporting_all`] is `canary-tagger validate`'s compiler: the library's serde
 //!   pass stops at the first structural error, so this walks the JSON against the schema's
 //!   structural keywords to find every unknown field, wrong type and missing field — as the
