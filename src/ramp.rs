@@ -150,6 +150,12 @@ pub enum TimeError {
 /// of a second (`10:00:00.250Z`), which is dropped (the ramp's clock counts whole seconds).
 /// Any other offset is refused with the same moment in UTC ([`TimeError::NotUtc`]); so is a
 /// leap second (`:60`).
+///
+/// Our own parser rather than `time`, `chrono` or `jiff`: it runs in the module, once per
+/// ramp per configuration, on one fixed form; those crates bring time zones, formatting and
+/// locale tables the module would carry on every gateway, and none says "not UTC: that is
+/// 09:00:00Z" as [`TimeError::NotUtc`] does. The tests below hold it to RFC 3339: round
+/// trips through [`format_rfc3339`] and a table of what is refused and why.
 pub fn parse_rfc3339_utc(text: &str) -> Result<UnixSeconds, TimeError> {
     let bytes = text.as_bytes();
     let digits = |from: usize, len: usize| -> Result<u32, TimeError> {
