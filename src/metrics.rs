@@ -28,7 +28,7 @@
 //! name also needs its line in `LABELS`, in `envoyfilter/metrics/stats-tags.yaml` and in
 //! the Istio recipe beside it (tests check that the three agree).
 
-use crate::config::{Action, CompiledConfig, RestoreSource};
+use crate::config::{Action, CompiledConfig, Mode, RestoreSource};
 
 /// Who decided a request's version: a rule (then `rule` names it), the default, or a
 /// trusted client's own tag.
@@ -198,12 +198,17 @@ impl SidecarMetricNames {
             .map(|s| s.restore.as_slice())
             .unwrap_or_default();
         let versions = || config.versions().iter().enumerate();
+        // A waypoint counts a request that arrived with a known tag as `header`, listed or not.
+        let waypoint = matches!(config.mode, Mode::Waypoint(_));
+        let counted = |source: &RestoreSource| {
+            restore.contains(source) || (waypoint && *source == RestoreSource::Header)
+        };
         let mut restored: Vec<Vec<Option<String>>> = RestoreSource::ALL
             .iter()
             .map(|source| {
                 versions()
                     .map(|(_, version)| {
-                        restore.contains(source).then(|| {
+                        counted(source).then(|| {
                             stat_name(RESTORED, &[(SOURCE, source.name()), (VERSION, version)])
                         })
                     })
@@ -286,6 +291,7 @@ mod tests {
                     restored("source=.=baggage;.;version=.=v1;.;"),
                     restored("source=.=baggage;.;version=.=v2;.;")
                 ],
+                vec![None, None],
                 vec![
                     restored("source=.=trace;.;version=.=v1;.;"),
                     restored("source=.=trace;.;version=.=v2;.;")
@@ -298,6 +304,33 @@ mod tests {
             vec![
                 "canary_tagger_trace_remembered.version=.=v1;.;total".to_string(),
                 "canary_tagger_trace_remembered.version=.=v2;.;total".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_waypoint_counts_a_kept_tag_as_header_even_when_restore_leaves_it_out() {
+        let config = CompiledConfig::from_json(
+            br#"{"mode": "waypoint", "versions": ["v1", "v2"], "default_version": "v1",
+                 "restore": ["tracestate"]}"#,
+        )
+        .unwrap();
+        let names = SidecarMetricNames::new(&config);
+        let restored = |labels: &str| Some(format!("canary_tagger_restored.{labels}total"));
+        assert_eq!(
+            names.restored,
+            vec![
+                vec![
+                    restored("source=.=header;.;version=.=v1;.;"),
+                    restored("source=.=header;.;version=.=v2;.;")
+                ],
+                vec![None, None],
+                vec![
+                    restored("source=.=tracestate;.;version=.=v1;.;"),
+                    restored("source=.=tracestate;.;version=.=v2;.;")
+                ],
+                vec![None, None],
+                vec![restored("source=.=default;.;version=.=v1;.;"), None],
             ]
         );
     }

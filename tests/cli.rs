@@ -149,7 +149,7 @@ fn validate_reports_every_error_structural_and_semantic() {
     assert_eq!(
         out.stderr_lines(),
         vec![
-            format!("{file}: $: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, mode, restore, trace_memory"),
+            format!("{file}: $: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, tracestate, mode, restore, trace_memory"),
             format!("{file}: rules[0].split: unknown field \"sed\"; expected one of weights, key, salt, ramp"),
             format!(r#"{file}: default_version: unknown version "v3"; versions are v1, v2"#),
             format!("{file}: rules[0].split.weights: percents sum to 90, expected 100"),

@@ -30,7 +30,7 @@ mod cli {
     use std::io::Write;
     use std::process::ExitCode;
 
-    use canary_tagger::config::{CompiledConfig, ProcessEnvironment};
+    use canary_tagger::config::{CompiledConfig, Mode, ProcessEnvironment};
     use canary_tagger::schema;
 
     use crate::args::{
@@ -354,10 +354,15 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
         let sidecar_flags = explain_sidecar::flags_from(&parsed)?;
         let (_, config) = single_config("explain", &parsed.files)?;
         if config.sidecar().is_some() {
-            let Some(direction) = sidecar_flags.direction else {
-                return Err(Failure::Usage(
+            let waypoint = matches!(config.mode, Mode::Waypoint(_));
+            let direction = match (sidecar_flags.direction, waypoint) {
+                (Some(_), true) => return Err(Failure::Usage(
+                    "explain: a waypoint configuration takes no --direction (a waypoint's listeners have none)".into(),
+                )),
+                (None, false) => return Err(Failure::Usage(
                     "explain: a sidecar configuration needs --direction inbound or outbound".into(),
-                ));
+                )),
+                (direction, _) => direction,
             };
             let explained = explain_sidecar::explain(&config, &request, &sidecar_flags, direction);
             if parsed.json {
