@@ -101,7 +101,13 @@ fn cluster_regex(text: &str) -> Result<Regex, String> {
     let regex = Regex::new(text).map_err(|error| {
         let reason = error.to_string();
         let last = reason.lines().last().unwrap_or_default().trim().to_string();
-        format!("--cluster-version {text:?} is not a regex: {last}")
+        // The filter's regex engine, without Unicode tables (they would weigh on the module).
+        let hint = if last.contains("Unicode") {
+            " (\\d, \\w and \\s are not available: write [0-9], [A-Za-z0-9_], [ \\t])"
+        } else {
+            ""
+        };
+        format!("--cluster-version {text:?} is not a regex: {last}{hint}")
     })?;
     if regex.captures_len() < 2 {
         return Err(format!(
