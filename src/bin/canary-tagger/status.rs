@@ -568,7 +568,7 @@ fn render_ramps(out: &mut String, status: &Status) {
 
 fn render_counters(out: &mut String, status: &Status, rates: bool) {
     let c = &status.counters;
-    out.push('\n');
+    out.push_str("\nCOUNTERS\n");
     for (name, n) in [
         ("client tags stripped", c.client_tag_stripped),
         ("sticky ids issued", c.sticky_id_issued),
@@ -582,9 +582,15 @@ fn render_counters(out: &mut String, status: &Status, rates: bool) {
         for (source, versions) in &status.restored {
             let sent: Vec<String> = versions
                 .iter()
+                .filter(|(_, n)| n.0 != 0.0)
                 .map(|(version, n)| format!("{version} {}", number(*n, rates)))
                 .collect();
-            out.push_str(&format!("{source:<24} {}\n", sent.join(", ")));
+            let sent = if sent.is_empty() {
+                number(Num(0.0), rates)
+            } else {
+                sent.join(", ")
+            };
+            out.push_str(&format!("{source:<24} {sent}\n"));
         }
     }
     if let Some(misses) = status.trace_misses {
