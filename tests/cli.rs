@@ -423,6 +423,8 @@ fn help_and_version() {
         &["render", "-h"],
         &["help", "status"],
         &["status", "--help"],
+        &["help", "watch"],
+        &["watch", "-h"],
     ] {
         let out = run(args);
         assert_eq!(out.code, 0, "{args:?}");
@@ -1585,4 +1587,50 @@ fn status_refuses_what_it_cannot_read_in_one_line() {
         );
         assert_eq!(out.stdout, "", "{args:?}");
     }
+}
+
+#[test]
+fn watch_usage_errors_and_an_unreadable_source_are_one_line() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["watch"],
+            "watch: give one of --admin URL or --prometheus URL; see `canary-tagger help watch`",
+        ),
+        (
+            &["watch", "--admin", "http://127.0.0.1:15000", "--prometheus", "http://127.0.0.1:9090"],
+            "watch: give one of --admin URL or --prometheus URL; see `canary-tagger help watch`",
+        ),
+        (
+            &["watch", "--admin", "http://127.0.0.1:15000", "--interval", "0s"],
+            "watch: --interval \"0s\" must be more than 0 and at most 1h",
+        ),
+        (
+            &["watch", "--stats", "-"],
+            "watch: unknown option --stats; see `canary-tagger help watch`",
+        ),
+        (
+            &["watch", "--admin", "https://gateway:15000"],
+            "watch: --admin \"https://gateway:15000\": https is not supported; reach the port over plain http (kubectl port-forward)",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = run(args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert_eq!(
+            out.stderr,
+            format!("canary-tagger: {expected}\n"),
+            "{args:?}"
+        );
+        assert_eq!(out.stdout, "", "{args:?}");
+    }
+    // Port 9 (discard) on loopback: nothing listens there in a test environment.
+    let out = run(&["watch", "--admin", "http://127.0.0.1:9"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.stderr_lines().len(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("canary-tagger: cannot read http://127.0.0.1:9/stats/prometheus: "),
+        "{}",
+        out.stderr
+    );
 }

@@ -132,6 +132,21 @@ pub struct StatusArgs {
     pub cluster_version: Option<String>,
 }
 
+/// `canary-tagger watch (--admin URL | --prometheus URL) [--interval DURATION]`
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    #[arg(short = 'h', long = "help")]
+    pub help: bool,
+    /// None are taken; the command says so.
+    pub extra: Vec<String>,
+    #[arg(long = "admin", value_name = "URL", allow_hyphen_values = true)]
+    pub admin: Option<String>,
+    #[arg(long = "prometheus", value_name = "URL", allow_hyphen_values = true)]
+    pub prometheus: Option<String>,
+    #[arg(long = "interval", value_name = "DURATION", allow_hyphen_values = true)]
+    pub interval: Option<String>,
+}
+
 /// `canary-tagger schema`
 #[derive(Args, Debug)]
 pub struct SchemaArgs {
@@ -161,6 +176,7 @@ pub fn command_tree() -> clap::Command {
         .subcommand(with_name::<ExplainArgs>("explain"))
         .subcommand(with_name::<RenderArgs>("render"))
         .subcommand(with_name::<StatusArgs>("status"))
+        .subcommand(with_name::<WatchArgs>("watch"))
         .subcommand(with_name::<SchemaArgs>("schema"))
         .subcommand(with_name::<CompletionsArgs>("completions"))
         .subcommand(clap::Command::new("help").arg(clap::Arg::new("command")))
@@ -372,6 +388,18 @@ mod tests {
             status(&["--stats", "-", "--jsno"]),
             "status: unknown option --jsno (did you mean --json?); see `canary-tagger help status`"
         );
+    }
+
+    #[test]
+    fn watch_takes_a_source_and_an_interval() {
+        let parsed: WatchArgs = parse(
+            "watch",
+            &strings(&["--admin", "http://127.0.0.1:15000", "--interval", "500ms"]),
+        )
+        .unwrap();
+        assert_eq!(parsed.admin.as_deref(), Some("http://127.0.0.1:15000"));
+        assert_eq!(parsed.interval.as_deref(), Some("500ms"));
+        assert!(parsed.prometheus.is_none() && parsed.extra.is_empty() && !parsed.help);
     }
 
     #[test]

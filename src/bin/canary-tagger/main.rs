@@ -21,6 +21,8 @@ mod render;
 mod status;
 #[cfg(not(target_arch = "wasm32"))]
 mod status_source;
+#[cfg(not(target_arch = "wasm32"))]
+mod watch;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -40,13 +42,14 @@ mod cli {
 
     use crate::args::{
         self, CompletionsArgs, ExplainArgs, RenderArgs, SchemaArgs, StatusArgs, UsageError,
-        ValidateArgs,
+        ValidateArgs, WatchArgs,
     };
     use crate::explain;
     use crate::explain_sidecar;
     use crate::input::{self, Found, LoadError};
     use crate::render;
     use crate::status;
+    use crate::watch;
 
     const USAGE: &str = "\
 canary-tagger - check, explain and deploy canary-tagger plugin configurations, and watch
@@ -62,14 +65,15 @@ Usage:
                        [--gateway GATEWAY]... [--name NAME]
   canary-tagger status (--admin URL | --prometheus URL | --stats FILE|-) [--json]
                        [--window 10s] [--cluster-version REGEX]
+  canary-tagger watch (--admin URL | --prometheus URL) [--interval 2s]
   canary-tagger schema
   canary-tagger completions bash|zsh|fish|elvish|powershell
   canary-tagger help [COMMAND]
 
 FILE is a plugin configuration (JSON or YAML), a WasmPlugin (its spec.pluginConfig), or a
 legacy EnvoyFilter / Envoy configuration with the wasm filter (its configuration JSON);
-`-` reads standard input. `status` reads a gateway's counters (its Envoy admin, a
-Prometheus, or a saved /stats page) instead.
+`-` reads standard input. `status` and `watch` read a gateway's counters (its Envoy
+admin, a Prometheus, or for status a saved /stats page) instead.
 
 Exit status: 0 success, 1 invalid configuration, 2 usage error or unreadable input.
 ";
@@ -111,11 +115,12 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
 ";
 
     /// The command words, for `help` and for a mistyped command's suggestion.
-    const COMMANDS: [&str; 7] = [
+    const COMMANDS: [&str; 8] = [
         "validate",
         "explain",
         "render",
         "status",
+        "watch",
         "schema",
         "completions",
         "help",
@@ -180,6 +185,7 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
             "explain" => explain(rest),
             "render" => render(rest),
             "status" => status_command(rest),
+            "watch" => watch_command(rest),
             "schema" => schema_command(rest),
             "completions" => completions(rest),
             "help" | "--help" | "-h" => help(rest),
@@ -207,6 +213,7 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
             Some("explain") => explain::HELP,
             Some("render") => render::HELP,
             Some("status") => status::HELP,
+            Some("watch") => watch::HELP,
             Some("schema") => SCHEMA_HELP,
             Some("completions") => COMPLETIONS_HELP,
             Some(other) => {
@@ -426,6 +433,17 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
         let options = status::options_from(&parsed)?;
         let report = status::run(&options).map_err(|error| Failure::Usage(error.0))?;
         print(&report)?;
+        Ok(0)
+    }
+
+    fn watch_command(rest: &[String]) -> Result<u8, Failure> {
+        let parsed: WatchArgs = args::parse("watch", rest)?;
+        if parsed.help {
+            print(watch::HELP)?;
+            return Ok(0);
+        }
+        let options = watch::options_from(&parsed)?;
+        watch::run(&options).map_err(|error| Failure::Usage(error.0))?;
         Ok(0)
     }
 
