@@ -171,6 +171,20 @@ def test_prometheus_reads_the_same(counted_envoy, prometheus_binary, tmp_path):
                 break
             assert time.monotonic() < deadline, (done.stdout, done.stderr)
             time.sleep(0.5)
+        # Rates from the samples of now and of a second ago. Every scrape saw the final
+        # counts (the traffic came first), so they are all 0 — once a second ago is after
+        # the first scrape (before it, there were no series to compare with).
+        while True:
+            done = status("--prometheus", url, "--json", "--window", "1s")
+            if done.returncode == 0:
+                break
+            assert "no canary_tagger_ series" in done.stderr, done.stderr
+            assert time.monotonic() < deadline, done.stderr
+            time.sleep(0.5)
+        report = json.loads(done.stdout)
+        assert report["window_s"] == 1
+        assert {v: row["requests"] for v, row in report["versions"].items()} == {"v1": 0, "v2": 0, "v3": 0}
+        assert report["ramps"] == expected["ramps"]
     finally:
         stop(scraping)
         stop(empty)

@@ -214,6 +214,7 @@ impl Serialize for Num {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let value = self.0;
         if value.fract() == 0.0 && value.abs() < 9.0e15 {
+            // A whole number below 2^53: exact as an i64.
             #[allow(clippy::cast_possible_truncation)]
             return serializer.serialize_i64(value as i64);
         }

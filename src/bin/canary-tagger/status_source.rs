@@ -460,7 +460,13 @@ pub fn snapshot(samples: &[Sample], origin: &str) -> Result<Snapshot, SourceErro
     let mut buckets: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for sample in samples {
         if let Some(key) = our_series(sample) {
-            *out.series.entry(key).or_default() += sample.value;
+            let value = out.series.entry(key.clone()).or_default();
+            // Counters of several pods add up; a ramp's gauge is the same on each.
+            *value = if key.0 == metrics::RAMP_PERCENT {
+                value.max(sample.value)
+            } else {
+                *value + sample.value
+            };
         } else if let Some(cluster) = cluster_label(sample) {
             add_cluster_sample(&mut out, &mut buckets, cluster, sample);
         }
@@ -626,6 +632,47 @@ mod tests {
         assert_eq!(sample.value, 7.0);
         assert!(parse_sample_line("canary_tagger_requests_total{} ").is_err());
         assert!(parse_sample_line(r#"x{a="b} 1"#).is_err());
+    }
+
+    #[test]
+    fn pods_add_up_but_a_ramp_is_the_same_on_each() {
+        let sample = |name: &str, labels: &[(&str, &str)], pod: &str, value: f64| Sample {
+            name: name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .chain([("pod".to_string(), pod.to_string())])
+                .collect(),
+            value,
+        };
+        let samples = [
+            sample(metrics::REQUESTS, &[("version", "v1")], "a", 3.0),
+            sample(metrics::REQUESTS, &[("version", "v1")], "b", 4.0),
+            sample(metrics::RAMP_PERCENT, &[("rule", "r")], "a", 20.0),
+            sample(metrics::RAMP_PERCENT, &[("rule", "r")], "b", 20.0),
+            sample(RQ_TOTAL, &[("cluster_name", "c")], "a", 5.0),
+            sample(RQ_TOTAL, &[("cluster_name", "c")], "b", 6.0),
+        ];
+        let snapshot = snapshot(&samples, "test").unwrap();
+        let key = |metric: &str, label: &str, value: &str| {
+            (
+                metric.to_string(),
+                vec![(label.to_string(), value.to_string())],
+            )
+        };
+        assert_eq!(
+            snapshot
+                .series
+                .get(&key(metrics::REQUESTS, "version", "v1")),
+            Some(&7.0)
+        );
+        assert_eq!(
+            snapshot
+                .series
+                .get(&key(metrics::RAMP_PERCENT, "rule", "r")),
+            Some(&20.0)
+        );
+        assert_eq!(snapshot.clusters.get("c").map(|c| c.requests), Some(11.0));
     }
 
     #[test]
