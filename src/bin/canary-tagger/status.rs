@@ -25,7 +25,8 @@ stripped tags, sticky ids and rejected configurations, sidecar restores; and per
 the health of its upstream from Envoy's own cluster stats (requests, 5xx, p99).
 
   --admin URL        a gateway's Envoy admin, e.g. http://127.0.0.1:15000 (reads
-                     URL/stats/prometheus; kubectl port-forward POD 15000)
+                     URL/stats/prometheus, filtered to the series shown here;
+                     kubectl port-forward POD 15000)
   --prometheus URL   a Prometheus server that scrapes the gateways (its HTTP API): every
                      scraped gateway pod, summed
   --stats FILE       a saved /stats or /stats/prometheus page (`-` reads standard input):
@@ -61,7 +62,7 @@ pub fn options_from(parsed: &StatusArgs) -> Result<Options, UsageError> {
     }
     let usage = |message: String| UsageError(format!("status: {message}"));
     let source = match (&parsed.admin, &parsed.prometheus, &parsed.stats) {
-        (Some(url), None, None) => Source::Admin(base_url("--admin", url).map_err(usage)?),
+        (Some(url), None, None) => Source::Admin(admin_url(url).map_err(usage)?),
         (None, Some(url), None) => {
             Source::Prometheus(base_url("--prometheus", url).map_err(usage)?)
         }
@@ -95,6 +96,13 @@ pub fn options_from(parsed: &StatusArgs) -> Result<Options, UsageError> {
         json: parsed.json,
         cluster_version,
     })
+}
+
+/// An admin URL, also given as its stats page (`…/stats/prometheus`, `…/stats`).
+pub fn admin_url(url: &str) -> Result<String, String> {
+    let base = base_url("--admin", url)?;
+    let base = base.strip_suffix("/stats/prometheus").unwrap_or(&base);
+    Ok(base.strip_suffix("/stats").unwrap_or(base).to_string())
 }
 
 fn cluster_regex(text: &str) -> Result<Regex, String> {
@@ -665,6 +673,18 @@ mod tests {
             Some("v2")
         );
         assert_eq!(cluster_version("backend-v7", &known, Some(&custom)), None);
+    }
+
+    #[test]
+    fn an_admin_url_may_name_its_stats_page() {
+        for url in [
+            "http://127.0.0.1:15000",
+            "http://127.0.0.1:15000/",
+            "http://127.0.0.1:15000/stats",
+            "http://127.0.0.1:15000/stats/prometheus",
+        ] {
+            assert_eq!(admin_url(url).unwrap(), "http://127.0.0.1:15000", "{url}");
+        }
     }
 
     #[test]

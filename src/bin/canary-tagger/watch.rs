@@ -50,7 +50,7 @@ pub fn options_from(parsed: &WatchArgs) -> Result<WatchOptions, UsageError> {
         )));
     }
     let source = match (&parsed.admin, &parsed.prometheus) {
-        (Some(url), None) => Source::Admin(base_url("--admin", url).map_err(usage)?),
+        (Some(url), None) => Source::Admin(status::admin_url(url).map_err(usage)?),
         (None, Some(url)) => Source::Prometheus(base_url("--prometheus", url).map_err(usage)?),
         _ => {
             return Err(usage(
