@@ -1397,9 +1397,12 @@ fn explain_sidecar_usage_errors() {
 
 // ---------------------------------------------------------------------------- status
 
-/// Saved pages of a real Envoy (test-harness/test_status.py's configuration and traffic):
+/// Saved pages of a real Envoy 1.40 (canary_e2e/rollout.py's configuration and traffic):
 /// /stats and /stats/prometheus of an Envoy without canary-tagger's stats tags, and
-/// /stats/prometheus of one with them, the same traffic through both.
+/// /stats/prometheus of one with them, the same traffic through both (the sticky ids are
+/// random: saved from a pair of runs that split alike). Cut down to our series, the
+/// clusters' `upstream_rq*` stats (sub-scopes such as `external.` included in /stats) and
+/// a few `server.` lines. sidecar-stats.txt: test_sidecar.py's sidecar, four calls.
 const GATEWAY_DUMPS: [&str; 3] = [
     "tests/data/status/gateway-stats-flat.txt",
     "tests/data/status/gateway-prometheus-flat.txt",
