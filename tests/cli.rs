@@ -1014,20 +1014,33 @@ fn yaml_documents(text: &str) -> Vec<Value> {
 
 const GATEWAY_API_CONFIG: &str = r#"{"tag_header": "X-Shop-Version", "versions": ["v1", "v2", "v3"], "default_version": "v2", "rules": [{"name": "testers", "match": {"cookie": "user", "exact": "tester"}, "version": "v3"}]}"#;
 
-#[test]
-fn render_gateway_api_attaches_the_plugin_and_routes_each_tag_to_its_service() {
+/// `render GATEWAY_API_CONFIG --api gateway-api --gateway shop-gw --service frontend EXTRA...`:
+/// its documents (it must succeed) and their kinds.
+fn render_gateway_api(extra: &[&str]) -> (Vec<Value>, Vec<String>) {
     let file = temp_file("config.json", GATEWAY_API_CONFIG);
-    let out = run(&[
+    let common = [
         "render",
         &file,
         "--api",
         "gateway-api",
         "--gateway",
         "shop-gw",
+    ];
+    let out = run(&[&common[..], &["--service", "frontend"], extra].concat());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let docs = yaml_documents(&out.stdout);
+    let kinds = docs
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap().to_string())
+        .collect();
+    (docs, kinds)
+}
+
+#[test]
+fn render_gateway_api_attaches_the_plugin_and_routes_each_tag_to_its_service() {
+    let (docs, kinds) = render_gateway_api(&[
         "--gateway-namespace",
         "infra",
-        "--service",
-        "frontend",
         "--namespace",
         "shop",
         "--port",
@@ -1035,9 +1048,6 @@ fn render_gateway_api_attaches_the_plugin_and_routes_each_tag_to_its_service() {
         "--host",
         "shop.example.com",
     ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let docs = yaml_documents(&out.stdout);
-    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
         ["WasmPlugin", "Service", "Service", "Service", "HTTPRoute"]
@@ -1112,16 +1122,7 @@ fn render_gateway_api_attaches_the_plugin_and_routes_each_tag_to_its_service() {
 
 #[test]
 fn render_gateway_api_mesh_and_waypoint() {
-    let file = temp_file("config.json", GATEWAY_API_CONFIG);
-    let out = run(&[
-        "render",
-        &file,
-        "--api",
-        "gateway-api",
-        "--gateway",
-        "shop-gw",
-        "--service",
-        "frontend",
+    let (docs, kinds) = render_gateway_api(&[
         "--namespace",
         "shop",
         "--gateway-namespace",
@@ -1130,9 +1131,6 @@ fn render_gateway_api_mesh_and_waypoint() {
         "--waypoint",
         "waypoint",
     ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let docs = yaml_documents(&out.stdout);
-    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
         [
