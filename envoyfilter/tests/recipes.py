@@ -1,8 +1,8 @@
 """Shared helpers for the envoyfilter/ manifest checks (run by `make test`).
 
 These machines have no Docker engine and no cluster, so the recipes are checked the way
-they can be here: every file parses, the Istio resources validate against Istio's CRD
-schemas (cloudcoil-models-istio), every Envoy configuration passes the real Envoy's
+they can be here: every file parses, the Istio and Gateway API resources validate against
+their published CRDs (vendored in crds/), every Envoy configuration passes the real Envoy's
 `--mode validate` with the real module loaded, and the manifests of each folder agree
 with the plugin config beside them.
 
@@ -126,3 +126,30 @@ def sha256_fields(root: Path) -> dict[str, str]:
             (doc,) = yaml.safe_load_all((root / folder / name).read_text(encoding="utf-8"))
             fields[f"{folder}/{name}"] = doc["spec"]["sha256"]
     return fields
+
+
+def plugin_config_path(folder: str) -> Path:
+    return ENVOYFILTER / folder / "plugin-config.json"
+
+
+CLI = REPO_ROOT / "target" / "debug" / "canary-tagger"
+
+
+@lru_cache(maxsize=None)
+def _built_cli() -> Path:
+    # Built once per session, so the tests never read a stale binary's output.
+    subprocess.run(["cargo", "build", "-q", "--bin", "canary-tagger"], cwd=REPO_ROOT,
+                   check=True, timeout=600)
+    return CLI
+
+
+def render_text(*args: str) -> str:
+    """`canary-tagger render ARGS...` run from the repository root: its standard output."""
+    done = subprocess.run([str(_built_cli()), "render", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, f"canary-tagger render {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+def render(*args: str) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(render_text(*args)) if doc is not None]

@@ -1,11 +1,12 @@
-"""The Istio and Flagger resources against their schemas.
+"""The Istio, Gateway API and Flagger resources against their schemas.
 
-Istio: validated with cloudcoil-models-istio, pydantic models generated from the OpenAPI
-schemas of Istio 1.24's CRDs (field names and types, enums such as phase, failStrategy
-and match mode, the sha256 pattern, required fields). Pydantic drops fields a schema does
-not know instead of failing, so each resource is also dumped back and compared with the
-file: a misspelt field shows up as a difference. The CRDs' CEL rules (for example the url
-scheme list) are not in the models; test_consistency.py checks the ones we rely on.
+Istio and Gateway API: every resource under envoyfilter/ and every `canary-tagger render`
+output is validated by the jsonschema package against the published CRDs vendored in
+crds/ (Istio 1.30.3; Gateway API v1.6.1, standard channel; crds/README.md), read as the
+API server reads them (crd_schema.py): types, enums such as phase and failStrategy, the
+sha256 and header-name patterns, required fields, lengths, and unknown fields (a
+misspelt field fails). The CRDs' CEL rules are not evaluated; test_consistency.py checks
+the ones we rely on.
 
 Flagger: no package registry ships Flagger's CRD schemas, so its Canary and MetricTemplate
 get structural checks of the fields Flagger requires and of the ones these recipes use.
@@ -13,97 +14,87 @@ get structural checks of the fields Flagger requires and of the ones these recip
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from recipes import ENVOYFILTER, REPO_ROOT, docs, rel, yaml_files
-
-SCHEMA_PACKAGES = REPO_ROOT / ".venv" / "istio-schemas"
-
-
-def _istio_models():
-    if not (SCHEMA_PACKAGES / "cloudcoil" / "models" / "istio").is_dir():
-        pytest.fail(
-            f"Istio's CRD schemas are not installed in {rel(SCHEMA_PACKAGES)}: run\n"
-            f"  .venv/bin/pip install --target .venv/istio-schemas "
-            f"-r envoyfilter/tests/requirements.txt\n(`make venv` does it).")
-    if str(SCHEMA_PACKAGES) not in sys.path:
-        sys.path.append(str(SCHEMA_PACKAGES))  # after the venv: only the models come from it
-    from cloudcoil.models.istio.extensions import v1alpha1 as extensions
-    from cloudcoil.models.istio.networking import v1 as networking
-    from cloudcoil.models.istio.networking import v1alpha3 as networking_v1alpha3
-
-    return {
-        ("extensions.istio.io/v1alpha1", "WasmPlugin"): extensions.WasmPlugin,
-        ("networking.istio.io/v1alpha3", "EnvoyFilter"): networking_v1alpha3.EnvoyFilter,
-        ("networking.istio.io/v1", "Gateway"): networking.Gateway,
-        ("networking.istio.io/v1", "VirtualService"): networking.VirtualService,
-        ("networking.istio.io/v1", "DestinationRule"): networking.DestinationRule,
-    }
+import crd_schema
+from recipes import ENVOYFILTER, docs, plugin_config_path, rel, render, yaml_files
 
 
-def _istio_documents():
+def _crd_documents():
     for path in yaml_files():
         for index, doc in enumerate(docs(path)):
-            if str(doc.get("apiVersion", "")).endswith("istio.io/v1alpha1") or \
-                    ".istio.io/" in str(doc.get("apiVersion", "")):
+            if crd_schema.has_crd(doc):
                 yield pytest.param(path, doc, id=f"{rel(path)}#{index}-{doc.get('kind')}")
 
 
-def _differences(expected, actual, path="") -> list[str]:
-    """Where `actual` (the model's dump) lost or changed something of `expected` (the file)."""
-    if isinstance(expected, dict):
-        if not isinstance(actual, dict):
-            return [f"{path or '.'}: not an object after validation"]
-        found = []
-        for key, value in expected.items():
-            where = f"{path}.{key}" if path else key
-            if key not in actual:
-                found.append(f"{where}: not a field of the schema")
-            else:
-                found += _differences(value, actual[key], where)
-        return found
-    if isinstance(expected, list):
-        if not isinstance(actual, list) or len(actual) != len(expected):
-            return [f"{path}: list changed by validation"]
-        found = []
-        for i, (a, b) in enumerate(zip(expected, actual)):
-            found += _differences(a, b, f"{path}[{i}]")
-        return found
-    if expected != actual and not (isinstance(expected, (int, float)) and expected == actual):
-        return [f"{path}: {expected!r} became {actual!r}"]
-    return []
-
-
-@pytest.mark.parametrize("path,doc", list(_istio_documents()))
-def test_istio_resource_matches_crd_schema(path, doc):
-    models = _istio_models()
-    key = (doc["apiVersion"], doc["kind"])
-    assert key in models, f"{rel(path)}: {key} is not one of the Istio kinds these recipes use"
-    model = models[key].model_validate(doc)  # raises with every schema violation listed
-    dumped = model.model_dump(by_alias=True, exclude_unset=True, mode="json")
-    problems = _differences(doc, dumped)
+@pytest.mark.parametrize("path,doc", list(_crd_documents()))
+def test_resource_matches_crd_schema(path, doc):
+    problems = crd_schema.errors(doc)
     assert not problems, f"{rel(path)} {doc['kind']} {doc['metadata']['name']}: {problems}"
 
 
-def test_schema_check_has_teeth():
-    """A wrong enum, a misspelt field and a bad sha256 are all caught."""
-    models = _istio_models()
-    import pydantic
+def test_every_gateway_api_and_istio_kind_is_checked():
+    checked = {(doc["apiVersion"], doc["kind"]) for _, doc, in
+               (param.values for param in _crd_documents())}
+    assert {("extensions.istio.io/v1alpha1", "WasmPlugin"),
+            ("networking.istio.io/v1alpha3", "EnvoyFilter"),
+            ("networking.istio.io/v1", "Gateway"),
+            ("networking.istio.io/v1", "VirtualService"),
+            ("networking.istio.io/v1", "DestinationRule"),
+            ("gateway.networking.k8s.io/v1", "Gateway"),
+            ("gateway.networking.k8s.io/v1", "HTTPRoute")} <= checked
 
-    doc = docs(ENVOYFILTER / "weather" / "wasmplugin.yaml")[0]
-    plugin = models[("extensions.istio.io/v1alpha1", "WasmPlugin")]
-    with pytest.raises(pydantic.ValidationError):
-        plugin.model_validate({**doc, "spec": {**doc["spec"], "phase": "BEFORE_ROUTER"}})
-    with pytest.raises(pydantic.ValidationError):
-        plugin.model_validate({**doc, "spec": {**doc["spec"], "sha256": "sha256:abc"}})
-    with pytest.raises(pydantic.ValidationError):
-        plugin.model_validate({**doc, "spec": {**doc["spec"], "match": [{"mode": "GATEWAY"}]}})
-    misspelt = {**doc, "spec": {**doc["spec"], "failstrategy": "FAIL_OPEN"}}
-    dumped = plugin.model_validate(misspelt).model_dump(by_alias=True, exclude_unset=True,
-                                                       mode="json")
-    assert _differences(misspelt, dumped) == ["spec.failstrategy: not a field of the schema"]
+
+RENDERS = {
+    "istio": ["--host", "weather.example.com", "--service", "frontend", "--namespace",
+              "weather", "--gateway", "weather-gateway"],
+    "gateway-api": ["--api", "gateway-api", "--gateway", "weather-gateway",
+                    "--gateway-namespace", "istio-ingress", "--service", "frontend",
+                    "--namespace", "weather", "--host", "weather.example.com"],
+    "gateway-api-mesh-waypoint": ["--api", "gateway-api", "--gateway", "weather-gateway",
+                                  "--service", "forecast", "--namespace", "weather",
+                                  "--port", "8080", "--mesh", "--waypoint", "waypoint"],
+}
+
+
+@pytest.mark.parametrize("folder", ["weather", "mirror", "grpc-normalize", "mqtt", "flagger"])
+@pytest.mark.parametrize("variant", list(RENDERS))
+def test_render_output_matches_crd_schema(variant, folder):
+    rendered = render(str(plugin_config_path(folder)), *RENDERS[variant])
+    checked = 0
+    for doc in rendered:
+        if crd_schema.has_crd(doc):
+            assert not crd_schema.errors(doc), (variant, folder, doc["kind"],
+                                                crd_schema.errors(doc))
+            checked += 1
+        else:
+            assert (doc["apiVersion"], doc["kind"]) == ("v1", "Service"), doc
+            assert doc["metadata"]["name"] and doc["spec"]["selector"] and doc["spec"]["ports"]
+    assert checked >= 2
+
+
+def test_schema_check_has_teeth():
+    """A wrong enum, a misspelt field, a bad sha256, a bad header name are all caught."""
+    (plugin,) = docs(ENVOYFILTER / "weather" / "wasmplugin.yaml")
+    assert crd_schema.errors(plugin) == []
+    for spec, expected in [
+        ({"phase": "BEFORE_ROUTER"}, "spec.phase: 'BEFORE_ROUTER' is not one of"),
+        ({"sha256": "sha256:abc"}, "spec.sha256: 'sha256:abc' does not match"),
+        ({"match": [{"mode": "GATEWAY"}]}, "spec.match.0.mode: 'GATEWAY' is not one of"),
+        ({"failstrategy": "FAIL_OPEN"}, "spec: Additional properties are not allowed"),
+    ]:
+        (problem,) = crd_schema.errors({**plugin, "spec": {**plugin["spec"], **spec}})
+        assert problem.startswith(expected), problem
+    route = next(doc for doc in render(str(plugin_config_path("weather")),
+                                       *RENDERS["gateway-api"]) if doc["kind"] == "HTTPRoute")
+    assert crd_schema.errors(route) == []
+    bad = {**route, "spec": {**route["spec"], "rules": [
+        {"matches": [{"headers": [{"type": "Exact", "name": "x canary", "value": "v2"}]}],
+         "backendRefs": [{"name": "frontend-v2", "port": 80}]}]}}
+    (problem,) = crd_schema.errors(bad)
+    assert problem.startswith("spec.rules.0.matches.0.headers.0.name: 'x canary' does not match")
+    mistyped = {**route, "spec": {**route["spec"], "parentRefs": [{"name": "gw", "port": "80"}]}}
+    assert any("is not of type 'integer'" in p for p in crd_schema.errors(mistyped))
 
 
 # ---------------------------------------------------------------- Flagger (structural)

@@ -295,12 +295,15 @@ def build_bootstrap(*, edge_port: int, admin_port: int, upstream_ports: dict[str
                     internal_port: int | None = None, backend_ports: dict[str, int] | None = None,
                     shadow_port: int | None = None, stats_tags: bool = True,
                     sidecar_filters: list[dict] | None = None,
-                    listener_directions: bool = True) -> dict:
+                    listener_directions: bool = True,
+                    edge_routes: list[dict] | None = None) -> dict:
     """The Envoy bootstrap for one run (see the module docstring for the topology), with
     envoyfilter/metrics/stats-tags.yaml merged in unless stats_tags=False. With
     sidecar_filters, the edge listener is INBOUND and the internal one OUTBOUND, and the
     internal one runs these filters too (topology "sidecar"); listener_directions=False leaves
-    traffic_direction out, as on an ambient waypoint (topology "waypoint")."""
+    traffic_direction out, as on an ambient waypoint (topology "waypoint"). edge_routes
+    replaces the edge listener's tag_routes (e.g. routes translated from an HTTPRoute,
+    httproute.py)."""
     versions = list(versions)
     clusters = [static_cluster(v, upstream_ports[v]) for v in versions]
     mirror_cluster = None
@@ -308,8 +311,9 @@ def build_bootstrap(*, edge_port: int, admin_port: int, upstream_ports: dict[str
         mirror_cluster = "shadow"
         clusters.append(static_cluster("shadow", shadow_port))
     sidecar = sidecar_filters is not None and listener_directions
-    listeners = [http_listener("edge", edge_port, edge_filters,
-                           tag_routes(tag_header, versions, "", default_version, mirror_cluster),
+    if edge_routes is None:
+        edge_routes = tag_routes(tag_header, versions, "", default_version, mirror_cluster)
+    listeners = [http_listener("edge", edge_port, edge_filters, edge_routes,
                            direction="INBOUND" if sidecar else None)]
     if internal_port is not None:
         if backend_ports is None:
@@ -379,6 +383,8 @@ class EnvoyUnderTest:
                  "waypoint" (the same listeners without traffic_direction, as on an
                  ambient waypoint that sees both hops).
     mirror:      mirror every edge request to a shadow upstream (scenario S8).
+    edge_routes: the edge listener's routes instead of one per version on the tag header
+                 (clusters are named by version: v1, v2, ...).
     stats_tags:  with canary-tagger's Prometheus labels (envoyfilter/metrics/stats-tags.yaml);
                  False shows the names a bootstrap without them gets.
     vm_env:      the Wasm VM's environment variables (vm_config.environment_variables.key_values).
@@ -394,7 +400,8 @@ class EnvoyUnderTest:
                  admin_port: int | None = None, work_dir: Path | None = None,
                  stats_tags: bool = True, vm_env: dict[str, str] | None = None,
                  host_env: dict[str, str] | None = None,
-                 forwarded_headers: Iterable[str] | None = None):
+                 forwarded_headers: Iterable[str] | None = None,
+                 edge_routes: list[dict] | None = None):
         if filter_mode is None:
             filter_mode = "lua" if lua_code is not None else ("wasm" if plugin_config is not None else "none")
         if filter_mode not in ("wasm", "lua", "none"):
@@ -415,6 +422,7 @@ class EnvoyUnderTest:
         self.forwarded_headers = tuple(forwarded_headers) if forwarded_headers is not None \
             else (self.tag_header,)
         self.mirror = mirror
+        self.edge_routes = edge_routes
         self.stats_tags = stats_tags
         self.vm_env = dict(vm_env or {})
         self.host_env = dict(host_env or {})
@@ -506,7 +514,8 @@ class EnvoyUnderTest:
             backend_ports={v: u.port for v, u in self.backends.items()} or None,
             shadow_port=self.shadow.port if self.shadow else None, stats_tags=self.stats_tags,
             sidecar_filters=self._edge_filters() if self.topology in ("sidecar", "waypoint") else None,
-            listener_directions=self.topology != "waypoint")
+            listener_directions=self.topology != "waypoint",
+            edge_routes=self.edge_routes)
         self.config_path.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
         return self.config_path
 

@@ -78,25 +78,28 @@ pub struct ExplainArgs {
     pub remembered: Vec<String>,
 }
 
-/// `canary-tagger render FILE --host HOST --service SERVICE [options]`
+/// Which routing API `render` writes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RenderApi {
+    /// VirtualService and DestinationRule (networking.istio.io).
+    #[default]
+    Istio,
+    /// WasmPlugin, Services and HTTPRoutes (gateway.networking.k8s.io).
+    GatewayApi,
+}
+
+/// `canary-tagger render FILE --host HOST --service SERVICE [options]`. --host and
+/// --service are checked by the command: which are required depends on --api.
 #[derive(Args, Debug)]
 pub struct RenderArgs {
     #[arg(short = 'h', long = "help")]
     pub help: bool,
     pub files: Vec<String>,
-    #[arg(
-        long = "host",
-        value_name = "HOST",
-        required_unless_present = "help",
-        allow_hyphen_values = true
-    )]
+    #[arg(long = "api", value_name = "API", value_enum, default_value_t)]
+    pub api: RenderApi,
+    #[arg(long = "host", value_name = "HOST", allow_hyphen_values = true)]
     pub host: Option<String>,
-    #[arg(
-        long = "service",
-        value_name = "SERVICE",
-        required_unless_present = "help",
-        allow_hyphen_values = true
-    )]
+    #[arg(long = "service", value_name = "SERVICE", allow_hyphen_values = true)]
     pub service: Option<String>,
     #[arg(long = "namespace", value_name = "NS", allow_hyphen_values = true)]
     pub namespace: Option<String>,
@@ -104,6 +107,18 @@ pub struct RenderArgs {
     pub gateway: Vec<String>,
     #[arg(long = "name", value_name = "NAME", allow_hyphen_values = true)]
     pub name: Option<String>,
+    #[arg(
+        long = "gateway-namespace",
+        value_name = "NS",
+        allow_hyphen_values = true
+    )]
+    pub gateway_namespace: Option<String>,
+    #[arg(long = "port", value_name = "PORT", allow_hyphen_values = true)]
+    pub port: Option<String>,
+    #[arg(long = "mesh")]
+    pub mesh: bool,
+    #[arg(long = "waypoint", value_name = "NAME", allow_hyphen_values = true)]
+    pub waypoint: Option<String>,
 }
 
 /// `canary-tagger status (--admin URL | --prometheus URL | --stats FILE) [options]`
@@ -370,18 +385,16 @@ mod tests {
         );
         let render = |args: &[&str]| parse::<RenderArgs>("render", &strings(args)).unwrap_err().0;
         assert_eq!(
-            render(&["x.json", "--host", "a"]),
-            "render: --service is required; see `canary-tagger help render`"
+            render(&["x.json", "--api", "gateway"]),
+            "render: --api \"gateway\" is not one of istio, gateway-api"
         );
         assert_eq!(
-            render(&["x.json"]),
-            "render: --host is required; see `canary-tagger help render`"
+            render(&["x.json", "--mesh=no"]),
+            "render: --mesh takes no value"
         );
-        assert!(
-            parse::<RenderArgs>("render", &strings(&["--help"]))
-                .unwrap()
-                .help
-        );
+        let parsed = parse::<RenderArgs>("render", &strings(&["--help"])).unwrap();
+        assert!(parsed.help);
+        assert_eq!(parsed.api, RenderApi::Istio, "istio is the default");
         let status = |args: &[&str]| parse::<StatusArgs>("status", &strings(args)).unwrap_err().0;
         assert_eq!(status(&["--window"]), "status: --window needs a value");
         assert_eq!(

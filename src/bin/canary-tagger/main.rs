@@ -18,6 +18,8 @@ mod input;
 #[cfg(not(target_arch = "wasm32"))]
 mod render;
 #[cfg(not(target_arch = "wasm32"))]
+mod render_gateway_api;
+#[cfg(not(target_arch = "wasm32"))]
 mod status;
 #[cfg(not(target_arch = "wasm32"))]
 mod status_source;
@@ -41,13 +43,14 @@ mod cli {
     use canary_tagger::schema;
 
     use crate::args::{
-        self, CompletionsArgs, ExplainArgs, RenderArgs, SchemaArgs, StatusArgs, UsageError,
-        ValidateArgs, WatchArgs,
+        self, CompletionsArgs, ExplainArgs, RenderApi, RenderArgs, SchemaArgs, StatusArgs,
+        UsageError, ValidateArgs, WatchArgs,
     };
     use crate::explain;
     use crate::explain_sidecar;
     use crate::input::{self, Found, LoadError};
     use crate::render;
+    use crate::render_gateway_api;
     use crate::status;
     use crate::watch;
 
@@ -66,6 +69,9 @@ Usage:
   canary-tagger status (--admin URL | --prometheus URL | --stats FILE|-) [--json]
                        [--window 10s] [--cluster-version REGEX]
   canary-tagger watch (--admin URL | --prometheus URL) [--interval 2s]
+  canary-tagger render FILE --api gateway-api --gateway NAME [--gateway-namespace NS]
+                       --service SERVICE [--namespace NS] [--port 80] [--host HOST]
+                       [--mesh] [--waypoint NAME]
   canary-tagger schema
   canary-tagger completions bash|zsh|fish|elvish|powershell
   canary-tagger help [COMMAND]
@@ -345,6 +351,13 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
 
     /// The one configuration in the file named by the first positional argument.
     fn single_config(command: &str, files: &[String]) -> Result<(String, CompiledConfig), Failure> {
+        let (file, found) = single_found(command, files)?;
+        let config = compile(&file, &found).map_err(Failure::Invalid)?;
+        Ok((file, config))
+    }
+
+    /// The one configuration in the file named by the first positional argument, as found.
+    fn single_found(command: &str, files: &[String]) -> Result<(String, Found), Failure> {
         let file = match files {
             [file] => file.clone(),
             [] => {
@@ -359,8 +372,7 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
             }
         };
         let found = input::load_one(&file).map_err(load_error)?;
-        let config = compile(&file, &found).map_err(Failure::Invalid)?;
-        Ok((file, config))
+        Ok((file, found))
     }
 
     fn explain(rest: &[String]) -> Result<u8, Failure> {
@@ -420,6 +432,9 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
             print(render::HELP)?;
             return Ok(0);
         }
+        if parsed.api == RenderApi::GatewayApi {
+            return render_gateway_api(&parsed);
+        }
         let target = render::target_from(&parsed)?;
         let (file, config) = single_config("render", &parsed.files)?;
         let file = input::display_name(&file);
@@ -449,6 +464,23 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
         }
         let options = watch::options_from(&parsed)?;
         watch::run(&options).map_err(|error| Failure::Usage(error.0))?;
+        Ok(0)
+    }
+
+    fn render_gateway_api(parsed: &RenderArgs) -> Result<u8, Failure> {
+        let target = render_gateway_api::target_from(parsed)?;
+        let (file, found) = single_found("render", &parsed.files)?;
+        let config = compile(&file, &found).map_err(Failure::Invalid)?;
+        let file = input::display_name(&file);
+        let invalid = |reason: String| Failure::Invalid(vec![format!("{file}: {reason}")]);
+        // compile() succeeded, so the bytes are the configuration's JSON.
+        let plugin_config: serde_json::Value = match &found.json {
+            Ok(json) => serde_json::from_slice(json).map_err(|error| invalid(error.to_string()))?,
+            Err(reason) => return Err(invalid(reason.clone())),
+        };
+        let yaml =
+            render_gateway_api::render(&config, &plugin_config, &target, file).map_err(invalid)?;
+        print(&yaml)?;
         Ok(0)
     }
 

@@ -6,22 +6,44 @@ use canary_tagger::config::CompiledConfig;
 use serde::Serialize;
 
 use crate::args::{RenderArgs, UsageError};
+use crate::render_gateway_api;
 
 pub const HELP: &str = "\
 Usage: canary-tagger render FILE --host HOST --service SERVICE [options]
+       canary-tagger render FILE --api gateway-api --gateway NAME --service SERVICE [options]
 
-Prints a VirtualService and a DestinationRule (YAML, ready for kubectl apply) that route
-the configuration's tag header: `exact: vN` goes to subset vN for every version, anything
-else to default_version; the subsets select pods by the label `version: vN`.
+--api istio (the default) prints a VirtualService and a DestinationRule (YAML, ready for
+kubectl apply) that route the configuration's tag header: `exact: vN` goes to subset vN
+for every version, anything else to default_version; the subsets select pods by the
+label `version: vN`.
 
+      --api API          istio (default) or gateway-api
       --host HOST        the VirtualService host (e.g. shop.example.com, or the service
-                         itself for mesh-internal traffic)
+                         itself for mesh-internal traffic); required with --api istio
       --service SERVICE  the destination service (e.g. frontend or
                          frontend.shop.svc.cluster.local); the DestinationRule's host
-      --namespace NS     metadata.namespace of both resources
+      --namespace NS     metadata.namespace of the resources (default: none, kubectl's)
       --gateway GATEWAY  bind the VirtualService to this Gateway (repeatable; add `mesh`
                          to keep it for sidecars too)
       --name NAME        metadata.name of both resources (default: SERVICE's first label)
+
+--api gateway-api prints the Kubernetes Gateway API version: a WasmPlugin attached to the
+Gateway (targetRefs), a Service SERVICE-vN per version (selector app: SERVICE, version:
+vN), and an HTTPRoute on the Gateway with a rule per version but the default (header
+TAG = vN -> SERVICE-vN) and a last rule for everything else (-> the default's Service).
+
+      --gateway NAME     the Gateway (gateway.networking.k8s.io) to attach to; required
+      --gateway-namespace NS
+                         the Gateway's namespace, where the WasmPlugin goes (default:
+                         --namespace)
+      --service SERVICE  the app's Service name (a DNS label; pods labelled app: SERVICE)
+      --namespace NS     the namespace of the Services and routes (default: none)
+      --port PORT        the Services' port and the routes' backend port (default: 80)
+      --host HOST        the HTTPRoute's hostname (default: none, every host)
+      --mesh             also a GAMMA HTTPRoute (parentRefs: the Service SERVICE), so
+                         sidecars and waypoints route every hop by the tag
+      --waypoint NAME    also a WasmPlugin on this waypoint Gateway (in --namespace),
+                         with the module in waypoint mode (restores the tag on each hop)
 ";
 
 /// What `render` needs besides the configuration.
@@ -34,9 +56,13 @@ pub struct Target {
 }
 
 pub fn target_from(parsed: &RenderArgs) -> Result<Target, UsageError> {
-    // clap requires both unless --help is given, which the caller answers first.
-    let host = parsed.host.clone().unwrap_or_default();
-    let service = parsed.service.clone().unwrap_or_default();
+    let host = required("--host", &parsed.host)?;
+    let service = required("--service", &parsed.service)?;
+    if let Some(flag) = render_gateway_api::flags_given(parsed).first() {
+        return Err(UsageError(format!(
+            "render: {flag} applies to --api gateway-api only"
+        )));
+    }
     for (flag, text) in [("--host", &host), ("--service", &service)] {
         if text.trim().is_empty() || text.chars().any(char::is_whitespace) {
             return Err(UsageError(format!(
@@ -57,14 +83,7 @@ pub fn target_from(parsed: &RenderArgs) -> Result<Target, UsageError> {
             "render: {name:?} is not a valid resource name (a DNS label: a-z 0-9 -); give --name"
         )));
     }
-    let namespace = parsed.namespace.clone();
-    if let Some(namespace) = &namespace {
-        if !is_dns_label(namespace) {
-            return Err(UsageError(format!(
-                "render: --namespace {namespace:?} is not a valid namespace (a DNS label: a-z 0-9 -)"
-            )));
-        }
-    }
+    let namespace = namespace_flag("--namespace", &parsed.namespace)?;
     Ok(Target {
         host,
         service,
@@ -74,8 +93,29 @@ pub fn target_from(parsed: &RenderArgs) -> Result<Target, UsageError> {
     })
 }
 
+/// The value of a flag the command needs (clap is not told: which ones depends on --api).
+pub fn required(flag: &str, value: &Option<String>) -> Result<String, UsageError> {
+    value.clone().ok_or_else(|| {
+        UsageError(format!(
+            "render: {flag} is required; see `canary-tagger help render`"
+        ))
+    })
+}
+
+/// A namespace flag's value, checked: a DNS label.
+pub fn namespace_flag(flag: &str, value: &Option<String>) -> Result<Option<String>, UsageError> {
+    if let Some(namespace) = value {
+        if !is_dns_label(namespace) {
+            return Err(UsageError(format!(
+                "render: {flag} {namespace:?} is not a valid namespace (a DNS label: a-z 0-9 -)"
+            )));
+        }
+    }
+    Ok(value.clone())
+}
+
 /// RFC 1123 label, as Kubernetes names and Istio subset names must be.
-fn is_dns_label(text: &str) -> bool {
+pub fn is_dns_label(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 63
         && text
@@ -114,21 +154,35 @@ pub fn subset_name(version: &str) -> String {
         .collect()
 }
 
+/// A Kubernetes object as `render` writes it.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Resource<Spec> {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: Metadata,
-    spec: Spec,
+pub struct Resource<Spec> {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: Metadata,
+    pub spec: Spec,
 }
 
 #[derive(Serialize)]
-struct Metadata {
+pub struct Metadata {
     name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     namespace: Option<String>,
     labels: Labels,
+}
+
+impl Metadata {
+    /// Named, in `namespace` if given, labelled as managed by canary-tagger.
+    pub fn new(name: String, namespace: Option<String>) -> Metadata {
+        Metadata {
+            name,
+            namespace,
+            labels: Labels {
+                managed_by: "canary-tagger",
+            },
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -208,13 +262,7 @@ pub fn render(config: &CompiledConfig, target: &Target, source: &str) -> Result<
         }
         subsets.push((version.to_string(), subset));
     }
-    let metadata = || Metadata {
-        name: target.name.clone(),
-        namespace: target.namespace.clone(),
-        labels: Labels {
-            managed_by: "canary-tagger",
-        },
-    };
+    let metadata = || Metadata::new(target.name.clone(), target.namespace.clone());
     let destination = |subset: &str| RouteDestination {
         destination: Destination {
             host: target.service.clone(),
@@ -268,19 +316,25 @@ pub fn render(config: &CompiledConfig, target: &Target, source: &str) -> Result<
                 .collect(),
         },
     };
-    let mut out = format!(
-        "# Generated by `canary-tagger render` from {source}.\n\
-         # canary-tagger writes the version into the {tag} header at the gateway; these\n\
-         # route on it. Requests without a tag (the filter failed open) go to {default_version}.\n",
-        tag = config.tag_header,
-    );
+    let mut out = header(config, source);
     out.push_str(&yaml(&virtual_service)?);
     out.push_str("---\n");
     out.push_str(&yaml(&destination_rule)?);
     Ok(out)
 }
 
-fn yaml<T: Serialize>(value: &T) -> Result<String, String> {
+/// The comment that opens every rendering.
+pub fn header(config: &CompiledConfig, source: &str) -> String {
+    format!(
+        "# Generated by `canary-tagger render` from {source}.\n\
+         # canary-tagger writes the version into the {tag} header at the gateway; these\n\
+         # route on it. Requests without a tag (the filter failed open) go to {default_version}.\n",
+        tag = config.tag_header,
+        default_version = config.version_name(config.default_version),
+    )
+}
+
+pub fn yaml<T: Serialize>(value: &T) -> Result<String, String> {
     serde_norway::to_string(value).map_err(|error| error.to_string())
 }
 
