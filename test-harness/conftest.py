@@ -31,6 +31,8 @@ COMPAT_MODULES = frozenset({
     "test_s1_grpc_normalize.py", "test_s2_user_agent.py", "test_s3_cookie.py", "test_s4_client_ip.py",
     "test_s5_android_split.py", "test_s6_no_version_crossing.py", "test_s7_progressive.py",
     "test_s8_mirror.py", "test_s9_spoofed_tag.py", "test_invalid_config.py", "test_reload_under_load.py",
+    # `canary-tagger status` reads the admin pages of the Envoys Istio ships, not only 1.40's.
+    "test_status.py",
 })
 
 
