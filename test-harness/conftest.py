@@ -33,6 +33,8 @@ COMPAT_MODULES = frozenset({
     "test_s5_android_split.py", "test_s6_no_version_crossing.py", "test_s7_progressive.py",
     "test_s8_mirror.py", "test_s9_spoofed_tag.py", "test_invalid_config.py", "test_reload_under_load.py",
     "test_waypoint.py",
+    # `canary-tagger status` reads the admin pages of the Envoys Istio ships, not only 1.40's.
+    "test_status.py",
 })
 
 

@@ -1833,7 +1833,7 @@ fn status_refuses_what_it_cannot_read_in_one_line() {
         ),
         (
             vec!["status", "--prometheus", "prometheus:9090"],
-            "status: --prometheus \"prometheus:9090\" is not an http URL (e.g. http://127.0.0.1:15000)".into(),
+            "status: --prometheus \"prometheus:9090\" is not an http URL (e.g. http://127.0.0.1:9090)".into(),
         ),
         (
             vec!["status", "--stats", "-", "--cluster-version", "backend-.+"],

@@ -119,9 +119,12 @@ pub fn base_url(flag: &str, url: &str) -> Result<String, String> {
         Some(rest) if !rest.is_empty() && !rest.contains(char::is_whitespace) => {
             Ok(url.trim_end_matches('/').to_string())
         }
-        _ => Err(format!(
-            "{flag} {url:?} is not an http URL (e.g. http://127.0.0.1:15000)"
-        )),
+        _ => {
+            let port = if flag == "--prometheus" { 9090 } else { 15000 };
+            Err(format!(
+                "{flag} {url:?} is not an http URL (e.g. http://127.0.0.1:{port})"
+            ))
+        }
     }
 }
 
