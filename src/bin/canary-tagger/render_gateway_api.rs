@@ -9,7 +9,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::args::{RenderApi, RenderArgs, UsageError};
-use crate::render::{self, is_dns_label, namespace_flag, required, yaml, Metadata, Resource};
+use crate::render::{
+    self, is_dns_label, missing, namespace_flag, required, yaml, Metadata, Resource,
+};
 
 /// What `render --api gateway-api` needs besides the configuration.
 pub struct Target {
@@ -44,7 +46,7 @@ pub fn target_from(parsed: &RenderArgs) -> Result<Target, UsageError> {
         ));
     }
     let gateway = match parsed.gateway.as_slice() {
-        [] => required("--gateway", &None)?,
+        [] => return Err(missing("--gateway")),
         [gateway] => object_name("--gateway", gateway)?,
         [_, _, ..] => {
             return Err(UsageError(
