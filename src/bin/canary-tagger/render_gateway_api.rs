@@ -436,3 +436,43 @@ pub fn render(
         documents.join("---\n")
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_follow_gateway_apis_pattern() {
+        assert!(is_http_header_name("x-canary-version"));
+        assert!(is_http_header_name("X_Odd!#$%&'*+.^`|~"));
+        assert!(is_http_header_name(&"x".repeat(256)));
+        assert!(!is_http_header_name(&"x".repeat(257)));
+        for bad in ["", "x canary", "x:canary", "x/canary", "x\"y", "é"] {
+            assert!(!is_http_header_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hostnames_gateway_names_and_ports() {
+        for good in ["shop.example.com", "*.example.com", "localhost"] {
+            assert!(hostname_from(Some(good)).is_ok(), "{good}");
+        }
+        for bad in [
+            "Shop.example.com",
+            "10.0.0.1",
+            "a..b",
+            "*",
+            "shop.example.com:80",
+            "",
+        ] {
+            assert!(hostname_from(Some(bad)).is_err(), "{bad:?}");
+        }
+        assert!(object_name("--gateway", "istio-system.gw").is_ok());
+        assert!(object_name("--gateway", "Gw").is_err());
+        assert_eq!(port_from(None).ok(), Some(80));
+        assert_eq!(port_from(Some("65535")).ok(), Some(65535));
+        for bad in ["0", "65536", "-1", "http"] {
+            assert!(port_from(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}
