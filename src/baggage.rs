@@ -1,6 +1,8 @@
 //! The W3C `baggage` header: add, replace or remove our `canary-version` member, keep the
 //! others.
 
+use crate::members::{self, Pieces};
+
 /// The W3C baggage header.
 pub const HEADER: &str = "baggage";
 
@@ -14,98 +16,59 @@ pub fn with_version<'a>(
     existing: impl Iterator<Item = &'a [u8]> + Clone,
     version: Option<&str>,
 ) -> Vec<u8> {
-    let mut len = 0;
-    for_each_piece(existing.clone(), version, |piece| {
-        len += piece.len();
-        true
-    });
-    let mut out = Vec::with_capacity(len);
-    for_each_piece(existing, version, |piece| {
-        out.extend_from_slice(piece);
-        true
-    });
-    out
+    members::collect(&Value { existing, version })
 }
 
-/// The longest value [`write_with_version`] builds on the stack.
-pub const STACK_VALUE: usize = 256;
+pub use members::STACK_VALUE;
 
-/// Hands [`with_version`]'s value to `write`, built in a stack buffer when it is at most
-/// [`STACK_VALUE`] bytes (a request usually carries no baggage or a few members), so the
-/// filter's write allocates nothing then.
+/// Hands [`with_version`]'s value to `write`, built on the stack unless it is long
+/// ([`members::write`]).
 pub fn write_with_version<'a, T>(
     existing: impl Iterator<Item = &'a [u8]> + Clone,
     version: Option<&str>,
     write: impl FnOnce(&[u8]) -> T,
 ) -> T {
-    let mut len = 0;
-    for_each_piece(existing.clone(), version, |piece| {
-        len += piece.len();
-        true
-    });
-    if len > STACK_VALUE {
-        return write(&with_version(existing, version));
-    }
-    let mut buf = [0u8; STACK_VALUE];
-    let mut at = 0;
-    for_each_piece(existing, version, |piece| {
-        let Some(slot) = buf.get_mut(at..at + piece.len()) else {
-            return false;
-        };
-        slot.copy_from_slice(piece);
-        at += piece.len();
-        true
-    });
-    write(buf.get(..at).unwrap_or_default())
+    members::write(&Value { existing, version }, write)
 }
 
 /// Whether `line`, the request's only `baggage` header, already is exactly
 /// [`with_version`]'s value (our member last and naming `version`), so that there is
-/// nothing to write. Compares piece by piece: no allocation.
+/// nothing to write.
 pub fn is_current(line: &[u8], version: &str) -> bool {
-    let mut rest = line;
-    let all_matched = for_each_piece(std::iter::once(line), Some(version), |piece| {
-        match rest.strip_prefix(piece) {
-            Some(after) => {
-                rest = after;
-                true
-            }
-            None => false,
-        }
-    });
-    all_matched && rest.is_empty()
+    let value = Value {
+        existing: std::iter::once(line),
+        version: Some(version),
+    };
+    members::is_exactly(&value, line)
 }
 
-/// Hands [`with_version`]'s value to `piece` as consecutive byte strings (the kept members
-/// with commas between them, then `canary-version=<version>`) until it returns false;
-/// whether it never did. A plain loop: the iterator-adapter form of this took kilobytes of
-/// the module.
-fn for_each_piece<'a>(
-    existing: impl Iterator<Item = &'a [u8]>,
-    version: Option<&str>,
-    mut piece: impl FnMut(&[u8]) -> bool,
-) -> bool {
-    let mut first = true;
-    for value in existing {
-        for member in value.split(|&b| b == b',') {
-            let member = member.trim_ascii();
-            if member.is_empty() || is_version_member(member) {
-                continue;
+/// [`with_version`]'s value: the kept members with commas between them, then
+/// `canary-version=<version>`.
+struct Value<'v, I> {
+    existing: I,
+    version: Option<&'v str>,
+}
+
+impl<'a, I: Iterator<Item = &'a [u8]> + Clone> Pieces for Value<'_, I> {
+    fn each(&self, piece: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        let mut first = true;
+        let kept = members::each_member(self.existing.clone(), &mut |member| {
+            if is_version_member(member) {
+                return true;
             }
-            if !((first || piece(b",")) && piece(member)) {
-                return false;
-            }
+            let went = (first || piece(b",")) && piece(member);
             first = false;
+            went
+        });
+        kept && match self.version {
+            Some(version) => {
+                (first || piece(b","))
+                    && piece(MEMBER_KEY.as_bytes())
+                    && piece(b"=")
+                    && piece(version.as_bytes())
+            }
+            None => true,
         }
-    }
-    match version {
-        Some(version) => {
-            (first || piece(b","))
-                && piece(MEMBER_KEY.as_bytes())
-                && piece(b"=")
-                && piece(version.as_bytes())
-        }
-        None => true,
     }
 }
 

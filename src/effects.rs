@@ -17,6 +17,7 @@ use crate::baggage;
 use crate::config::{CompiledConfig, StickyCookie};
 use crate::engine::{ClientTag, Decision, StickyId};
 use crate::request::RequestView;
+use crate::trace_context;
 
 /// A request header set to exactly one value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +52,70 @@ impl SetMode {
             SetMode::Add
         }
     }
+
+    fn replace_or_remove(others: bool) -> SetMode {
+        if others {
+            SetMode::Replace
+        } else {
+            SetMode::Remove
+        }
+    }
+
+    /// How a carrier whose new value keeps the request's other members is written: a plain
+    /// add without lines, nothing when its one line already `is_current`, else a replace.
+    fn for_carrier<'a>(
+        mut lines: impl Iterator<Item = &'a [u8]>,
+        set_before: bool,
+        is_current: impl FnOnce(&[u8]) -> bool,
+    ) -> SetMode {
+        match lines.next() {
+            _ if set_before => SetMode::Replace,
+            None => SetMode::Add,
+            Some(line) if lines.next().is_none() && is_current(line) => SetMode::Unchanged,
+            Some(_) => SetMode::Replace,
+        }
+    }
+}
+
+/// `baggage` with `canary-version=<version>` (SPEC §1.6); `set_before`: an earlier effect
+/// wrote the header.
+pub fn baggage_effect<'a, R: RequestView>(
+    request: &'a R,
+    version: &'a str,
+    set_before: bool,
+) -> SetHeader<'a> {
+    let lines = request.header_values(baggage::HEADER);
+    SetHeader {
+        name: baggage::HEADER,
+        value: SetValue::Baggage {
+            version: Some(version),
+        },
+        mode: SetMode::for_carrier(lines, set_before, |line| baggage::is_current(line, version)),
+    }
+}
+
+/// `tracestate` with `canary=<version>` first (SPEC §12), when the configuration asks for
+/// it and the request has a valid `traceparent` (a `tracestate` without one is no trace's).
+pub fn tracestate_effect<'a, R: RequestView>(
+    config: &CompiledConfig,
+    request: &'a R,
+    version: &'a str,
+    set_before: bool,
+) -> Option<SetHeader<'a>> {
+    let traceparent = request.header_values(trace_context::TRACEPARENT);
+    if !config.tracestate || !trace_context::has_valid_traceparent(traceparent) {
+        return None;
+    }
+    let lines = request.header_values(trace_context::TRACESTATE);
+    Some(SetHeader {
+        name: trace_context::TRACESTATE,
+        value: SetValue::Tracestate {
+            version: Some(version),
+        },
+        mode: SetMode::for_carrier(lines, set_before, |line| {
+            trace_context::is_current(line, version)
+        }),
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +125,9 @@ pub enum SetValue<'a> {
     /// The request's `baggage` members with `canary-version=<version>` added or replaced,
     /// or (`None`) removed ([`baggage::with_version`]).
     Baggage { version: Option<&'a str> },
+    /// The request's `tracestate` with `canary=<version>` first, or (`None`) without it
+    /// ([`trace_context::with_version`]).
+    Tracestate { version: Option<&'a str> },
 }
 
 /// A response header line added.
@@ -100,11 +168,15 @@ impl<'a> SetHeader<'a> {
                 request.header_values(baggage::HEADER),
                 version,
             )),
+            SetValue::Tracestate { version } => Cow::Owned(trace_context::with_version(
+                request.header_values(trace_context::TRACESTATE),
+                version,
+            )),
         }
     }
 
-    /// Writes the effect (nothing when [`SetMode::Unchanged`]). A `baggage` value is built
-    /// on the stack unless it is long ([`baggage::write_with_version`]).
+    /// Writes the effect (nothing when [`SetMode::Unchanged`]). A `baggage` or `tracestate`
+    /// value is built on the stack unless it is long ([`crate::members::write`]).
     pub fn apply<R: RequestView>(&self, request: &'a R, writer: &mut impl HeaderWriter) {
         let mut write = |value: &[u8]| match self.mode {
             SetMode::Add => writer.add(self.name, value),
@@ -117,6 +189,10 @@ impl<'a> SetHeader<'a> {
             SetValue::Text(text) => write(text.as_bytes()),
             SetValue::Baggage { version } => {
                 baggage::write_with_version(request.header_values(baggage::HEADER), version, write)
+            }
+            SetValue::Tracestate { version } => {
+                let lines = request.header_values(trace_context::TRACESTATE);
+                trace_context::write_with_version(lines, version, write)
             }
         }
     }
@@ -141,7 +217,7 @@ impl<'a> AddHeader<'a> {
 impl Decision {
     /// The request headers to set, in order: each rewritten `normalize` header (by index),
     /// the tag header, then `baggage` when configured, or when only a client's
-    /// `canary-version` member has to go (SPEC §7).
+    /// `canary-version` member has to go (SPEC §7), then `tracestate` likewise (SPEC §12).
     ///
     /// Whether a header is present is judged on `request` as the client sent it (the one
     /// this decision was made for) and on the effects before it: a second `normalize` entry
@@ -178,45 +254,46 @@ impl Decision {
                 ClientTag::Kept => SetMode::Unchanged,
             },
         };
-        let baggage_set_before = config.tag_header == baggage::HEADER
-            || self
-                .normalized
-                .iter()
-                .filter_map(|index| config.normalize.get(index))
-                .any(|entry| entry.header == baggage::HEADER);
+        // A carrier the tag or a `normalize` entry already set is replaced as a whole.
+        let set_before = move |name: &str| {
+            config.tag_header == name
+                || self
+                    .normalized
+                    .iter()
+                    .filter_map(|index| config.normalize.get(index))
+                    .any(|entry| entry.header == name)
+        };
+        let baggage_set_before = set_before(baggage::HEADER);
         let baggage = if config.baggage {
-            let mut lines = request.header_values(baggage::HEADER);
-            let mode = match lines.next() {
-                _ if baggage_set_before => SetMode::Replace,
-                None => SetMode::Add,
-                Some(line) if lines.next().is_none() && baggage::is_current(line, version) => {
-                    SetMode::Unchanged
-                }
-                Some(_) => SetMode::Replace,
-            };
-            Some(SetHeader {
-                name: baggage::HEADER,
-                value: SetValue::Baggage {
-                    version: Some(version),
-                },
-                mode,
-            })
+            Some(baggage_effect(request, version, baggage_set_before))
         } else if self.client_baggage == ClientTag::Stripped && !baggage_set_before {
             // Only the client's member goes; without other members, the whole header.
             let others = baggage::members(request.header_values(baggage::HEADER)).others;
             Some(SetHeader {
                 name: baggage::HEADER,
                 value: SetValue::Baggage { version: None },
-                mode: if others {
-                    SetMode::Replace
-                } else {
-                    SetMode::Remove
-                },
+                mode: SetMode::replace_or_remove(others),
             })
         } else {
             None
         };
-        normalized.chain(std::iter::once(tag)).chain(baggage)
+        let tracestate_set_before = set_before(trace_context::TRACESTATE);
+        let tracestate = match tracestate_effect(config, request, version, tracestate_set_before) {
+            Some(effect) => Some(effect),
+            None if self.client_tracestate == ClientTag::Stripped && !tracestate_set_before => {
+                let lines = request.header_values(trace_context::TRACESTATE);
+                Some(SetHeader {
+                    name: trace_context::TRACESTATE,
+                    value: SetValue::Tracestate { version: None },
+                    mode: SetMode::replace_or_remove(trace_context::has_other_members(lines)),
+                })
+            }
+            None => None,
+        };
+        normalized
+            .chain(std::iter::once(tag))
+            .chain(baggage)
+            .chain(tracestate)
     }
 
     /// The response headers to add, in order: the sticky id's `Set-Cookie` when a split

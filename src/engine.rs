@@ -11,13 +11,14 @@
 use std::cell::OnceCell;
 use std::net::IpAddr;
 
-use crate::baggage::{self, Members};
+use crate::baggage;
 use crate::config::{Action, ClientIpMode, CompiledConfig, KeySource, Split, VersionId};
 use crate::hash;
 use crate::matcher::{Lookup, ValueSource};
 use crate::net::{self, ClientIpSource, IpText};
 use crate::request::{cookie_values, query_values, RequestView};
 use crate::signing::Rejection;
+use crate::trace_context;
 use serde::Serialize;
 
 /// What decided the version.
@@ -143,6 +144,8 @@ pub struct Decision {
     /// kept with a kept client tag, else stripped, so no client picks a version the
     /// mesh's sidecars trust.
     pub client_baggage: ClientTag,
+    /// The same for a `canary` member of the client's `tracestate` (SPEC §12).
+    pub client_tracestate: ClientTag,
     /// `normalize` entries whose header must be set to their `default`.
     pub normalized: Normalized,
     /// Set when a split generated a sticky id: the response must carry it as a cookie.
@@ -312,17 +315,22 @@ pub fn decide_observed<R: RequestView, O: Observer>(
         }
     }
 
-    let client_baggage = match baggage::members(request.header_values(baggage::HEADER)) {
-        Members { ours: false, .. } => ClientTag::Absent,
+    let carried = |ours: bool| match ours {
+        false => ClientTag::Absent,
         _ if tag_check == TagCheck::Kept => ClientTag::Kept,
         _ => ClientTag::Stripped,
     };
+    let client_baggage = carried(baggage::members(request.header_values(baggage::HEADER)).ours);
+    let client_tracestate = carried(trace_context::has_version_member(
+        request.header_values(trace_context::TRACESTATE),
+    ));
 
     let mut decision = Decision {
         version: config.default_version,
         decided_by: DecidedBy::Default,
         client_tag: tag_check.outcome(),
         client_baggage,
+        client_tracestate,
         normalized: view.normalized,
         sticky_id: None,
         sticky_rejected: None,
@@ -376,14 +384,20 @@ pub fn decide_observed<R: RequestView, O: Observer>(
 }
 
 /// The request headers every decision under `config` may read, when that is a list this
-/// short: a config without rules and `normalize` entries reads only the tag header and
-/// `baggage` (SPEC §1.2, §7; the client address only when the tag header is there). A request
-/// with neither decides exactly as a request with no headers, so the filter asks Envoy
+/// short: a config without rules and `normalize` entries reads only the tag header,
+/// `baggage` and `tracestate` (SPEC §1.2, §7, §12; the client address only when the tag
+/// header is there), and `traceparent` with `tracestate` on. A request with none of them
+/// decides exactly as a request with no headers, so the filter asks Envoy
 /// whether each is present (a cheap lookup) instead of reading the whole header map.
 /// `None` when a decision may read other headers.
-pub fn probe_headers(config: &CompiledConfig) -> Option<[&str; 2]> {
-    (config.rules.is_empty() && config.normalize.is_empty())
-        .then_some([config.tag_header.as_str(), baggage::HEADER])
+pub fn probe_headers(config: &CompiledConfig) -> Option<[Option<&str>; 4]> {
+    (config.rules.is_empty() && config.normalize.is_empty()).then_some([
+        Some(config.tag_header.as_str()),
+        Some(baggage::HEADER),
+        Some(trace_context::TRACESTATE),
+        // With `tracestate`, a valid `traceparent` alone makes a write.
+        config.tracestate.then_some(trace_context::TRACEPARENT),
+    ])
 }
 
 /// SPEC §1.1: the peer, or the XFF entry `trusted_hops` from the right; peer as fallback.

@@ -11,7 +11,9 @@ use log::{error, info};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
-use crate::config::{CompiledConfig, ProcessEnvironment, RestoreSource, VersionId};
+use crate::config::{
+    CompiledConfig, Mode as ConfigMode, ProcessEnvironment, RestoreSource, VersionId,
+};
 use crate::effects::HeaderWriter;
 use crate::engine::{self, ClientTag, DecidedBy, Decision};
 use crate::host::{self, HeaderMap, MetricType};
@@ -141,9 +143,10 @@ struct Active<C> {
 }
 
 /// What an accepted configuration makes of the plugin instance: decided once, in
-/// `on_configure`, so that a request never asks again (SPEC §8: `"mode": "sidecar"` or not).
+/// `on_configure`, so that a request never asks again (SPEC §8, §12: decide, or restore).
 enum Mode {
     Gateway(Rc<Active<Counters>>),
+    /// `"mode": "sidecar"` or `"waypoint"` (the configuration says which).
     Sidecar(Rc<Active<SidecarCounters>>),
 }
 
@@ -344,7 +347,9 @@ impl HttpContext for CanaryRequest {
         // an empty map decides the same (tests/properties.rs proves it) for a lookup per
         // name instead of copying the whole map out of Envoy. An unreadable map reads as no
         // headers: the request still gets a decision.
-        let absent = |name: &&str| host::has_header(HeaderMap::Request, name) == Ok(false);
+        let absent = |name: &Option<&str>| {
+            name.is_none_or(|name| host::has_header(HeaderMap::Request, name) == Ok(false))
+        };
         let map = match engine::probe_headers(config) {
             Some(names) if names.iter().all(absent) => Vec::new(),
             _ => host::header_map(HeaderMap::Request).unwrap_or_default(),
@@ -365,10 +370,14 @@ impl HttpContext for CanaryRequest {
         for index in decision.normalized.iter() {
             increment(counters.normalized.get(index).copied().flatten());
         }
-        // One count per request whose client-chosen version went, in the tag header or in
-        // a `baggage` member (SPEC §7).
-        if decision.client_tag == ClientTag::Stripped
-            || decision.client_baggage == ClientTag::Stripped
+        // One count per request whose client-chosen version went, in the tag header, a
+        // `baggage` or a `tracestate` member (SPEC §7, §12).
+        if [
+            decision.client_tag,
+            decision.client_baggage,
+            decision.client_tracestate,
+        ]
+        .contains(&ClientTag::Stripped)
         {
             increment(counters.client_tag_stripped);
         }
@@ -449,6 +458,7 @@ impl SidecarCounters {
                 .collect(),
             remembered: names.remembered.iter().map(|n| counter(n)).collect(),
             trace_misses: counter(metrics::TRACE_MISSES),
+            // Defined in waypoint mode too, where it stays 0: a waypoint never asks.
             direction_unspecified: counter(metrics::DIRECTION_UNSPECIFIED),
         }
     }
@@ -501,7 +511,8 @@ impl TraceTable for SharedTraceTable {
 }
 
 /// A request through a sidecar: inbound, its version is remembered by trace id; outbound,
-/// the tag is restored (crate::sidecar).
+/// the tag is restored (crate::sidecar). Through a waypoint: a known tag is remembered,
+/// else the tag is restored.
 struct SidecarRequest {
     active: Rc<Active<SidecarCounters>>,
     /// The outbound decision, for the response phase.
@@ -511,11 +522,10 @@ struct SidecarRequest {
 impl Context for SidecarRequest {}
 
 impl SidecarRequest {
-    fn remember(&self, request: &SerializedRequest) {
+    /// Remembers `version` under every trace id `request` carries.
+    fn remember(&self, version: VersionId, request: &SerializedRequest) {
         let Active { config, counters } = &*self.active;
-        let (Some(version), Some(sidecar)) =
-            (sidecar::inbound_version(config, request), config.sidecar())
-        else {
+        let Some(sidecar) = config.sidecar() else {
             return;
         };
         let name = config.version_name(version);
@@ -539,19 +549,38 @@ impl HttpContext for SidecarRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let active = Rc::clone(&self.active);
         let Active { config, counters } = &*active;
-        let direction = listener_direction();
-        if direction == Direction::Unspecified {
+        // A waypoint serves every hop and its listeners say no direction (SPEC §12): it
+        // never asks for one.
+        let waypoint = matches!(config.mode, ConfigMode::Waypoint(_));
+        let direction = if waypoint {
+            Direction::Unspecified
+        } else {
+            listener_direction()
+        };
+        if direction == Direction::Unspecified && !waypoint {
             increment(counters.direction_unspecified);
             return Action::Continue;
         }
-        // Sidecar mode never reads the peer address.
+        // Sidecar and waypoint mode never read the peer address.
         let request = SerializedRequest::new(
             host::header_map(HeaderMap::Request).unwrap_or_default(),
             || None,
         );
         if direction == Direction::Inbound {
-            self.remember(&request);
+            if let Some(version) = sidecar::inbound_version(config, &request) {
+                self.remember(version, &request);
+            }
             return Action::Continue;
+        }
+        if waypoint {
+            // A known tag is kept as it is, and remembered for the hops after this one.
+            if let Some(version) = sidecar::inbound_version(config, &request) {
+                self.remember(version, &request);
+                let kept = Restore::kept(version);
+                increment(counters.restored(&kept));
+                self.restored = Some(kept);
+                return Action::Continue;
+            }
         }
         let restore = sidecar::restore(config, &request, &SharedTraceTable);
         // As in gateway mode, a request-header write makes Envoy match the route again.

@@ -12,12 +12,14 @@ pub mod engine;
 pub mod hash;
 pub mod http;
 pub mod matcher;
+pub mod members;
 pub mod metrics;
 pub mod net;
 pub mod ramp;
 pub mod request;
 pub mod sidecar;
 pub mod signing;
+pub mod trace_context;
 
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 mod filter;

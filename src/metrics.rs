@@ -28,7 +28,7 @@
 //! name also needs its line in `LABELS`, in `envoyfilter/metrics/stats-tags.yaml` and in
 //! the Istio recipe beside it (tests check that the three agree).
 
-use crate::config::{Action, CompiledConfig, RestoreSource};
+use crate::config::{Action, CompiledConfig, Mode, RestoreSource};
 
 /// Who decided a request's version: a rule (then `rule` names it), the default, or a
 /// trusted client's own tag.
@@ -198,12 +198,17 @@ impl SidecarMetricNames {
             .map(|s| s.restore.as_slice())
             .unwrap_or_default();
         let versions = || config.versions().iter().enumerate();
+        // A waypoint counts a request that arrived with a known tag as `header`, listed or not.
+        let waypoint = matches!(config.mode, Mode::Waypoint(_));
+        let counted = |source: &RestoreSource| {
+            restore.contains(source) || (waypoint && *source == RestoreSource::Header)
+        };
         let mut restored: Vec<Vec<Option<String>>> = RestoreSource::ALL
             .iter()
             .map(|source| {
                 versions()
                     .map(|(_, version)| {
-                        restore.contains(source).then(|| {
+                        counted(source).then(|| {
                             stat_name(RESTORED, &[(SOURCE, source.name()), (VERSION, version)])
                         })
                     })
@@ -226,6 +231,148 @@ impl SidecarMetricNames {
             remembered,
         }
     }
+}
+
+// Reading names back (`canary-tagger status`): native only. Unused in the module, but
+// compiled into it they would still change it (shared generic instances are optimized
+// differently with more callers before LTO drops these).
+
+/// Every metric, by its Prometheus name: what reads the names back ([`parse_sanitized_name`],
+/// `canary-tagger status`) knows each stem from here.
+pub const ALL: [&str; 12] = [
+    REQUESTS,
+    NORMALIZED,
+    CLIENT_TAG_STRIPPED,
+    STICKY_ID_ISSUED,
+    STICKY_ID_REJECTED,
+    CLIENT_IP_FALLBACK,
+    CONFIG_REJECTED,
+    RESTORED,
+    TRACE_REMEMBERED,
+    TRACE_MISSES,
+    DIRECTION_UNSPECIFIED,
+    RAMP_PERCENT,
+];
+
+/// A series read back from its name: the metric's Prometheus name and its labels.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedName {
+    pub metric: String,
+    pub labels: Vec<(String, String)>,
+}
+
+/// The inverse of [`stat_name`]: the metric and the (decoded) labels of an Envoy stat name
+/// (without `wasmcustom.`), or `None` for a name not of this scheme. A name without labels
+/// is the metric's name as is.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn parse_stat_name(name: &str) -> Option<ParsedName> {
+    let Some((stem, mut rest)) = name.split_once('.') else {
+        return name.starts_with("canary_tagger_").then(|| ParsedName {
+            metric: name.to_string(),
+            labels: Vec::new(),
+        });
+    };
+    let mut labels = Vec::new();
+    while let Some((label, after)) = rest.split_once("=.=") {
+        let (value, next) = after.split_once(";.;")?;
+        if label.is_empty() || label.contains('.') {
+            return None;
+        }
+        labels.push((label.to_string(), decode_label_value(value)));
+        rest = next;
+    }
+    if labels.is_empty()
+        || rest.is_empty()
+        || rest.contains('.')
+        || !stem.starts_with("canary_tagger_")
+    {
+        return None;
+    }
+    Some(ParsedName {
+        metric: format!("{stem}_{rest}"),
+        labels,
+    })
+}
+
+/// A label value as configured, from its form in a stat name (`%25`, `%3B`, `%3D`, `%2E`
+/// decoded; see the module documentation).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn decode_label_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('%') {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        let decoded = match from.get(..3) {
+            Some("%25") => Some('%'),
+            Some("%3B") => Some(';'),
+            Some("%3D") => Some('='),
+            Some("%2E") => Some('.'),
+            _ => None,
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = from.get(3..).unwrap_or_default();
+            }
+            None => {
+                out.push('%');
+                rest = from.get(1..).unwrap_or_default();
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A series from the name `/stats/prometheus` gives it when Envoy has no stats tags for our
+/// labels: the stat name with every character outside `[A-Za-z0-9_]` written `_`
+/// (`canary_tagger_requests_decided_by___rule___rule___testers___version___v2___total`).
+/// That is lossy: a value's `.`, `-`, `%` or `:` come back as `_`.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn parse_sanitized_name(name: &str) -> Option<ParsedName> {
+    if ALL.contains(&name) {
+        return Some(ParsedName {
+            metric: name.to_string(),
+            labels: Vec::new(),
+        });
+    }
+    ALL.iter().find_map(|metric| {
+        let (stem, last_word) = metric.rsplit_once('_')?;
+        let middle = name
+            .strip_prefix(stem)?
+            .strip_prefix('_')?
+            .strip_suffix(last_word)?;
+        let labels = sanitized_labels(middle)?;
+        Some(ParsedName {
+            metric: metric.to_string(),
+            labels,
+        })
+    })
+}
+
+/// `label___value___label___value___` (each `=.=` and `;.;` became `___`): a value ends at
+/// the first `___` followed by another label name or by the end.
+#[cfg(not(target_arch = "wasm32"))]
+fn sanitized_labels(mut rest: &str) -> Option<Vec<(String, String)>> {
+    let mut labels = Vec::new();
+    while !rest.is_empty() {
+        let label = LABELS
+            .iter()
+            .find(|label| rest.starts_with(&format!("{label}___")))?;
+        let after = rest.get(label.len() + 3..)?;
+        // Every `___`, overlapping ones too: a value may end with `_`.
+        let end = (0..after.len()).find(|&at| {
+            let Some(next) = after.get(at..).and_then(|from| from.strip_prefix("___")) else {
+                return false;
+            };
+            next.is_empty() || LABELS.iter().any(|l| next.starts_with(&format!("{l}___")))
+        })?;
+        labels.push((label.to_string(), after.get(..end)?.to_string()));
+        rest = after.get(end + 3..)?;
+    }
+    (!labels.is_empty()).then_some(labels)
 }
 
 #[cfg(test)]
@@ -286,6 +433,7 @@ mod tests {
                     restored("source=.=baggage;.;version=.=v1;.;"),
                     restored("source=.=baggage;.;version=.=v2;.;")
                 ],
+                vec![None, None],
                 vec![
                     restored("source=.=trace;.;version=.=v1;.;"),
                     restored("source=.=trace;.;version=.=v2;.;")
@@ -303,6 +451,33 @@ mod tests {
     }
 
     #[test]
+    fn a_waypoint_counts_a_kept_tag_as_header_even_when_restore_leaves_it_out() {
+        let config = CompiledConfig::from_json(
+            br#"{"mode": "waypoint", "versions": ["v1", "v2"], "default_version": "v1",
+                 "restore": ["tracestate"]}"#,
+        )
+        .unwrap();
+        let names = SidecarMetricNames::new(&config);
+        let restored = |labels: &str| Some(format!("canary_tagger_restored.{labels}total"));
+        assert_eq!(
+            names.restored,
+            vec![
+                vec![
+                    restored("source=.=header;.;version=.=v1;.;"),
+                    restored("source=.=header;.;version=.=v2;.;")
+                ],
+                vec![None, None],
+                vec![
+                    restored("source=.=tracestate;.;version=.=v1;.;"),
+                    restored("source=.=tracestate;.;version=.=v2;.;")
+                ],
+                vec![None, None],
+                vec![restored("source=.=default;.;version=.=v1;.;"), None],
+            ]
+        );
+    }
+
+    #[test]
     fn each_ramped_rule_has_a_ramp_percent_gauge() {
         let config = CompiledConfig::from_json(
             br#"{"versions": ["v1", "v2"], "default_version": "v1",
@@ -315,6 +490,78 @@ mod tests {
         assert_eq!(
             MetricNames::new(&config).ramp_percent,
             vec![(1, "canary_tagger_ramp.rule=.=grow;.;percent".to_string())]
+        );
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn stat_names_read_back_as_written() {
+        let labels: &[&[(&str, &str)]] = &[
+            &[
+                (DECIDED_BY, "rule"),
+                (RULE, "beta.users:eu"),
+                (VERSION, "v1.2"),
+            ],
+            &[(RULE, "a;.;version=.=v9;.;%3B")],
+            &[(RULE, "x.."), (VERSION, ".")],
+            &[(SOURCE, "trace"), (VERSION, "v2")],
+        ];
+        for labels in labels {
+            let name = stat_name(REQUESTS, labels);
+            let parsed = parse_stat_name(&name).unwrap();
+            assert_eq!(parsed.metric, REQUESTS, "{name}");
+            let expected: Vec<(String, String)> = labels
+                .iter()
+                .map(|(l, v)| (l.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(parsed.labels, expected, "{name}");
+        }
+        assert_eq!(
+            parse_stat_name("canary_tagger_ramp.rule=.=grow;.;percent").unwrap(),
+            ParsedName {
+                metric: RAMP_PERCENT.into(),
+                labels: vec![(RULE.into(), "grow".into())]
+            }
+        );
+        assert_eq!(
+            parse_stat_name(STICKY_ID_ISSUED).unwrap().metric,
+            STICKY_ID_ISSUED
+        );
+        for other in [
+            "cluster.v1.upstream_rq_total",
+            "canary_tagger_requests.rule=.=x",
+            "x",
+        ] {
+            assert_eq!(parse_stat_name(other), None, "{other}");
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn sanitized_names_read_back_but_lose_punctuation() {
+        let parsed = parse_sanitized_name(
+            "canary_tagger_requests_decided_by___rule___rule___beta_users_eu___version___v2___total",
+        )
+        .unwrap();
+        assert_eq!(parsed.metric, REQUESTS);
+        assert_eq!(
+            parsed.labels,
+            vec![
+                (DECIDED_BY.into(), "rule".into()),
+                (RULE.into(), "beta_users_eu".into()),
+                (VERSION.into(), "v2".into())
+            ]
+        );
+        let ramp = parse_sanitized_name("canary_tagger_ramp_rule___my_rule____percent").unwrap();
+        assert_eq!(ramp.metric, RAMP_PERCENT);
+        assert_eq!(ramp.labels, vec![(RULE.into(), "my_rule_".into())]);
+        assert_eq!(
+            parse_sanitized_name(CONFIG_REJECTED).unwrap().labels,
+            Vec::new()
+        );
+        assert_eq!(
+            parse_sanitized_name("envoy_cluster_upstream_rq_total"),
+            None
         );
     }
 

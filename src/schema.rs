@@ -287,17 +287,22 @@ fn annotations() -> Vec<(&'static str, Value)> {
             }),
         ),
         (
+            "/properties/tracestate",
+            json!({
+                "description": "Also put `canary=<version>` first in the W3C `tracestate` header when the request has a valid `traceparent` (tracing libraries forward it unchanged). A client's own `canary` member is removed at the gateway either way.",
+            }),
+        ),
+        (
             "/properties/mode",
             json!({
-                "description": "gateway: decide each request's version with the rules (at the edge). sidecar: on a workload's sidecar, remember the version of inbound requests by trace id and restore the tag on the workload's outbound calls (the rules, normalize, client_ip, sticky_cookie and trusted_tag_sources are then not allowed; restore and trace_memory only here).",
+                "description": "gateway: decide each request's version with the rules (at the edge). sidecar: on a workload's sidecar, remember the version of inbound requests by trace id and restore the tag on the workload's outbound calls. waypoint: on an ambient waypoint, keep and remember a known tag, restore any other request's (no listener direction is read). In sidecar and waypoint mode the rules, normalize, client_ip, sticky_cookie and trusted_tag_sources are not allowed; restore and trace_memory only there.",
                 "default": "gateway",
             }),
         ),
         (
             "/properties/restore",
             json!({
-                "description": "Sidecar mode: where an outbound call's version comes from, tried in order; the first that names a known version wins, none: default_version. header: the tag header the app forwarded. baggage: the canary-version member of the W3C baggage header. trace: the version remembered for the call's trace id (traceparent, x-b3-traceid, x-request-id).",
-                "default": ["header", "baggage", "trace"],
+                "description": "Sidecar and waypoint mode: where a restored call's version comes from, tried in order; the first that names a known version wins, none: default_version. header: the tag header the app forwarded. baggage: the canary-version member of the W3C baggage header. tracestate: the canary member of the W3C tracestate header. trace: the version remembered for the call's trace id (traceparent, x-b3-traceid, x-request-id). Default: [header, baggage, trace] in sidecar mode, [header, baggage, tracestate, trace] in waypoint mode.",
                 "minItems": 1,
                 "uniqueItems": true,
             }),
@@ -305,17 +310,17 @@ fn annotations() -> Vec<(&'static str, Value)> {
         (
             "/properties/trace_memory",
             json!({
-                "description": "Sidecar mode: the trace id -> version table shared by the whole Envoy.",
+                "description": "Sidecar and waypoint mode: the trace id -> version table shared by the whole Envoy (each waypoint replica has its own).",
                 "default": { "entries": config::DEFAULT_TRACE_ENTRIES, "ttl_s": config::DEFAULT_TRACE_TTL_S },
             }),
         ),
         (
             "/$defs/Mode",
-            json!({ "description": "gateway or sidecar." }),
+            json!({ "description": "gateway, sidecar or waypoint." }),
         ),
         (
             "/$defs/RestoreSource",
-            json!({ "description": "header, baggage or trace." }),
+            json!({ "description": "header, baggage, tracestate or trace." }),
         ),
         (
             "/$defs/TraceMemory",
@@ -344,7 +349,7 @@ fn annotations() -> Vec<(&'static str, Value)> {
         (
             "",
             json!({
-                "if": { "properties": { "mode": { "const": "sidecar" } }, "required": ["mode"] },
+                "if": { "properties": { "mode": { "enum": ["sidecar", "waypoint"] } }, "required": ["mode"] },
                 "then": { "properties": {
                     "client_ip": false, "trusted_tag_sources": false, "normalize": false,
                     "rules": false, "sticky_cookie": false,
@@ -1379,7 +1384,7 @@ mod tests {
         assert_eq!(
             all_errors(json),
             vec![
-                "$: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, mode, restore, trace_memory",
+                "$: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, tracestate, mode, restore, trace_memory",
                 r#"rules[0]: unknown field "versoin" (did you mean "version"?)"#,
                 r#"default_version: unknown version "v3"; versions are v1, v2"#,
                 "rules[0].split.weights: percents sum to 90, expected 100",
@@ -1397,7 +1402,7 @@ mod tests {
             all_errors(json),
             vec![
                 "baggage: invalid type: null, expected a boolean",
-                "$: unknown field \"x\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, mode, restore, trace_memory",
+                "$: unknown field \"x\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, tracestate, mode, restore, trace_memory",
             ]
         );
     }

@@ -21,10 +21,13 @@
 //! between the host's shared data and these functions.
 
 use crate::baggage;
-use crate::config::{CompiledConfig, RestoreSource, TraceMemory, VersionId, MAX_NAME_LEN};
-use crate::effects::{AddHeader, AddValue, SetHeader, SetMode, SetValue};
+use crate::config::{CompiledConfig, RestoreSource, Sidecar, TraceMemory, VersionId, MAX_NAME_LEN};
+use crate::effects::{
+    baggage_effect, tracestate_effect, AddHeader, AddValue, SetHeader, SetMode, SetValue,
+};
 use crate::hash::{fmix64, Fnv1a64};
 use crate::request::RequestView;
+use crate::trace_context;
 
 // ---------------------------------------------------------------------------- direction
 
@@ -101,36 +104,7 @@ impl TraceHeader {
     }
 }
 
-fn is_lower_hex(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
-}
-
-/// The trace-id field of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`): lower-case
-/// hex, neither id all zeros, version `ff` invalid; a version above `00` may append fields
-/// after a `-` (W3C Trace Context §3.2).
-pub fn traceparent_trace_id(value: &[u8]) -> Option<&[u8]> {
-    let value = value.trim_ascii();
-    let version = value.get(..2)?;
-    let trace_id = value.get(3..35)?;
-    let parent_id = value.get(36..52)?;
-    let flags = value.get(53..55)?;
-    let dashes = [2, 35, 52].iter().all(|&at| value.get(at) == Some(&b'-'));
-    let well_formed = dashes
-        && is_lower_hex(version)
-        && version != b"ff"
-        && is_lower_hex(trace_id)
-        && is_lower_hex(parent_id)
-        && is_lower_hex(flags)
-        && trace_id.iter().any(|&b| b != b'0')
-        && parent_id.iter().any(|&b| b != b'0');
-    let rest_ok = match value.get(55..) {
-        None | Some([]) => true,
-        Some(rest) => version != b"00" && rest.first() == Some(&b'-'),
-    };
-    (well_formed && rest_ok).then_some(trace_id)
-}
+pub use crate::trace_context::traceparent_trace_id;
 
 /// An `x-b3-traceid`: 16 or 32 hex digits (either case), not all zeros.
 pub fn b3_trace_id(value: &[u8]) -> Option<&[u8]> {
@@ -452,7 +426,6 @@ pub fn restore_observed<R: RequestView, T: TraceTable, O: RestoreObserver>(
     let Some(sidecar) = config.sidecar() else {
         return restored;
     };
-    let mut now_s = None;
     for &source in &sidecar.restore {
         let outcome = match source {
             RestoreSource::Header => match inbound_version_or_repeat(config, request) {
@@ -460,43 +433,18 @@ pub fn restore_observed<R: RequestView, T: TraceTable, O: RestoreObserver>(
                 TagValue::Known(version) => SourceOutcome::Restored(version),
                 TagValue::Other => SourceOutcome::NotAVersion,
             },
-            RestoreSource::Baggage => match baggage_version(request.header_values(baggage::HEADER))
-            {
-                None => SourceOutcome::Absent,
-                Some(value) => match config.version_named(value) {
-                    Some(version) => SourceOutcome::Restored(version),
-                    None => SourceOutcome::NotAVersion,
-                },
-            },
+            RestoreSource::Baggage => named(
+                config,
+                baggage_version(request.header_values(baggage::HEADER)),
+            ),
+            RestoreSource::Tracestate => named(
+                config,
+                trace_context::version_member(request.header_values(trace_context::TRACESTATE)),
+            ),
             RestoreSource::Trace => {
-                let mut outcome = SourceOutcome::Absent;
-                for (header, id) in trace_ids(request) {
-                    let key = TraceKey::new(header, id, &sidecar.trace_memory);
-                    let mut found = Lookup::NotRemembered;
-                    for slot in key.candidates() {
-                        found = table.read_slot(slot, |entry| {
-                            // The clock only for a slot that holds this trace.
-                            let now = match entry.and_then(decode_entry) {
-                                Some((check, _, _)) if check == key.check => {
-                                    *now_s.get_or_insert_with(|| table.now_s())
-                                }
-                                _ => 0,
-                            };
-                            lookup(config, &sidecar.trace_memory, key, entry, now)
-                        });
-                        if found != Lookup::NotRemembered {
-                            break;
-                        }
-                    }
-                    observer.trace_lookup(header, id, found);
-                    if let Lookup::Remembered(version) = found {
-                        outcome = SourceOutcome::Restored(version);
-                        restored.trace_header = Some(header);
-                        break;
-                    }
-                    outcome = SourceOutcome::NotRemembered;
-                }
+                let (outcome, header) = remembered(config, sidecar, request, table, observer);
                 restored.trace_missed = outcome == SourceOutcome::NotRemembered;
+                restored.trace_header = header;
                 outcome
             }
         };
@@ -504,14 +452,59 @@ pub fn restore_observed<R: RequestView, T: TraceTable, O: RestoreObserver>(
         if let SourceOutcome::Restored(version) = outcome {
             restored.version = version;
             restored.from = RestoredFrom::Source(source);
-            if source != RestoreSource::Trace {
-                restored.trace_header = None;
-            }
             return restored;
         }
     }
-    restored.trace_header = None;
     restored
+}
+
+/// A carried value: absent, a known version, or not one.
+fn named(config: &CompiledConfig, value: Option<&[u8]>) -> SourceOutcome {
+    match value {
+        None => SourceOutcome::Absent,
+        Some(value) => match config.version_named(value) {
+            Some(version) => SourceOutcome::Restored(version),
+            None => SourceOutcome::NotAVersion,
+        },
+    }
+}
+
+/// The `trace` source: the first of the request's trace ids remembered (live) in the table,
+/// and the header it came from.
+fn remembered<R: RequestView, T: TraceTable, O: RestoreObserver>(
+    config: &CompiledConfig,
+    sidecar: &Sidecar,
+    request: &R,
+    table: &T,
+    observer: &mut O,
+) -> (SourceOutcome, Option<TraceHeader>) {
+    let mut now_s = None;
+    let mut outcome = SourceOutcome::Absent;
+    for (header, id) in trace_ids(request) {
+        let key = TraceKey::new(header, id, &sidecar.trace_memory);
+        let mut found = Lookup::NotRemembered;
+        for slot in key.candidates() {
+            found = table.read_slot(slot, |entry| {
+                // The clock only for a slot that holds this trace.
+                let now = match entry.and_then(decode_entry) {
+                    Some((check, _, _)) if check == key.check => {
+                        *now_s.get_or_insert_with(|| table.now_s())
+                    }
+                    _ => 0,
+                };
+                lookup(config, &sidecar.trace_memory, key, entry, now)
+            });
+            if found != Lookup::NotRemembered {
+                break;
+            }
+        }
+        observer.trace_lookup(header, id, found);
+        if let Lookup::Remembered(version) = found {
+            return (SourceOutcome::Restored(version), Some(header));
+        }
+        outcome = SourceOutcome::NotRemembered;
+    }
+    (outcome, None)
 }
 
 enum TagValue {
@@ -551,9 +544,20 @@ pub fn baggage_version<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Option<&'a 
 }
 
 impl Restore {
+    /// A waypoint's decision for a request that arrived with a known tag (SPEC §12): kept,
+    /// counted as the `header` source.
+    pub fn kept(version: VersionId) -> Restore {
+        Restore {
+            version,
+            from: RestoredFrom::Source(RestoreSource::Header),
+            trace_header: None,
+            trace_missed: false,
+        }
+    }
+
     /// The request headers the filter sets on the outbound call: the tag header (replacing
     /// whatever the app sent; nothing to write when it already is exactly the version), then
-    /// `baggage` when configured, as in gateway mode.
+    /// `baggage` and `tracestate` when configured, as in gateway mode.
     pub fn request_effects<'a, R: RequestView>(
         &'a self,
         config: &'a CompiledConfig,
@@ -571,25 +575,16 @@ impl Restore {
             value: SetValue::Text(version),
             mode: tag_mode,
         };
-        let baggage = config.baggage.then(|| {
-            let mut lines = request.header_values(baggage::HEADER);
-            let mode = match lines.next() {
-                _ if config.tag_header == baggage::HEADER => SetMode::Replace,
-                None => SetMode::Add,
-                Some(line) if lines.next().is_none() && baggage::is_current(line, version) => {
-                    SetMode::Unchanged
-                }
-                Some(_) => SetMode::Replace,
-            };
-            SetHeader {
-                name: baggage::HEADER,
-                value: SetValue::Baggage {
-                    version: Some(version),
-                },
-                mode,
-            }
-        });
-        std::iter::once(tag).chain(baggage)
+        let baggage = config
+            .baggage
+            .then(|| baggage_effect(request, version, config.tag_header == baggage::HEADER));
+        let tracestate = tracestate_effect(
+            config,
+            request,
+            version,
+            config.tag_header == trace_context::TRACESTATE,
+        );
+        std::iter::once(tag).chain(baggage).chain(tracestate)
     }
 
     /// `response_header` with the restored version, on the response the app receives.

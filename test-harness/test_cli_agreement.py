@@ -15,7 +15,6 @@ target/debug/canary-tagger (`make e2e` builds it first).
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from canary_e2e.assertions import answered_by, describe, upstream_saw
+from canary_e2e.cli import cli_binary
 from canary_e2e.fixtures import SPEC_EXAMPLE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -46,18 +46,6 @@ AGENTS = [
 CLIENT_XFF = [None, None, "192.168.0.58", "203.0.113.50, 192.168.0.58", "192.168.0.58, 203.0.113.9",
               "10.20.7.7", "2001:db8::7", "198.51.100.23", "not-an-ip"]
 PATHS = ["/", "/forecast", "/app?beta=0", "/app?beta=1&x=%20y", "/app?other=1"]
-
-
-def cli_binary() -> Path:
-    from_env = os.environ.get("CANARY_TAGGER_BIN")
-    if from_env:
-        return Path(from_env)
-    built = [p for p in (REPO_ROOT / "target" / "release" / "canary-tagger",
-                         REPO_ROOT / "target" / "debug" / "canary-tagger") if p.is_file()]
-    if not built:
-        pytest.fail("the canary-tagger binary is not built: run `cargo build --bin canary-tagger` "
-                    "(`make e2e` does) or set CANARY_TAGGER_BIN")
-    return max(built, key=lambda p: p.stat().st_mtime)
 
 
 def explain(config_path: Path, request: dict, xff_seen: list[str], extra_cookies=()) -> dict:

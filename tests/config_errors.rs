@@ -66,7 +66,7 @@ fn bad_configs_are_rejected_with_path_and_reason() {
         (r#"{"default_version": "v1"}"#.into(), "versions: required field is missing"),
         (r#"{"versions": ["v1"]}"#.into(), "default_version: required field is missing"),
         (with(r#""tag_headr": "x-v""#), r#"$: unknown field "tag_headr" (did you mean "tag_header"?)"#),
-        (with(r#""colour": 1"#), "$: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, mode, restore, trace_memory"),
+        (with(r#""colour": 1"#), "$: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, tracestate, mode, restore, trace_memory"),
         (r#"{"versions": "v1", "default_version": "v1"}"#.into(), r#"versions: invalid type: string "v1", expected an array"#),
         (with(r#""baggage": "yes""#), r#"baggage: invalid type: string "yes", expected a boolean"#),
         (with(r#""schema": 2"#), "schema: unsupported schema 2, expected 1"),
@@ -144,7 +144,7 @@ fn bad_configs_are_rejected_with_path_and_reason() {
         (ramp(r#""start": "2026-02-30T10:00:00Z", "duration_s": 0, "to": 5"#), r#"rules[2].split.ramp.start: "2026-02-30T10:00:00Z" has no day 30 in 2026-02; rules[2].split.ramp.duration_s: must be at least 1 (the ramp's length in seconds); rules[2].split.ramp.to: 5 is below the first weight (10)"#),
         (with(r#""rules": [{"name": "a", "split": {"weights": [{"version": "v2", "percent": 10}, {"version": "v1", "percent": 90}]}, "ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 60, "to": 100}}]"#), r#"rules[0]: unknown field "ramp" (a ramp belongs in the rule's split, next to its weights)"#),
         (with(r#""rules": [{"name": "a", "version": "v2", "ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 60, "to": 100}}]"#), r#"rules[0]: unknown field "ramp" (a ramp belongs in the rule's split, next to its weights)"#),
-        (with(r#""ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 60, "to": 100}"#), "$: unknown field \"ramp\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, mode, restore, trace_memory"),
+        (with(r#""ramp": {"start": "2026-12-01T10:00:00Z", "duration_s": 60, "to": 100}"#), "$: unknown field \"ramp\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, tracestate, mode, restore, trace_memory"),
         // Conditions.
         (rule(r#"{"name": "a", "match": {}, "version": "v1"}"#), "rules[0].match: expected exactly one of header, cookie, query, source_ip, all, any, not; found none"),
         (rule(r#"{"name": "a", "match": {"header": "a", "cookie": "b", "exact": "x"}, "version": "v1"}"#), "rules[0].match: expected exactly one of header, cookie, query, source_ip, all, any, not; found header and cookie"),
@@ -343,6 +343,13 @@ fn signing_keys_are_checked_and_never_quoted() {
 }
 
 /// A minimal sidecar config with `extra` fields spliced in.
+fn waypoint(extra: &str) -> String {
+    with(&format!(
+        r#""mode": "waypoint"{}{extra}"#,
+        if extra.is_empty() { "" } else { ", " }
+    ))
+}
+
 fn sidecar(extra: &str) -> String {
     with(&format!(
         r#""mode": "sidecar"{}{extra}"#,
@@ -353,7 +360,7 @@ fn sidecar(extra: &str) -> String {
 #[test]
 fn sidecar_mode_fields_are_checked_with_their_paths() {
     let cases: Vec<(String, &str)> = vec![
-        (with(r#""mode": "mesh""#), "mode: unknown variant `mesh`, expected `gateway` or `sidecar`"),
+        (with(r#""mode": "mesh""#), "mode: unknown variant `mesh`, expected one of `gateway`, `sidecar`, `waypoint`"),
         // The gateway's fields in sidecar mode, given at all (even empty).
         (sidecar(r#""rules": [{"name": "a", "version": "v2"}]"#), r#"rules: only allowed when mode is "gateway""#),
         (sidecar(r#""rules": []"#), r#"rules: only allowed when mode is "gateway""#),
@@ -366,12 +373,12 @@ fn sidecar_mode_fields_are_checked_with_their_paths() {
             r#"client_ip: only allowed when mode is "gateway"; trusted_tag_sources: only allowed when mode is "gateway"; normalize: only allowed when mode is "gateway"; rules: only allowed when mode is "gateway"; sticky_cookie: only allowed when mode is "gateway""#,
         ),
         // The sidecar's fields in gateway mode, explicit or by default.
-        (with(r#""restore": ["trace"]"#), r#"restore: only allowed when mode is "sidecar""#),
-        (with(r#""mode": "gateway", "trace_memory": {}"#), r#"trace_memory: only allowed when mode is "sidecar""#),
+        (with(r#""restore": ["trace"]"#), r#"restore: only allowed when mode is "sidecar" or "waypoint""#),
+        (with(r#""mode": "gateway", "trace_memory": {}"#), r#"trace_memory: only allowed when mode is "sidecar" or "waypoint""#),
         // restore.
-        (sidecar(r#""restore": []"#), "restore: must list at least one restore source (header, baggage, trace)"),
+        (sidecar(r#""restore": []"#), "restore: must list at least one restore source (header, baggage, tracestate, trace)"),
         (sidecar(r#""restore": ["header", "trace", "header"]"#), r#"restore[2]: "header" is listed twice"#),
-        (sidecar(r#""restore": ["header", "cookie"]"#), "restore[1]: unknown variant `cookie`, expected one of `header`, `baggage`, `trace`"),
+        (sidecar(r#""restore": ["header", "cookie"]"#), "restore[1]: unknown variant `cookie`, expected one of `header`, `baggage`, `tracestate`, `trace`"),
         (sidecar(r#""restore": "trace""#), r#"restore: invalid type: string "trace", expected an array"#),
         // trace_memory.
         (sidecar(r#""trace_memory": {"entries": 0}"#), "trace_memory.entries: 0 is outside 1..=1048576"),
@@ -381,6 +388,16 @@ fn sidecar_mode_fields_are_checked_with_their_paths() {
         (sidecar(r#""trace_memory": {"ttl_s": 86401, "entries": 0}"#), "trace_memory.entries: 0 is outside 1..=1048576; trace_memory.ttl_s: 86401 is outside 1..=86400"),
         (sidecar(r#""trace_memory": {"ttl": 5}"#), r#"trace_memory: unknown field "ttl"; expected one of entries, ttl_s"#),
         (sidecar(r#""trace_memory": {"tll_s": 5}"#), r#"trace_memory: unknown field "tll_s" (did you mean "ttl_s"?)"#),
+        // Waypoint mode (SPEC §12) takes the sidecar's fields and rejects the gateway's.
+        (waypoint(r#""rules": [{"name": "a", "version": "v2"}]"#), r#"rules: only allowed when mode is "gateway""#),
+        (
+            waypoint(r#""client_ip": {"from": "peer"}, "trusted_tag_sources": [], "normalize": [], "sticky_cookie": {"name": "c"}"#),
+            r#"client_ip: only allowed when mode is "gateway"; trusted_tag_sources: only allowed when mode is "gateway"; normalize: only allowed when mode is "gateway"; sticky_cookie: only allowed when mode is "gateway""#,
+        ),
+        (waypoint(r#""restore": ["tracestate", "trace", "tracestate"]"#), r#"restore[2]: "tracestate" is listed twice"#),
+        (waypoint(r#""restore": []"#), "restore: must list at least one restore source (header, baggage, tracestate, trace)"),
+        (waypoint(r#""trace_memory": {"entries": 0}"#), "trace_memory.entries: 0 is outside 1..=1048576"),
+        (with(r#""tracestate": "yes""#), r#"tracestate: invalid type: string "yes", expected a boolean"#),
     ];
     assert_errors(&cases);
 }
@@ -418,6 +435,23 @@ fn sidecar_defaults_and_explicit_values() {
         })
     );
     assert!(explicit.baggage);
+    // A waypoint reads every source by default, the stateless carriers first.
+    let waypoint = CompiledConfig::from_json(waypoint(r#""tracestate": true"#).as_bytes()).unwrap();
+    assert_eq!(
+        waypoint.mode,
+        Mode::Waypoint(Sidecar {
+            restore: RestoreSource::ALL.to_vec(),
+            trace_memory: TraceMemory {
+                entries: 65_536,
+                ttl_s: 300
+            },
+        })
+    );
+    assert_eq!(
+        RestoreSource::ALL.map(RestoreSource::name),
+        ["header", "baggage", "tracestate", "trace"]
+    );
+    assert!(waypoint.tracestate);
     let gateway = CompiledConfig::from_json(with(r#""mode": "gateway""#).as_bytes()).unwrap();
     assert_eq!(gateway.mode, Mode::Gateway);
     assert_eq!(

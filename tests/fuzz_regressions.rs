@@ -52,7 +52,7 @@ fn config_unknown_field_with_a_backtick_is_reported_at_its_parent() {
         rejection(&format!(r#"{{"a`b": 1, {BASE}}}"#)),
         "$: unknown field \"a`b\"; expected one of schema, tag_header, versions, \
          default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, \
-         response_header, baggage, mode, restore, trace_memory"
+         response_header, baggage, tracestate, mode, restore, trace_memory"
     );
     assert_eq!(
         rejection(&format!(

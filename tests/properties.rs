@@ -348,6 +348,9 @@ fn random_config(rng: &mut Rng) -> Value {
     if rng.chance(30) {
         object.insert("baggage".into(), json!(true));
     }
+    if rng.chance(30) {
+        object.insert("tracestate".into(), json!(true));
+    }
     config
 }
 
@@ -373,6 +376,9 @@ const REQUEST_HEADERS: &[&str] = &[
     "x-version",
     "x-route-tag",
     "baggage",
+    "traceparent",
+    "tracestate",
+    "tracestate",
     "x-junk",
 ];
 
@@ -429,6 +435,16 @@ fn random_value(rng: &mut Rng, name: &str) -> Vec<u8> {
                     .into_bytes()
             }
             ":path" => random_path(rng),
+            "traceparent" => rng
+                .pick(&[
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                    "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-x",
+                    "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+                ])
+                .as_bytes()
+                .to_vec(),
+            "tracestate" => random_tracestate(rng),
             "user-agent" => rng
                 .pick(&[
                     "Mozilla/5.0 Chrome/120",
@@ -450,6 +466,20 @@ fn random_value(rng: &mut Rng, name: &str) -> Vec<u8> {
             _ => random_bytes(rng, 12),
         },
     }
+}
+
+fn random_tracestate(rng: &mut Rng) -> Vec<u8> {
+    let members: Vec<String> = (0..rng.below(40))
+        .map(|_| match rng.below(6) {
+            0 => format!("canary={}", rng.pick(VERSION_NAMES)),
+            1 => "canary=nope".to_string(),
+            2 => String::from_utf8_lossy(&random_bytes(rng, 8)).into_owned(),
+            _ => format!("k{}@s=v{}", rng.below(50), rng.below(9)),
+        })
+        .collect();
+    members
+        .join(if rng.chance(50) { ", " } else { "," })
+        .into_bytes()
 }
 
 fn random_cookie(rng: &mut Rng) -> Vec<u8> {
@@ -810,6 +840,54 @@ impl Headers {
     }
 }
 
+/// SPEC §12: with `tracestate` on and a valid `traceparent`, `tracestate` is one valid line,
+/// `canary=<version>` first and only there, at most 32 members; otherwise a client's
+/// `canary` member survives only along with a kept tag.
+fn check_tracestate(
+    config: &CompiledConfig,
+    request: &OwnedRequest,
+    decision: &Decision,
+    headers: &Headers,
+) -> Result<(), String> {
+    use canary_tagger::trace_context;
+    let rewritten = config.tag_header == "tracestate"
+        || decision
+            .normalized
+            .iter()
+            .any(|index| config.normalize[index].header == "tracestate");
+    if rewritten {
+        return Ok(());
+    }
+    let lines = headers.values("tracestate");
+    let ours = |line: &&[u8]| {
+        line.split(|&b| b == b',')
+            .filter(|m| m.split(|&b| b == b'=').next().unwrap().trim_ascii() == b"canary")
+            .count()
+    };
+    let traced = trace_context::has_valid_traceparent(request.header_values("traceparent"));
+    if config.tracestate && traced {
+        let version = config.version_name(decision.version);
+        let [line] = lines.as_slice() else {
+            return Err("tracestate is one line".into());
+        };
+        let members: Vec<&[u8]> = line.split(|&b| b == b',').collect();
+        let first = format!("canary={version}");
+        if members[0] != first.as_bytes() || ours(line) != 1 || members.len() > 32 {
+            return Err(format!(
+                "tracestate starts with {first}, once, at most 32 members"
+            ));
+        }
+        if !members.iter().all(|m| trace_context::is_valid_member(m)) {
+            return Err("tracestate holds an invalid member".into());
+        }
+    } else if decision.client_tag != ClientTag::Kept
+        && trace_context::has_version_member(lines.iter().copied())
+    {
+        return Err("a client's canary member was left in tracestate".into());
+    }
+    Ok(())
+}
+
 /// The request after the effects: the tag header and `baggage` have exactly one line naming
 /// the version, each rewritten header exactly its default, nothing else changed; nothing is
 /// written that is already so. The response gets the sticky cookie and the version.
@@ -868,6 +946,7 @@ fn check_effects(
             return Err("a client's canary-version member was left in baggage".into());
         }
     }
+    check_tracestate(config, request, decision, &headers)?;
     for index in decision.normalized.iter() {
         let header = &config.normalize[index].header;
         let last_default = decision
@@ -1241,7 +1320,7 @@ fn a_request_without_the_probed_headers_decides_as_one_without_headers() {
         for _ in 0..REQUESTS_PER_CONFIG {
             let mut request = OwnedRequest::new().peer("203.0.113.7:443");
             for (name, value) in random_request(&mut rng).headers() {
-                if !names.contains(&name.as_str()) {
+                if !names.contains(&Some(name.as_str())) {
                     request = request.header(name, value);
                 }
             }

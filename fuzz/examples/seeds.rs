@@ -20,8 +20,8 @@ use canary_tagger::hash::Fnv1a64;
 use canary_tagger::request::serialize_header_map;
 use canary_tagger_fuzz::input::{decode, Encode};
 use canary_tagger_fuzz::parsers::{
-    address_seed, baggage_seed, cidr_seed, cookie_seed, query_seed, trace_id_seed, xff_seed,
-    TRACE_ID_SEEDS,
+    address_seed, baggage_seed, cidr_seed, cookie_seed, query_seed, trace_id_seed, tracestate_seed,
+    xff_seed, TRACE_ID_SEEDS,
 };
 use canary_tagger_fuzz::request::FuzzRequest;
 use canary_tagger_fuzz::FIXED_CONFIGS;
@@ -159,6 +159,10 @@ fn add_request(corpus: &mut Corpus, pairs: &Pairs, peer: Option<&[u8]>) {
     let baggage = values(b"baggage");
     if !baggage.is_empty() {
         corpus.add("baggage", baggage_seed(&baggage));
+    }
+    let tracestate = values(b"tracestate");
+    if !tracestate.is_empty() {
+        corpus.add("tracestate", tracestate_seed(&tracestate));
     }
 }
 

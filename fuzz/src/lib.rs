@@ -44,6 +44,16 @@ pub const FIXED_CONFIGS: &[(&str, &[u8])] = &[
         "sidecar-small",
         include_bytes!("../configs/sidecar-small.json"),
     ),
+    // SPEC §12: waypoint mode with every restore source, tracestate and baggage written.
+    (
+        "waypoint-tracestate",
+        include_bytes!("../configs/waypoint-tracestate.json"),
+    ),
+    // SPEC §12 at the gateway: tracestate written, a client's canary member stripped.
+    (
+        "gateway-tracestate",
+        include_bytes!("../../fixtures/configs/gateway-tracestate.json"),
+    ),
 ];
 
 /// Envoy's shared data as the filter uses it in sidecar mode: slot → entry, and a clock.
@@ -124,10 +134,22 @@ pub fn check_sidecar<R: RequestView, S: RequestView>(
             assert_eq!(tags, vec![config.version_name(restored.version).as_bytes()]);
         }
         RestoredFrom::Source(RestoreSource::Trace) => panic!("an empty table restored a trace"),
+        RestoredFrom::Source(RestoreSource::Tracestate) => {
+            let read =
+                canary_tagger::trace_context::version_member(request.header_values("tracestate"));
+            assert_eq!(read, Some(config.version_name(restored.version).as_bytes()));
+        }
         RestoredFrom::Source(RestoreSource::Baggage) => {}
     }
     let effects: Vec<_> = restored.request_effects(config, request).collect();
-    assert_eq!(effects.len(), 1 + usize::from(config.baggage));
+    let traced = config.tracestate
+        && canary_tagger::trace_context::has_valid_traceparent(
+            request.header_values("traceparent"),
+        );
+    assert_eq!(
+        effects.len(),
+        1 + usize::from(config.baggage) + usize::from(traced)
+    );
     if config.baggage {
         check_baggage_rewrite(
             request.header_values("baggage"),

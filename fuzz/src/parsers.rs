@@ -39,6 +39,20 @@ pub struct BaggageInput {
     pub headers: Vec<Vec<BaggageMember>>,
 }
 
+/// `tracestate`: raw header values, rewritten with a version and read back.
+#[derive(Arbitrary, Clone, Debug, PartialEq, Eq)]
+pub struct TracestateInput {
+    pub version: u8,
+    pub values: Vec<Bytes>,
+}
+
+/// A `tracestate` input: these raw values, the first version.
+pub fn tracestate_seed(values: &[&[u8]]) -> Vec<u8> {
+    let mut out = 0u8.encoded();
+    raw_values(values).encode(&mut out);
+    out
+}
+
 /// Version names as a configuration may spell them (`[A-Za-z0-9._-]{1,63}`).
 pub const VERSIONS: &[&str] = &["v1", "canary", "2024.06-rc_1", "V-2.x"];
 

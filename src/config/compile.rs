@@ -236,6 +236,7 @@ impl TryFrom<(PluginConfigDto, &dyn Environment)> for CompiledConfig {
                 sticky_cookie,
                 response_header,
                 baggage: dto.baggage,
+                tracestate: dto.tracestate,
                 mode,
             }),
             _ => Err(ConfigErrors(errors.0)),
@@ -273,19 +274,19 @@ fn signing_keys(
     None
 }
 
-/// SPEC §8: the mode, its own fields, and the other mode's fields rejected where given.
+/// SPEC §8, §12: the mode, its own fields, and the other modes' fields rejected where given.
 fn compile_mode(dto: &PluginConfigDto, root: &JsonPath, errors: &mut Errors) -> Mode {
     let mode = dto.mode.unwrap_or(ModeDto::Gateway);
-    // The fields of the other mode, and whether each is given.
+    // The fields of the other modes, and whether each is given.
     let (other, others_fields): (_, &[(&str, bool)]) = match mode {
         ModeDto::Gateway => (
-            "sidecar",
+            "sidecar\" or \"waypoint",
             &[
                 ("restore", dto.restore.is_some()),
                 ("trace_memory", dto.trace_memory.is_some()),
             ],
         ),
-        ModeDto::Sidecar => (
+        ModeDto::Sidecar | ModeDto::Waypoint => (
             "gateway",
             &[
                 ("client_ip", dto.client_ip.is_some()),
@@ -301,37 +302,61 @@ fn compile_mode(dto: &PluginConfigDto, root: &JsonPath, errors: &mut Errors) -> 
             errors.add(root.key(field), ErrorKind::OnlyInMode(other));
         }
     }
-    if mode == ModeDto::Gateway {
-        return Mode::Gateway;
-    }
-
-    let restore_path = root.key("restore");
-    let restore = match &dto.restore {
-        None => RestoreSource::ALL.to_vec(),
-        Some(sources) => {
-            if sources.is_empty() {
-                errors.add(
-                    restore_path.clone(),
-                    ErrorKind::EmptyList(ListOf::RestoreSource),
-                );
-            }
-            let mut compiled: Vec<RestoreSource> = Vec::with_capacity(sources.len());
-            for (i, source) in sources.iter().enumerate() {
-                let source = match source {
-                    RestoreSourceDto::Header => RestoreSource::Header,
-                    RestoreSourceDto::Baggage => RestoreSource::Baggage,
-                    RestoreSourceDto::Trace => RestoreSource::Trace,
-                };
-                if compiled.contains(&source) {
-                    errors.add(restore_path.index(i), ErrorKind::ListedTwice(source.name()));
-                } else {
-                    compiled.push(source);
-                }
-            }
-            compiled
-        }
+    let default_restore: &[RestoreSource] = match mode {
+        ModeDto::Gateway => return Mode::Gateway,
+        ModeDto::Sidecar => &RestoreSource::SIDECAR_DEFAULT,
+        ModeDto::Waypoint => &RestoreSource::WAYPOINT_DEFAULT,
     };
+    let settings = Sidecar {
+        restore: compile_restore(dto.restore.as_deref(), default_restore, root, errors),
+        trace_memory: compile_trace_memory(dto, root, errors),
+    };
+    match mode {
+        ModeDto::Waypoint => Mode::Waypoint(settings),
+        _ => Mode::Sidecar(settings),
+    }
+}
 
+/// `restore`: a non-empty list, no source twice.
+fn compile_restore(
+    sources: Option<&[RestoreSourceDto]>,
+    default: &[RestoreSource],
+    root: &JsonPath,
+    errors: &mut Errors,
+) -> Vec<RestoreSource> {
+    let Some(sources) = sources else {
+        return default.to_vec();
+    };
+    let restore_path = root.key("restore");
+    if sources.is_empty() {
+        errors.add(
+            restore_path.clone(),
+            ErrorKind::EmptyList(ListOf::RestoreSource),
+        );
+    }
+    let mut compiled: Vec<RestoreSource> = Vec::with_capacity(sources.len());
+    for (i, source) in sources.iter().enumerate() {
+        let source = match source {
+            RestoreSourceDto::Header => RestoreSource::Header,
+            RestoreSourceDto::Baggage => RestoreSource::Baggage,
+            RestoreSourceDto::Tracestate => RestoreSource::Tracestate,
+            RestoreSourceDto::Trace => RestoreSource::Trace,
+        };
+        if compiled.contains(&source) {
+            errors.add(restore_path.index(i), ErrorKind::ListedTwice(source.name()));
+        } else {
+            compiled.push(source);
+        }
+    }
+    compiled
+}
+
+/// `trace_memory`, its bounds checked.
+fn compile_trace_memory(
+    dto: &PluginConfigDto,
+    root: &JsonPath,
+    errors: &mut Errors,
+) -> TraceMemory {
     let memory_path = root.key("trace_memory");
     let memory = dto.trace_memory.as_ref();
     let entries = memory.and_then(|m| m.entries);
@@ -367,10 +392,7 @@ fn compile_mode(dto: &PluginConfigDto, root: &JsonPath, errors: &mut Errors) -> 
             DEFAULT_TRACE_TTL_S
         }
     };
-    Mode::Sidecar(Sidecar {
-        restore,
-        trace_memory: TraceMemory { entries, ttl_s },
-    })
+    TraceMemory { entries, ttl_s }
 }
 
 /// What the rest of the config is checked against.

@@ -27,11 +27,15 @@ pub struct PluginConfigDto {
     pub response_header: Option<String>,
     #[serde(default)]
     pub baggage: bool,
-    /// SPEC §8: `gateway` (the default) decides; `sidecar` restores the tag.
+    /// SPEC §12: also carry the version as the `canary` member of W3C `tracestate`.
+    #[serde(default)]
+    pub tracestate: bool,
+    /// SPEC §8, §12: `gateway` (the default) decides; `sidecar` and `waypoint` restore the
+    /// tag.
     pub mode: Option<ModeDto>,
-    /// Sidecar mode: where an outbound call's version comes from, in order.
+    /// Sidecar and waypoint mode: where a call's version comes from, in order.
     pub restore: Option<Vec<RestoreSourceDto>>,
-    /// Sidecar mode: the trace id → version table.
+    /// Sidecar and waypoint mode: the trace id → version table.
     pub trace_memory: Option<TraceMemoryDto>,
 }
 
@@ -44,6 +48,7 @@ pub struct PluginConfigDto {
 pub enum ModeDto {
     Gateway,
     Sidecar,
+    Waypoint,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -55,6 +60,7 @@ pub enum ModeDto {
 pub enum RestoreSourceDto {
     Header,
     Baggage,
+    Tracestate,
     Trace,
 }
 

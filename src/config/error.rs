@@ -451,7 +451,7 @@ impl ErrorKind {
                     ListOf::Value => "value",
                     ListOf::AddressOrRange => "address or CIDR range",
                     ListOf::Condition => "condition",
-                    ListOf::RestoreSource => "restore source (header, baggage, trace)",
+                    ListOf::RestoreSource => "restore source (header, baggage, tracestate, trace)",
                 };
                 write!(f, "must list at least one {noun}")
             }

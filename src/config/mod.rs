@@ -321,7 +321,7 @@ impl<const N: usize> Environment for [(&str, &str); N] {
     }
 }
 
-/// What the filter does with a request (SPEC §8).
+/// What the filter does with a request (SPEC §8, §12).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Mode {
     /// At the edge: decide the version (the rules) and tag the request.
@@ -329,8 +329,23 @@ pub enum Mode {
     /// On a workload's sidecar: remember the version of inbound requests by trace id, and
     /// restore the tag on outbound calls.
     Sidecar(Sidecar),
+    /// On an ambient waypoint, which serves every hop and cannot tell one direction from
+    /// another: a request with a known tag is remembered, any other restored.
+    Waypoint(Sidecar),
 }
 
+impl Mode {
+    /// The name in the configuration.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::Gateway => "gateway",
+            Mode::Sidecar(_) => "sidecar",
+            Mode::Waypoint(_) => "waypoint",
+        }
+    }
+}
+
+/// The settings sidecar and waypoint mode share.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Sidecar {
     /// Never empty, no source twice.
@@ -338,29 +353,44 @@ pub struct Sidecar {
     pub trace_memory: TraceMemory,
 }
 
-/// Where an outbound call's version may come from (`restore`).
+/// Where a restored call's version may come from (`restore`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RestoreSource {
     /// The tag header, forwarded by the app.
     Header,
     /// The `canary-version` member of `baggage`.
     Baggage,
+    /// The `canary` member of `tracestate` (SPEC §12).
+    Tracestate,
     /// The version remembered for the request's trace id.
     Trace,
 }
 
 impl RestoreSource {
-    pub const ALL: [RestoreSource; 3] = [
+    pub const ALL: [RestoreSource; 4] = [
+        RestoreSource::Header,
+        RestoreSource::Baggage,
+        RestoreSource::Tracestate,
+        RestoreSource::Trace,
+    ];
+
+    /// `restore` when a sidecar configuration leaves it out (SPEC §8).
+    pub const SIDECAR_DEFAULT: [RestoreSource; 3] = [
         RestoreSource::Header,
         RestoreSource::Baggage,
         RestoreSource::Trace,
     ];
+
+    /// `restore` when a waypoint configuration leaves it out: every source, the ones that
+    /// travel with the request before the replica's own trace memory.
+    pub const WAYPOINT_DEFAULT: [RestoreSource; 4] = RestoreSource::ALL;
 
     /// The name in the configuration (and in metrics and `explain`).
     pub fn name(self) -> &'static str {
         match self {
             RestoreSource::Header => "header",
             RestoreSource::Baggage => "baggage",
+            RestoreSource::Tracestate => "tracestate",
             RestoreSource::Trace => "trace",
         }
     }
@@ -370,7 +400,8 @@ impl RestoreSource {
         match self {
             RestoreSource::Header => 0,
             RestoreSource::Baggage => 1,
-            RestoreSource::Trace => 2,
+            RestoreSource::Tracestate => 2,
+            RestoreSource::Trace => 3,
         }
     }
 }
@@ -407,7 +438,9 @@ pub struct CompiledConfig {
     /// Lower-case.
     pub response_header: Option<String>,
     pub baggage: bool,
-    /// In sidecar mode `client_ip` is `Peer` and the gateway's lists are empty.
+    /// Also carry the version as the first member of `tracestate`, `canary=<version>`.
+    pub tracestate: bool,
+    /// In sidecar and waypoint mode `client_ip` is `Peer` and the gateway's lists are empty.
     pub mode: Mode,
 }
 
@@ -440,10 +473,10 @@ impl CompiledConfig {
         compile::compile(dto, environment)
     }
 
-    /// The sidecar settings, in sidecar mode.
+    /// The restore settings, in sidecar and waypoint mode.
     pub fn sidecar(&self) -> Option<&Sidecar> {
         match &self.mode {
-            Mode::Sidecar(sidecar) => Some(sidecar),
+            Mode::Sidecar(sidecar) | Mode::Waypoint(sidecar) => Some(sidecar),
             Mode::Gateway => None,
         }
     }

@@ -295,19 +295,22 @@ def build_bootstrap(*, edge_port: int, admin_port: int, upstream_ports: dict[str
                     internal_port: int | None = None, backend_ports: dict[str, int] | None = None,
                     shadow_port: int | None = None, stats_tags: bool = True,
                     sidecar_filters: list[dict] | None = None,
+                    listener_directions: bool = True,
                     edge_routes: list[dict] | None = None) -> dict:
     """The Envoy bootstrap for one run (see the module docstring for the topology), with
     envoyfilter/metrics/stats-tags.yaml merged in unless stats_tags=False. With
     sidecar_filters, the edge listener is INBOUND and the internal one OUTBOUND, and the
-    internal one runs these filters too (topology "sidecar"). edge_routes replaces the
-    edge listener's tag_routes (e.g. routes translated from an HTTPRoute, httproute.py)."""
+    internal one runs these filters too (topology "sidecar"); listener_directions=False leaves
+    traffic_direction out, as on an ambient waypoint (topology "waypoint"). edge_routes
+    replaces the edge listener's tag_routes (e.g. routes translated from an HTTPRoute,
+    httproute.py)."""
     versions = list(versions)
     clusters = [static_cluster(v, upstream_ports[v]) for v in versions]
     mirror_cluster = None
     if shadow_port is not None:
         mirror_cluster = "shadow"
         clusters.append(static_cluster("shadow", shadow_port))
-    sidecar = sidecar_filters is not None
+    sidecar = sidecar_filters is not None and listener_directions
     if edge_routes is None:
         edge_routes = tag_routes(tag_header, versions, "", default_version, mirror_cluster)
     listeners = [http_listener("edge", edge_port, edge_filters, edge_routes,
@@ -376,7 +379,9 @@ class EnvoyUnderTest:
     topology:    "echo" (v1..vN echo upstreams), "frontend_backend" (v1..vN frontends
                  calling backend v1..vN through the internal listener; scenario S6) or
                  "sidecar" (the same, as one sidecar: INBOUND edge, OUTBOUND internal, the
-                 wasm filter on both; the frontends forward `forwarded_headers`).
+                 wasm filter on both; the frontends forward `forwarded_headers`) or
+                 "waypoint" (the same listeners without traffic_direction, as on an
+                 ambient waypoint that sees both hops).
     mirror:      mirror every edge request to a shadow upstream (scenario S8).
     edge_routes: the edge listener's routes instead of one per version on the tag header
                  (clusters are named by version: v1, v2, ...).
@@ -405,7 +410,7 @@ class EnvoyUnderTest:
             raise ValueError("filter_mode 'wasm' needs a plugin_config")
         if filter_mode == "lua" and not lua_code:
             raise ValueError("filter_mode 'lua' needs lua_code")
-        if topology not in ("echo", "frontend_backend", "sidecar"):
+        if topology not in ("echo", "frontend_backend", "sidecar", "waypoint"):
             raise ValueError(f"unknown topology {topology!r}")
         self.plugin_config = plugin_config
         self.filter_mode = filter_mode
@@ -477,16 +482,16 @@ class EnvoyUnderTest:
         self.admin_port = pick(self.requested_admin_port)
         while self.admin_port == self.edge_port:
             self.admin_port = free_port()
-        self.internal_port = free_port() if self.topology in ("frontend_backend", "sidecar") else 0
+        self.internal_port = free_port() if self.topology in ("frontend_backend", "sidecar", "waypoint") else 0
 
     def _start_upstreams(self):
-        if self.topology in ("frontend_backend", "sidecar"):
+        if self.topology in ("frontend_backend", "sidecar", "waypoint"):
             self.backends = {v: Upstream(v, service="backend") for v in self.versions}
             self.upstreams = {v: Upstream(v, role="frontend", service="frontend",
                                           backend_port=self.internal_port,
                                           forwarded_headers=self.forwarded_headers,
                                           forward_list_header=FORWARD_LIST_HEADER
-                                          if self.topology == "sidecar" else None)
+                                          if self.topology in ("sidecar", "waypoint") else None)
                               for v in self.versions}
         else:
             self.upstreams = {v: Upstream(v) for v in self.versions}
@@ -508,7 +513,8 @@ class EnvoyUnderTest:
             internal_port=self.internal_port or None,
             backend_ports={v: u.port for v, u in self.backends.items()} or None,
             shadow_port=self.shadow.port if self.shadow else None, stats_tags=self.stats_tags,
-            sidecar_filters=self._edge_filters() if self.topology == "sidecar" else None,
+            sidecar_filters=self._edge_filters() if self.topology in ("sidecar", "waypoint") else None,
+            listener_directions=self.topology != "waypoint",
             edge_routes=self.edge_routes)
         self.config_path.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
         return self.config_path

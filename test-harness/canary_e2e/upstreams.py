@@ -9,6 +9,9 @@ assert both *which version answered* and *which headers reached it* after the fi
 Header names are lower-cased; a header received once is a string, a repeated header is a
 list of its values in arrival order (see `header_values`).
 
+A request with `x-echo-status: NNN` is answered with that status (the same JSON), so a test
+can make a version's upstream fail (Envoy's upstream_rq_5xx, test_status.py).
+
 Roles:
 - echo      the answer above.
 - frontend  also calls the backend service through Envoy's internal listener, forwarding
@@ -32,6 +35,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SHADOW_RECORD_PATH = "/__shadow/requests"
+STATUS_HEADER = "x-echo-status"
 # A frontend gives up on its backend call after this long and reports the error instead.
 BACKEND_CALL_TIMEOUT_S = 5.0
 
@@ -98,7 +102,8 @@ class _EchoHandler(BaseHTTPRequestHandler):
             upstream.shadow.record(answer)
         if upstream.role == "frontend":
             answer["backend"] = upstream.call_backend(answer["headers"], self.path)
-        self._send_json(200, answer)
+        status = self.headers.get(STATUS_HEADER, "200")
+        self._send_json(int(status) if status.isdigit() else 200, answer)
 
     def _send_json(self, status: int, payload: dict):
         data = json.dumps(payload).encode()

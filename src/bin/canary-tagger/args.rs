@@ -121,6 +121,47 @@ pub struct RenderArgs {
     pub waypoint: Option<String>,
 }
 
+/// `canary-tagger status (--admin URL | --prometheus URL | --stats FILE) [options]`
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[arg(short = 'h', long = "help")]
+    pub help: bool,
+    /// None are taken; the command says so.
+    pub extra: Vec<String>,
+    #[arg(long = "admin", value_name = "URL", allow_hyphen_values = true)]
+    pub admin: Option<String>,
+    #[arg(long = "prometheus", value_name = "URL", allow_hyphen_values = true)]
+    pub prometheus: Option<String>,
+    /// `-` is standard input.
+    #[arg(long = "stats", value_name = "FILE", allow_hyphen_values = true)]
+    pub stats: Option<String>,
+    #[arg(long = "json")]
+    pub json: bool,
+    #[arg(long = "window", value_name = "DURATION", allow_hyphen_values = true)]
+    pub window: Option<String>,
+    #[arg(
+        long = "cluster-version",
+        value_name = "REGEX",
+        allow_hyphen_values = true
+    )]
+    pub cluster_version: Option<String>,
+}
+
+/// `canary-tagger watch (--admin URL | --prometheus URL) [--interval DURATION]`
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    #[arg(short = 'h', long = "help")]
+    pub help: bool,
+    /// None are taken; the command says so.
+    pub extra: Vec<String>,
+    #[arg(long = "admin", value_name = "URL", allow_hyphen_values = true)]
+    pub admin: Option<String>,
+    #[arg(long = "prometheus", value_name = "URL", allow_hyphen_values = true)]
+    pub prometheus: Option<String>,
+    #[arg(long = "interval", value_name = "DURATION", allow_hyphen_values = true)]
+    pub interval: Option<String>,
+}
+
 /// `canary-tagger schema`
 #[derive(Args, Debug)]
 pub struct SchemaArgs {
@@ -149,6 +190,8 @@ pub fn command_tree() -> clap::Command {
         .subcommand(with_name::<ValidateArgs>("validate"))
         .subcommand(with_name::<ExplainArgs>("explain"))
         .subcommand(with_name::<RenderArgs>("render"))
+        .subcommand(with_name::<StatusArgs>("status"))
+        .subcommand(with_name::<WatchArgs>("watch"))
         .subcommand(with_name::<SchemaArgs>("schema"))
         .subcommand(with_name::<CompletionsArgs>("completions"))
         .subcommand(clap::Command::new("help").arg(clap::Arg::new("command")))
@@ -352,5 +395,35 @@ mod tests {
         let parsed = parse::<RenderArgs>("render", &strings(&["--help"])).unwrap();
         assert!(parsed.help);
         assert_eq!(parsed.api, RenderApi::Istio, "istio is the default");
+        let status = |args: &[&str]| parse::<StatusArgs>("status", &strings(args)).unwrap_err().0;
+        assert_eq!(status(&["--window"]), "status: --window needs a value");
+        assert_eq!(
+            status(&["--stats", "-", "--jsno"]),
+            "status: unknown option --jsno (did you mean --json?); see `canary-tagger help status`"
+        );
+    }
+
+    #[test]
+    fn watch_takes_a_source_and_an_interval() {
+        let parsed: WatchArgs = parse(
+            "watch",
+            &strings(&["--admin", "http://127.0.0.1:15000", "--interval", "500ms"]),
+        )
+        .unwrap();
+        assert_eq!(parsed.admin.as_deref(), Some("http://127.0.0.1:15000"));
+        assert_eq!(parsed.interval.as_deref(), Some("500ms"));
+        assert!(parsed.prometheus.is_none() && parsed.extra.is_empty() && !parsed.help);
+    }
+
+    #[test]
+    fn status_reads_standard_input_as_a_dump() {
+        let parsed: StatusArgs = parse(
+            "status",
+            &strings(&["--stats", "-", "--json", "--cluster-version", "^(v.)$"]),
+        )
+        .unwrap();
+        assert_eq!(parsed.stats.as_deref(), Some("-"));
+        assert_eq!(parsed.cluster_version.as_deref(), Some("^(v.)$"));
+        assert!(parsed.json && parsed.admin.is_none() && parsed.extra.is_empty());
     }
 }

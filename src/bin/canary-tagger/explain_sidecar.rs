@@ -14,6 +14,7 @@ use canary_tagger::request::{OwnedRequest, RequestView};
 use canary_tagger::sidecar::{
     self, Direction, Lookup, RestoreObserver, SourceOutcome, TraceHeader, TraceKey, TraceTable,
 };
+use canary_tagger::trace_context;
 use serde::Serialize;
 
 use crate::args::{ExplainArgs, UsageError};
@@ -117,16 +118,20 @@ impl TraceTable for GivenTable {
 
 #[derive(Debug, Serialize)]
 pub struct SidecarExplanation {
+    /// `sidecar` or `waypoint`.
     pub mode: &'static str,
-    pub direction: &'static str,
+    /// A sidecar's listener direction; a waypoint has none (`null`).
+    pub direction: Option<&'static str>,
     pub version: String,
-    /// Outbound: `header`, `baggage`, `trace` or `default`. Inbound: absent.
+    /// Outbound: `header`, `baggage`, `tracestate`, `trace` or `default`. Inbound: absent.
+    /// A waypoint keeping a known tag: `header`.
     pub restored_by: Option<&'static str>,
     /// Outbound: each `restore` source consulted, in order.
     pub sources: Vec<SourceOut>,
     /// Trace ids the request carries (`[header, id]`), in lookup order.
     pub trace_ids: Vec<(String, String)>,
-    /// Inbound: whether the version is remembered under `trace_ids`.
+    /// Inbound, or a waypoint's known tag: whether the version is remembered under
+    /// `trace_ids`.
     pub remembers: bool,
     pub request_headers: Vec<HeaderOut>,
     pub response_headers: Vec<HeaderOut>,
@@ -163,18 +168,20 @@ fn text(bytes: &[u8]) -> String {
 
 const TABLE_NOTE: &str = "explain cannot see Envoy's trace table; give --remembered TRACE_ID=VERSION[@AGE_S] for the entries it holds";
 
+/// What the filter does with `request`: on a sidecar (`direction` given), remember or
+/// restore; on a waypoint (`None`), remember a known tag, else restore.
 pub fn explain(
     config: &CompiledConfig,
     request: &OwnedRequest,
     flags: &SidecarFlags,
-    direction: Direction,
+    direction: Option<Direction>,
 ) -> SidecarExplanation {
     let trace_ids: Vec<(String, String)> = sidecar::trace_ids(request)
         .map(|(header, id)| (header.name().to_string(), text(id)))
         .collect();
     let mut explained = SidecarExplanation {
-        mode: "sidecar",
-        direction: direction.name(),
+        mode: config.mode.name(),
+        direction: direction.map(Direction::name),
         version: String::new(),
         restored_by: None,
         sources: Vec::new(),
@@ -184,12 +191,15 @@ pub fn explain(
         response_headers: Vec::new(),
         note: None,
     };
-    if direction == Direction::Inbound {
-        let version = sidecar::inbound_version(config, request);
-        explained.version = version
+    let tagged = sidecar::inbound_version(config, request);
+    if direction == Some(Direction::Inbound) || (direction.is_none() && tagged.is_some()) {
+        explained.version = tagged
             .map(|v| config.version_name(v).to_string())
             .unwrap_or_default();
-        explained.remembers = version.is_some() && !explained.trace_ids.is_empty();
+        explained.remembers = tagged.is_some() && !explained.trace_ids.is_empty();
+        if direction.is_none() {
+            explained.restored_by = Some(RestoreSource::Header.name());
+        }
         return explained;
     }
     let table = GivenTable::new(config, &flags.remembered);
@@ -202,6 +212,8 @@ pub fn explain(
         .map(text)
         .collect();
     let baggage_value = sidecar::baggage_version(request.header_values("baggage")).map(text);
+    let tracestate_value =
+        trace_context::version_member(request.header_values(trace_context::TRACESTATE)).map(text);
     explained.sources = steps
         .sources
         .iter()
@@ -232,6 +244,12 @@ pub fn explain(
                     "canary-version={:?}",
                     baggage_value.clone().unwrap_or_default()
                 ),
+                (RestoreSource::Tracestate, SourceOutcome::Absent) => {
+                    "no canary member in tracestate".to_string()
+                }
+                (RestoreSource::Tracestate, _) => {
+                    format!("canary={:?}", tracestate_value.clone().unwrap_or_default())
+                }
                 (RestoreSource::Trace, SourceOutcome::Absent) => {
                     "no traceparent, x-b3-traceid or x-request-id with a well-formed id".to_string()
                 }
@@ -295,8 +313,15 @@ pub fn render_text(config: &CompiledConfig, explained: &SidecarExplanation) -> S
     let Some(sidecar) = config.sidecar() else {
         return out;
     };
-    if explained.direction == "inbound" {
-        line("mode:        sidecar, inbound request".into());
+    let kept = explained.mode == "waypoint"
+        && explained.restored_by == Some("header")
+        && explained.sources.is_empty();
+    if explained.direction == Some("inbound") || kept {
+        line(if kept {
+            "mode:        waypoint, a request with a known tag (kept)".into()
+        } else {
+            "mode:        sidecar, inbound request".into()
+        });
         if explained.version.is_empty() {
             line(format!(
                 "version:     none (no known {} tag: nothing is remembered)",
@@ -326,10 +351,13 @@ pub fn render_text(config: &CompiledConfig, explained: &SidecarExplanation) -> S
         } else {
             line("remembers:   nothing".into());
         }
-        line("request headers set: none (the inbound request passes as it is)".into());
+        line("request headers set: none (the request passes as it is)".into());
         return out;
     }
-    line("mode:        sidecar, outbound call".into());
+    line(match explained.direction {
+        Some(_) => "mode:        sidecar, outbound call".into(),
+        None => "mode:        waypoint, a request without a known tag (restored)".into(),
+    });
     line(format!("version:     {}", explained.version));
     line(format!(
         "restored by: {}",

@@ -1,5 +1,6 @@
 //! `canary-tagger`: check, explain and deploy canary-tagger plugin configurations with the
-//! filter's own engine — the same compiler and the same decision code as the wasm module.
+//! filter's own engine — the same compiler and the same decision code as the wasm module —
+//! and watch a rollout from the filter's counters (`status`).
 //!
 //! Exit status: 0 success, 1 an invalid configuration, 2 a usage error or unusable input.
 //! Every failure is a plain line on stderr, never a panic.
@@ -18,6 +19,12 @@ mod input;
 mod render;
 #[cfg(not(target_arch = "wasm32"))]
 mod render_gateway_api;
+#[cfg(not(target_arch = "wasm32"))]
+mod status;
+#[cfg(not(target_arch = "wasm32"))]
+mod status_source;
+#[cfg(not(target_arch = "wasm32"))]
+mod watch;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -32,21 +39,24 @@ mod cli {
     use std::io::Write;
     use std::process::ExitCode;
 
-    use canary_tagger::config::{CompiledConfig, ProcessEnvironment};
+    use canary_tagger::config::{CompiledConfig, Mode, ProcessEnvironment};
     use canary_tagger::schema;
 
     use crate::args::{
-        self, CompletionsArgs, ExplainArgs, RenderApi, RenderArgs, SchemaArgs, UsageError,
-        ValidateArgs,
+        self, CompletionsArgs, ExplainArgs, RenderApi, RenderArgs, SchemaArgs, StatusArgs,
+        UsageError, ValidateArgs, WatchArgs,
     };
     use crate::explain;
     use crate::explain_sidecar;
     use crate::input::{self, Found, LoadError};
     use crate::render;
     use crate::render_gateway_api;
+    use crate::status;
+    use crate::watch;
 
     const USAGE: &str = "\
-canary-tagger - check, explain and deploy canary-tagger plugin configurations
+canary-tagger - check, explain and deploy canary-tagger plugin configurations, and watch
+the rollout
 
 Usage:
   canary-tagger validate FILE...
@@ -56,6 +66,9 @@ Usage:
                         [--direction inbound|outbound] [--remembered ID=VERSION]...
   canary-tagger render FILE --host HOST --service SERVICE [--namespace NS]
                        [--gateway GATEWAY]... [--name NAME]
+  canary-tagger status (--admin URL | --prometheus URL | --stats FILE|-) [--json]
+                       [--window 10s] [--cluster-version REGEX]
+  canary-tagger watch (--admin URL | --prometheus URL) [--interval 2s]
   canary-tagger render FILE --api gateway-api --gateway NAME [--gateway-namespace NS]
                        --service SERVICE [--namespace NS] [--port 80] [--host HOST]
                        [--mesh] [--waypoint NAME]
@@ -65,7 +78,8 @@ Usage:
 
 FILE is a plugin configuration (JSON or YAML), a WasmPlugin (its spec.pluginConfig), or a
 legacy EnvoyFilter / Envoy configuration with the wasm filter (its configuration JSON);
-`-` reads standard input.
+`-` reads standard input. `status` and `watch` read a gateway's counters (its Envoy
+admin, a Prometheus, or for status a saved /stats page) instead.
 
 Exit status: 0 success, 1 invalid configuration, 2 usage error or unreadable input.
 ";
@@ -107,10 +121,12 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
 ";
 
     /// The command words, for `help` and for a mistyped command's suggestion.
-    const COMMANDS: [&str; 6] = [
+    const COMMANDS: [&str; 8] = [
         "validate",
         "explain",
         "render",
+        "status",
+        "watch",
         "schema",
         "completions",
         "help",
@@ -174,6 +190,8 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
             "validate" => validate(rest),
             "explain" => explain(rest),
             "render" => render(rest),
+            "status" => status_command(rest),
+            "watch" => watch_command(rest),
             "schema" => schema_command(rest),
             "completions" => completions(rest),
             "help" | "--help" | "-h" => help(rest),
@@ -200,6 +218,8 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
             Some("validate") => VALIDATE_HELP,
             Some("explain") => explain::HELP,
             Some("render") => render::HELP,
+            Some("status") => status::HELP,
+            Some("watch") => watch::HELP,
             Some("schema") => SCHEMA_HELP,
             Some("completions") => COMPLETIONS_HELP,
             Some(other) => {
@@ -367,10 +387,15 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
         let sidecar_flags = explain_sidecar::flags_from(&parsed)?;
         let (_, config) = single_config("explain", &parsed.files)?;
         if config.sidecar().is_some() {
-            let Some(direction) = sidecar_flags.direction else {
-                return Err(Failure::Usage(
+            let waypoint = matches!(config.mode, Mode::Waypoint(_));
+            let direction = match (sidecar_flags.direction, waypoint) {
+                (Some(_), true) => return Err(Failure::Usage(
+                    "explain: a waypoint configuration takes no --direction (a waypoint's listeners have none)".into(),
+                )),
+                (None, false) => return Err(Failure::Usage(
                     "explain: a sidecar configuration needs --direction inbound or outbound".into(),
-                ));
+                )),
+                (direction, _) => direction,
             };
             let explained = explain_sidecar::explain(&config, &request, &sidecar_flags, direction);
             if parsed.json {
@@ -416,6 +441,29 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
         let yaml = render::render(&config, &target, file)
             .map_err(|reason| Failure::Invalid(vec![format!("{file}: {reason}")]))?;
         print(&yaml)?;
+        Ok(0)
+    }
+
+    fn status_command(rest: &[String]) -> Result<u8, Failure> {
+        let parsed: StatusArgs = args::parse("status", rest)?;
+        if parsed.help {
+            print(status::HELP)?;
+            return Ok(0);
+        }
+        let options = status::options_from(&parsed)?;
+        let report = status::run(&options).map_err(|error| Failure::Usage(error.0))?;
+        print(&report)?;
+        Ok(0)
+    }
+
+    fn watch_command(rest: &[String]) -> Result<u8, Failure> {
+        let parsed: WatchArgs = args::parse("watch", rest)?;
+        if parsed.help {
+            print(watch::HELP)?;
+            return Ok(0);
+        }
+        let options = watch::options_from(&parsed)?;
+        watch::run(&options).map_err(|error| Failure::Usage(error.0))?;
         Ok(0)
     }
 

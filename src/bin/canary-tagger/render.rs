@@ -146,7 +146,7 @@ fn is_label_value(text: &str) -> bool {
 
 /// The subset name of a version: Istio wants a DNS label, versions may hold `.`, `_` and
 /// capitals (`v1.2` → `v1-2`).
-fn subset_name(version: &str) -> String {
+pub fn subset_name(version: &str) -> String {
     version
         .chars()
         .map(|c| match c {
