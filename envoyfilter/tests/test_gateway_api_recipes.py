@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from recipes import ENVOYFILTER, docs, plugin_config, render, render_text
+import subprocess
+
+from recipes import CLI, ENVOYFILTER, REPO_ROOT, docs, plugin_config, render, render_text
 
 WEATHER = "envoyfilter/weather/plugin-config.json"
 FRONTEND = ["--api", "gateway-api", "--gateway", "weather-gateway", "--service", "frontend",
@@ -109,3 +111,14 @@ def test_ambient_namespace_waypoint_and_labels():
     assert config["mode"] == "waypoint"
     for field in ("tag_header", "versions", "default_version"):
         assert config[field] == gateway_config[field], field
+
+
+@pytest.mark.parametrize("name", list(RENDERED))
+def test_every_rendered_plugin_config_compiles(name):
+    """The engine's own validation accepts both WasmPlugins' pluginConfig, the waypoint's too."""
+    render_text(WEATHER, *RENDERED[name])  # builds the CLI once
+    done = subprocess.run([str(CLI), "validate", f"envoyfilter/{name}"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    plugins = [d for d in docs(ENVOYFILTER / name) if d["kind"] == "WasmPlugin"]
+    assert done.stdout.count(": ok (") == len(plugins), done.stdout

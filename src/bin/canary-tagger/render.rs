@@ -95,11 +95,14 @@ pub fn target_from(parsed: &RenderArgs) -> Result<Target, UsageError> {
 
 /// The value of a flag the command needs (clap is not told: which ones depends on --api).
 pub fn required(flag: &str, value: &Option<String>) -> Result<String, UsageError> {
-    value.clone().ok_or_else(|| {
-        UsageError(format!(
-            "render: {flag} is required; see `canary-tagger help render`"
-        ))
-    })
+    value.clone().ok_or_else(|| missing(flag))
+}
+
+/// `render: FLAG is required`, worded as clap's missing flags are (args.rs).
+pub fn missing(flag: &str) -> UsageError {
+    UsageError(format!(
+        "render: {flag} is required; see `canary-tagger help render`"
+    ))
 }
 
 /// A namespace flag's value, checked: a DNS label.

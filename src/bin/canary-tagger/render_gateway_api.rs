@@ -9,7 +9,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::args::{RenderApi, RenderArgs, UsageError};
-use crate::render::{self, is_dns_label, namespace_flag, required, yaml, Metadata, Resource};
+use crate::render::{
+    self, is_dns_label, missing, namespace_flag, required, yaml, Metadata, Resource,
+};
 
 /// What `render --api gateway-api` needs besides the configuration.
 pub struct Target {
@@ -44,7 +46,7 @@ pub fn target_from(parsed: &RenderArgs) -> Result<Target, UsageError> {
         ));
     }
     let gateway = match parsed.gateway.as_slice() {
-        [] => required("--gateway", &None)?,
+        [] => return Err(missing("--gateway")),
         [gateway] => object_name("--gateway", gateway)?,
         [_, _, ..] => {
             return Err(UsageError(
@@ -433,4 +435,44 @@ pub fn render(
         render::header(config, source),
         documents.join("---\n")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_follow_gateway_apis_pattern() {
+        assert!(is_http_header_name("x-canary-version"));
+        assert!(is_http_header_name("X_Odd!#$%&'*+.^`|~"));
+        assert!(is_http_header_name(&"x".repeat(256)));
+        assert!(!is_http_header_name(&"x".repeat(257)));
+        for bad in ["", "x canary", "x:canary", "x/canary", "x\"y", "é"] {
+            assert!(!is_http_header_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hostnames_gateway_names_and_ports() {
+        for good in ["shop.example.com", "*.example.com", "localhost"] {
+            assert!(hostname_from(Some(good)).is_ok(), "{good}");
+        }
+        for bad in [
+            "Shop.example.com",
+            "10.0.0.1",
+            "a..b",
+            "*",
+            "shop.example.com:80",
+            "",
+        ] {
+            assert!(hostname_from(Some(bad)).is_err(), "{bad:?}");
+        }
+        assert!(object_name("--gateway", "istio-system.gw").is_ok());
+        assert!(object_name("--gateway", "Gw").is_err());
+        assert_eq!(port_from(None).ok(), Some(80));
+        assert_eq!(port_from(Some("65535")).ok(), Some(65535));
+        for bad in ["0", "65536", "-1", "http"] {
+            assert!(port_from(Some(bad)).is_err(), "{bad}");
+        }
+    }
 }
