@@ -406,11 +406,15 @@ fn usage_errors_exit_2_with_one_line() {
         (&["schema", "extra"], "canary-tagger: schema: unexpected argument \"extra\"; it takes none\n"),
     ];
     for (args, expected) in cases {
-        let out = run(args);
-        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
-        assert_eq!(out.stderr, *expected, "{args:?}");
-        assert_eq!(out.stdout, "", "{args:?}");
+        assert_usage_error(args, &run(args), expected);
     }
+}
+
+/// Exit status 2, `stderr` exactly, nothing on stdout.
+fn assert_usage_error(args: &[&str], out: &Run, stderr: &str) {
+    assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+    assert_eq!(out.stderr, stderr, "{args:?}");
+    assert_eq!(out.stdout, "", "{args:?}");
 }
 
 #[test]
@@ -1846,13 +1850,7 @@ fn status_refuses_what_it_cannot_read_in_one_line() {
     ];
     for (args, expected) in cases {
         let out = run_with_stdin(&args, "");
-        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
-        assert_eq!(
-            out.stderr,
-            format!("canary-tagger: {expected}\n"),
-            "{args:?}"
-        );
-        assert_eq!(out.stdout, "", "{args:?}");
+        assert_usage_error(&args, &out, &format!("canary-tagger: {expected}\n"));
     }
 }
 
@@ -1881,14 +1879,7 @@ fn watch_usage_errors_and_an_unreadable_source_are_one_line() {
         ),
     ];
     for (args, expected) in cases {
-        let out = run(args);
-        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
-        assert_eq!(
-            out.stderr,
-            format!("canary-tagger: {expected}\n"),
-            "{args:?}"
-        );
-        assert_eq!(out.stdout, "", "{args:?}");
+        assert_usage_error(args, &run(args), &format!("canary-tagger: {expected}\n"));
     }
     // Port 9 (discard) on loopback: nothing listens there in a test environment.
     let out = run(&["watch", "--admin", "http://127.0.0.1:9"]);

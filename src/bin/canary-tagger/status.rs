@@ -496,7 +496,9 @@ fn number(value: Num, rates: bool) -> String {
     }
 }
 
-fn bar(fraction: f64, width: usize) -> String {
+/// `fraction` (clamped to 0..=1) of `width` cells filled: the shares and ramps of `status`
+/// and `watch`.
+pub fn bar(fraction: f64, width: usize) -> String {
     let filled = (fraction.clamp(0.0, 1.0) * width as f64).round();
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let filled = filled as usize;

@@ -14,7 +14,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Terminal;
 
 use crate::args::{UsageError, WatchArgs};
-use crate::status::{self, Num, Options, Status};
+use crate::status::{self, bar, Num, Options, Status};
 use crate::status_source::{base_url, Snapshot, Source, SourceError};
 
 pub const HELP: &str = "\
@@ -413,17 +413,6 @@ fn clip(text: &str, width: usize) -> String {
     let mut clipped: String = text.chars().take(width.saturating_sub(1)).collect();
     clipped.push('…');
     clipped
-}
-
-fn bar(fraction: f64, width: usize) -> String {
-    let filled = (fraction.clamp(0.0, 1.0) * width as f64).round();
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let filled = filled as usize;
-    format!(
-        "{}{}",
-        "█".repeat(filled),
-        "░".repeat(width.saturating_sub(filled))
-    )
 }
 
 #[cfg(test)]
