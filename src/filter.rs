@@ -549,37 +549,39 @@ impl HttpContext for SidecarRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let active = Rc::clone(&self.active);
         let Active { config, counters } = &*active;
-        // A waypoint serves every hop and its listeners say no direction (SPEC §12): it
-        // never asks for one.
-        let waypoint = matches!(config.mode, ConfigMode::Waypoint(_));
-        let direction = if waypoint {
-            Direction::Unspecified
-        } else {
-            listener_direction()
+        // A sidecar's listener says which hop this is; a waypoint serves every hop and its
+        // listeners say nothing (SPEC §12): it never asks (`None`).
+        let direction = match config.mode {
+            ConfigMode::Waypoint(_) => None,
+            _ => match listener_direction() {
+                Direction::Unspecified => {
+                    increment(counters.direction_unspecified);
+                    return Action::Continue;
+                }
+                direction => Some(direction),
+            },
         };
-        if direction == Direction::Unspecified && !waypoint {
-            increment(counters.direction_unspecified);
-            return Action::Continue;
-        }
         // Sidecar and waypoint mode never read the peer address.
         let request = SerializedRequest::new(
             host::header_map(HeaderMap::Request).unwrap_or_default(),
             || None,
         );
-        if direction == Direction::Inbound {
-            if let Some(version) = sidecar::inbound_version(config, &request) {
+        if direction != Some(Direction::Outbound) {
+            // A sidecar's inbound request, or a waypoint's with a known tag: left as it
+            // is, and its version remembered for the hops after this one.
+            let tagged = sidecar::inbound_version(config, &request);
+            if let Some(version) = tagged {
                 self.remember(version, &request);
             }
-            return Action::Continue;
-        }
-        if waypoint {
-            // A known tag is kept as it is, and remembered for the hops after this one.
-            if let Some(version) = sidecar::inbound_version(config, &request) {
-                self.remember(version, &request);
-                let kept = Restore::kept(version);
-                increment(counters.restored(&kept));
-                self.restored = Some(kept);
-                return Action::Continue;
+            match (direction, tagged) {
+                (Some(_), _) => return Action::Continue,
+                (None, Some(version)) => {
+                    let kept = Restore::kept(version);
+                    increment(counters.restored(&kept));
+                    self.restored = Some(kept);
+                    return Action::Continue;
+                }
+                (None, None) => {}
             }
         }
         let restore = sidecar::restore(config, &request, &SharedTraceTable);
