@@ -18,16 +18,11 @@ import pytest
 
 from canary_e2e.assertions import assert_answered, describe, upstream_saw
 from canary_e2e.ecds import parse_prometheus
-from test_sidecar import as_the_app, through_the_sidecar
+from test_sidecar import SIDECAR, as_the_app, through_the_sidecar
 
-WAYPOINT = {
-    "schema": 1,
-    "mode": "waypoint",
-    "tag_header": "x-canary-version",
-    "versions": ["v1", "v2", "v3"],
-    "default_version": "v1",
-    "trace_memory": {"entries": 65536, "ttl_s": 300},
-}
+# test_sidecar.py's configuration as a waypoint: the same fields, `restore` left to the
+# waypoint's default (header, baggage, tracestate, trace).
+WAYPOINT = {**{k: v for k, v in SIDECAR.items() if k != "restore"}, "mode": "waypoint"}
 GATEWAY = {
     "schema": 1,
     "versions": ["v1", "v2", "v3"],
