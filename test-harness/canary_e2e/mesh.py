@@ -26,6 +26,16 @@ the harder case: any mixup between concurrent requests would show as a crossing.
 
 Sidecar listeners run with `use_remote_address: false`, as Istio's sidecars do, so Envoy
 keeps the `x-request-id` the gateway generated instead of minting a new one per hop.
+
+AmbientUnderTest is the same with waypoint replicas instead of a sidecar (SPEC §12):
+
+    client ─► gateway Envoy ─► waypoint replica A (inbound-vN) ─► frontend app vN
+           frontend app vN ─► replica A or B (outbound, the request's `x-test-replica`)
+                           ─► backend vN (routed ONLY on the tag)
+
+Replicas are SidecarUnderTest(waypoint=True): the same listeners without
+traffic_direction, each replica its own Envoy and so its own trace table. B has no
+frontends: it only ever sees second hops, never the tagged first one.
 """
 
 from __future__ import annotations
@@ -56,6 +66,8 @@ FORWARDING: dict[str, tuple[str, ...]] = {
     "x-request-id": ("x-request-id",),
     "nothing": (),
 }
+# A frontend request carrying this header names the waypoint replica of its backend call.
+REPLICA_HEADER = "x-test-replica"
 
 # A cluster speaking whatever protocol the downstream request used (HTTP/1.1 or HTTP/2),
 # so an h2c client's request reaches the sidecar over HTTP/2 too.
@@ -137,12 +149,17 @@ class SidecarUnderTest(EnvoyUnderTest):
     def __init__(self, plugin_config: dict, *, frontends: bool = True, concurrency: int = 2,
                  app_versions: Iterable[str] | None = None, app_service: str = "frontend",
                  next_hop: dict[str, int] | None = None, backend_versions: Iterable[str] | None = None,
-                 backend_service: str = "backend", **options):
+                 backend_service: str = "backend", waypoint: bool = False,
+                 replica: str = "a", peers: dict[str, int] | None = None,
+                 forwarding: dict[str, tuple[str, ...]] | None = None, **options):
         """frontends: run apps named `app_service` (one per version in `app_versions`,
         default every version) behind INBOUND listeners. next_hop: {version: port} the
         OUTBOUND listener routes to (another sidecar's inbound listeners); otherwise echo
         upstreams named `backend_service`, one per version in `backend_versions` (default
-        every version)."""
+        every version). waypoint: listeners without traffic_direction (an ambient
+        waypoint replica named `replica`); peers: {name: outbound port} of the other
+        replicas, which a frontend call goes to when its request says `x-test-replica:
+        NAME`. forwarding: the apps' behaviours per first path segment (FORWARDING)."""
         super().__init__(plugin_config, filter_mode="wasm", concurrency=concurrency, **options)
         self.with_frontends = frontends
         self.app_versions = tuple(app_versions) if app_versions is not None else self.versions
@@ -150,6 +167,10 @@ class SidecarUnderTest(EnvoyUnderTest):
         self.next_hop = dict(next_hop) if next_hop is not None else None
         self.backend_versions = tuple(backend_versions) if backend_versions is not None else self.versions
         self.backend_service = backend_service
+        self.waypoint = waypoint
+        self.replica = replica
+        self.peers = dict(peers or {})
+        self.forwarding = dict(forwarding if forwarding is not None else FORWARDING)
         self.default_version = plugin_config.get("default_version", self.default_route_version)
         self.inbound_ports: dict[str, int] = {}
         self.sink_port = 0
@@ -163,7 +184,7 @@ class SidecarUnderTest(EnvoyUnderTest):
         return f"http://127.0.0.1:{self.sink_port}"
 
     def _choose_ports(self, attempt: int):
-        taken = set((self.next_hop or {}).values())
+        taken = set((self.next_hop or {}).values()) | set(self.peers.values())
         ports: list[int] = []
         while len(ports) < 3 + (len(self.app_versions) if self.with_frontends else 0):
             port = free_port()
@@ -178,7 +199,9 @@ class SidecarUnderTest(EnvoyUnderTest):
             self.backends = {v: Upstream(v, service=self.backend_service) for v in self.backend_versions}
         if self.with_frontends:
             self.upstreams = {v: Upstream(v, role="frontend", service=self.app_service,
-                                          backend_port=self.edge_port, forwarding=FORWARDING)
+                                          backend_port=self.edge_port, forwarding=self.forwarding,
+                                          replica_header=REPLICA_HEADER,
+                                          replica_ports={self.replica: self.edge_port, **self.peers})
                               for v in self.app_versions}
         else:
             self.upstreams = {}
@@ -197,18 +220,18 @@ class SidecarUnderTest(EnvoyUnderTest):
         listeners = [
             http_listener("outbound", self.edge_port, [sidecar_filter],
                           tag_routes(self.tag_header, list(next_ports), "backend-", default),
-                          direction="OUTBOUND"),
+                          direction=self._direction("OUTBOUND")),
             http_listener("inbound-sink", self.sink_port, [sidecar_filter],
                           [{"name": "sink", "match": {"prefix": "/"},
                             "direct_response": {"status": 200}}],
-                          direction="INBOUND"),
+                          direction=self._direction("INBOUND")),
         ]
         for version, port in self.inbound_ports.items():
             listeners.append(http_listener(
                 f"inbound-{version}", port, [sidecar_filter],
                 [{"name": "app", "match": {"prefix": "/"},
                   "route": {"cluster": f"frontend-{version}", "timeout": "10s"}}],
-                direction="INBOUND"))
+                direction=self._direction("INBOUND")))
             clusters.append(static_cluster(f"frontend-{version}", self.upstreams[version].port))
         return {
             "admin": {"address": {"socket_address": {"address": "127.0.0.1",
@@ -216,6 +239,9 @@ class SidecarUnderTest(EnvoyUnderTest):
             "static_resources": {"listeners": listeners, "clusters": clusters},
             **(yaml.safe_load(STATS_TAGS.read_text()) if self.stats_tags else {}),
         }
+
+    def _direction(self, direction: str) -> str | None:
+        return None if self.waypoint else direction
 
     def write_config(self) -> Path:
         self.config_path.write_text(yaml.safe_dump(self.bootstrap(), sort_keys=False))
@@ -367,6 +393,62 @@ class MeshUnderTest:
     def state(self) -> str:
         parts = [f"gateway: {self.gateway.state(20)}" if self.gateway else "gateway: not started"]
         parts += [f"sidecar of {s.app_service}: {s.state(20)}" for s in self.sidecars]
+        return "\n".join(parts)
+
+
+class AmbientUnderTest:
+    """Gateway + waypoint replicas A and B + apps (module docstring), started and stopped
+    together. `request()` goes to the gateway; a request with `x-test-replica: b` has its
+    second hop served by replica B, otherwise by A."""
+
+    def __init__(self, gateway_config: dict, waypoint_config: dict, work_dir: Path, *,
+                 versions: Iterable[str] = DEFAULT_VERSIONS,
+                 forwarding: dict[str, tuple[str, ...]] | None = None,
+                 concurrency: int = 2, wasm_path: Path = WASM_MODULE, log_level: str = "info"):
+        self.work_dir = work_dir
+        self.gateway_config = gateway_config
+        self.waypoint_config = waypoint_config
+        self.options = {"versions": tuple(versions), "concurrency": concurrency,
+                        "wasm_path": wasm_path, "log_level": log_level, "waypoint": True,
+                        "forwarding": forwarding}
+        self.replicas: dict[str, SidecarUnderTest] = {}
+        self.gateway: GatewayUnderTest | None = None
+
+    def start(self) -> "AmbientUnderTest":
+        try:
+            for name in ("b", "a"):
+                (self.work_dir / name).mkdir(parents=True, exist_ok=True)
+            # B first: A's frontends need B's outbound port.
+            self.replicas["b"] = SidecarUnderTest(self.waypoint_config, frontends=False, replica="b",
+                                                  work_dir=self.work_dir / "b", **self.options)
+            self.replicas["b"].start()
+            self.replicas["a"] = SidecarUnderTest(self.waypoint_config, replica="a",
+                                                  peers={"b": self.replicas["b"].edge_port},
+                                                  work_dir=self.work_dir / "a", **self.options)
+            self.replicas["a"].start()
+            (self.work_dir / "gateway").mkdir(parents=True, exist_ok=True)
+            self.gateway = GatewayUnderTest(self.gateway_config, self.replicas["a"],
+                                            wasm_path=self.options["wasm_path"],
+                                            log_level=self.options["log_level"],
+                                            work_dir=self.work_dir / "gateway")
+            self.gateway.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        close_thread_clients()
+        for envoy in [self.gateway, *self.replicas.values()]:
+            if envoy is not None:
+                envoy.stop()
+
+    def request(self, path: str, headers=None, http2: bool = False) -> Reply:
+        return send(self.gateway.edge_port, path, headers, http2, state=self.state)
+
+    def state(self) -> str:
+        parts = [f"gateway: {self.gateway.state(20)}" if self.gateway else "gateway: not started"]
+        parts += [f"waypoint replica {name}: {r.state(20)}" for name, r in self.replicas.items()]
         return "\n".join(parts)
 
 

@@ -22,6 +22,9 @@ Roles:
             `traceparent`, and so on (see canary_e2e/mesh.py).
             With `forward_list_header`, a request carrying that header (a comma-separated
             list of names) forwards exactly those headers instead (test_sidecar.py).
+            With `replica_ports`, a request carrying `replica_header: NAME` makes its
+            backend call to port replica_ports[NAME] instead of `backend_port`: the test,
+            not Envoy's load balancer, picks the waypoint replica of the second hop.
 - shadow    the answer above, plus it records every request so a test can read what a
             mirrored copy carried (scenario S8). Recorded requests are readable in-process
             (`ShadowRecorder.requests()`) or over HTTP on GET /__shadow/requests.
@@ -140,7 +143,8 @@ class Upstream:
                  backend_port: int | None = None, backend_authority: str = "backend",
                  forwarded_headers: tuple[str, ...] = ("x-canary-version",),
                  forwarding: dict[str, tuple[str, ...]] | None = None,
-                 forward_list_header: str | None = None):
+                 forward_list_header: str | None = None,
+                 replica_header: str | None = None, replica_ports: dict[str, int] | None = None):
         if role not in ("echo", "frontend", "shadow"):
             raise ValueError(f"unknown upstream role {role!r}")
         if role == "frontend" and backend_port is None:
@@ -155,6 +159,8 @@ class Upstream:
         self.forwarding = {segment: tuple(h.lower() for h in headers)
                            for segment, headers in (forwarding or {}).items()}
         self.forward_list_header = forward_list_header.lower() if forward_list_header else None
+        self.replica_header = replica_header.lower() if replica_header else None
+        self.replica_ports = dict(replica_ports or {})
         self.shadow = ShadowRecorder()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
         self._server.daemon_threads = True
@@ -191,7 +197,13 @@ class Upstream:
             values = header_values(received, name)
             if values:
                 headers[name] = ", ".join(values)
-        conn = http.client.HTTPConnection("127.0.0.1", self.backend_port, timeout=BACKEND_CALL_TIMEOUT_S)
+        port = self.backend_port
+        if self.replica_header and self.replica_header in received:
+            replica = ",".join(header_values(received, self.replica_header))
+            if replica not in self.replica_ports:
+                return {"error": f"frontend {self.version}: no replica {replica!r}"}
+            port = self.replica_ports[replica]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=BACKEND_CALL_TIMEOUT_S)
         try:
             # With `forwarding`, the call keeps the path, so the next app down a chain
             # forwards the same way.
