@@ -27,7 +27,7 @@ from canary_e2e.assertions import describe
 from canary_e2e.ecds import parse_prometheus
 from canary_e2e.mesh import REPLICA_HEADER, AmbientUnderTest, new_trace_id, traceparent
 from canary_e2e.upstreams import header_values
-from test_mesh import CHROME, FIREFOX, GATEWAY as MESH_GATEWAY, TAG, VERSIONS, expected_version
+from test_mesh import CHROME, FIREFOX, GATEWAY as MESH_GATEWAY, TAG, expected_version
 from test_waypoint import WAYPOINT
 
 # test_mesh's gateway (Chrome → v2, everyone else 50/50 v3/v1 by the `user` cookie, with
