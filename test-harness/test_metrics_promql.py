@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
 import yaml
 
@@ -56,6 +57,7 @@ DASHBOARD = REPO_ROOT / "docs" / "grafana" / "canary-tagger-dashboard.json"
 DASHBOARD_VARIABLES = {"$__rate_interval": "5m", "$namespace": "istio-system",
                        "$gateway": "istio-ingressgateway"}
 STICKY_KEYS_ENV = "CANARY_TAGGER_STICKY_KEYS"
+SCHEMAS = Path(__file__).parent / "schemas"  # where they come from: schemas/README.md
 
 
 def doc_queries() -> list[str]:
@@ -256,6 +258,31 @@ def test_the_dashboard_has_a_panel_per_view_on_the_datasource_variable():
         assert metric in exprs, f"no panel reads {metric}"
 
 
+def test_the_dashboard_is_a_grafana_dashboard():
+    """The dashboard against Grafana's own JSON Schemas (schemas/README.md): the classic
+    dashboard model of Grafana 12.3 (top level, panels, grid positions, targets' datasource
+    references, variables and their types, annotations; unknown fields are errors where
+    Grafana's schema closes the object, as it does for panels and variable options), and
+    each panel's `options` against its panel type's schema. What they cannot say — that
+    Grafana renders it, that the queries work — is the next test's and the import steps'
+    business; Grafana itself is not run here."""
+    board = dashboard()
+    schema = json.loads((SCHEMAS / "grafana-dashboard.jsonschema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in jsonschema.Draft7Validator(schema).iter_errors(board)]
+    for panel in board["panels"]:
+        panel_schema = json.loads((SCHEMAS / f"grafana-panel-{panel['type']}.jsonschema.json").read_text())
+        options = {"definitions": panel_schema["definitions"], "$ref": "#/definitions/Options"}
+        errors += [f"{panel['title']}: options {list(e.absolute_path)}: {e.message}"
+                   for e in jsonschema.Draft7Validator(options).iter_errors(panel["options"])]
+    assert not errors, "\n".join(errors)
+    # The schemas do say no: a panel wider than the grid, an unknown variable type.
+    broken = json.loads(json.dumps(board))
+    broken["panels"][0]["gridPos"]["w"] = 25
+    broken["templating"]["list"][0]["type"] = "prometheus"
+    assert len(list(jsonschema.Draft7Validator(schema).iter_errors(broken))) == 2
+
+
 def test_every_dashboard_panel_returns_data(prometheus_binary, tmp_path):
     require_wasm_module()
     config = plugin_config()
@@ -299,7 +326,7 @@ def test_every_dashboard_panel_returns_data(prometheus_binary, tmp_path):
         for variable in dashboard()["templating"]["list"]:
             if variable["type"] != "query":
                 continue
-            query = variable["query"]["query"].replace("$namespace", DASHBOARD_VARIABLES["$namespace"])
+            query = variable["query"].replace("$namespace", DASHBOARD_VARIABLES["$namespace"])
             match = re.fullmatch(r"label_values\((.+), (\w+)\)", query)
             assert match, query
             answer = httpx.get(f"{base}/api/v1/label/{match.group(2)}/values",
