@@ -10,12 +10,22 @@ for labels only find data on the first Envoy, the page's query for names without
 only on the second. And the per-version totals Prometheus reports from the labels are the
 counters /stats shows.
 
+The Grafana dashboard (docs/grafana/canary-tagger-dashboard.json) is checked the same way:
+every panel target's `expr`, with the dashboard's variables given concrete values, runs
+against a real Prometheus scraping an Envoy with Istio's cluster names and cluster stats
+tags (canary_e2e/rollout.py) after known traffic, and must return a finite value for
+some series; its variable queries (`label_values`) must list the values the test gives
+them. Its structure is checked against Grafana's published dashboard schema: see
+test_the_dashboard_is_a_grafana_dashboard for what that covers.
+
 Needs the `prometheus` binary (Debian package `prometheus`); skipped without it.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -23,11 +33,13 @@ import time
 from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
 import yaml
 
 from canary_e2e.ecds import EcdsEnvoy
 from canary_e2e.envoy_process import REPO_ROOT, free_port, require_wasm_module
+from canary_e2e.rollout import CLUSTERS, IstioNamedEnvoy, plugin_config, send_traffic
 
 DOC = REPO_ROOT / "docs" / "metrics.md"
 FLAGGER = REPO_ROOT / "envoyfilter" / "flagger"
@@ -39,6 +51,13 @@ TEMPLATE_INTERVAL = "6s"
 SELECTOR = 'namespace="istio-system", app="istio-ingressgateway"'
 # A bound for a stuck Prometheus, not a speed requirement.
 QUERY_DATA_TIMEOUT_S = 60.0
+DASHBOARD = REPO_ROOT / "docs" / "grafana" / "canary-tagger-dashboard.json"
+# What Grafana would put in for the dashboard's variables. The window is longer than the
+# whole test, so that the rates see all of its traffic.
+DASHBOARD_VARIABLES = {"$__rate_interval": "5m", "$namespace": "istio-system",
+                       "$gateway": "istio-ingressgateway"}
+STICKY_KEYS_ENV = "CANARY_TAGGER_STICKY_KEYS"
+SCHEMAS = Path(__file__).parent / "schemas"  # where they come from: schemas/README.md
 
 
 def doc_queries() -> list[str]:
@@ -196,3 +215,156 @@ def wait_for(api: str, query: str, done, by_label: str | None = None, timeout_s:
             return
         assert time.monotonic() < deadline, f"{query}: still {result} after {timeout_s}s"
         time.sleep(0.5)
+
+
+# ------------------------------------------------------------------------ the dashboard
+
+def dashboard() -> dict:
+    return json.loads(DASHBOARD.read_text())
+
+
+def dashboard_targets() -> list[tuple[str, str]]:
+    """(panel title, expr with the variables substituted) of every panel target."""
+    def substitute(expr: str) -> str:
+        for name, value in DASHBOARD_VARIABLES.items():
+            expr = expr.replace(name, value)
+        assert "$" not in expr.replace('"$1"', ""), f"a variable the test does not know in {expr}"
+        return expr
+    return [(panel["title"], substitute(target["expr"]))
+            for panel in dashboard()["panels"] for target in panel["targets"]]
+
+
+def test_the_dashboard_has_a_panel_per_view_on_the_datasource_variable():
+    board = dashboard()
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for name in ("namespace", "gateway"):
+        assert variables[name]["type"] == "query"
+        assert variables[name]["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+    ids = [panel["id"] for panel in board["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in board["panels"]:
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"] == panel["datasource"], panel["title"]
+    exprs = " ".join(target["expr"] for panel in board["panels"] for target in panel["targets"])
+    for metric in ("canary_tagger_requests_total", "canary_tagger_ramp_percent",
+                   "canary_tagger_client_tag_stripped_total", "canary_tagger_sticky_id_issued_total",
+                   "canary_tagger_sticky_id_rejected_total", "canary_tagger_config_rejected_total",
+                   'envoy_cluster_upstream_rq{', "envoy_cluster_upstream_rq_total",
+                   "envoy_cluster_upstream_rq_time_bucket", 'decided_by="rule"', "histogram_quantile(0.99"):
+        assert metric in exprs, f"no panel reads {metric}"
+
+
+def test_the_dashboard_is_a_grafana_dashboard():
+    """The dashboard against Grafana's own JSON Schemas (schemas/README.md): the classic
+    dashboard model of Grafana 12.3 (top level, panels, grid positions, targets' datasource
+    references, variables and their types, annotations; unknown fields are errors where
+    Grafana's schema closes the object, as it does for panels and variable options), and
+    each panel's `options` against its panel type's schema. What they cannot say — that
+    Grafana renders it, that the queries work — is the next test's and the import steps'
+    business; Grafana itself is not run here."""
+    board = dashboard()
+    schema = json.loads((SCHEMAS / "grafana-dashboard.jsonschema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in jsonschema.Draft7Validator(schema).iter_errors(board)]
+    for panel in board["panels"]:
+        panel_schema = json.loads((SCHEMAS / f"grafana-panel-{panel['type']}.jsonschema.json").read_text())
+        options = {"definitions": panel_schema["definitions"], "$ref": "#/definitions/Options"}
+        errors += [f"{panel['title']}: options {list(e.absolute_path)}: {e.message}"
+                   for e in jsonschema.Draft7Validator(options).iter_errors(panel["options"])]
+    assert not errors, "\n".join(errors)
+    # The schemas do say no: a panel wider than the grid, an unknown variable type.
+    broken = json.loads(json.dumps(board))
+    broken["panels"][0]["gridPos"]["w"] = 25
+    broken["templating"]["list"][0]["type"] = "prometheus"
+    assert len(list(jsonschema.Draft7Validator(schema).iter_errors(broken))) == 2
+
+
+def test_every_dashboard_panel_returns_data(prometheus_binary, tmp_path):
+    require_wasm_module()
+    config = plugin_config()
+    # Signing, so that sticky_id_rejected exists (at 0) for its panel.
+    config["sticky_cookie"]["signing"] = {"keys_env": STICKY_KEYS_ENV}
+    key = base64.b64encode(b"dashboard-test-key-of-32-bytes!!").decode()
+    envoy = IstioNamedEnvoy(config, work_dir=tmp_path, vm_env={STICKY_KEYS_ENV: f"k1:{key}"})
+    prometheus = None
+    try:
+        envoy.start()
+        port = free_port()
+        (tmp_path / "prometheus.yml").write_text(json.dumps({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [{
+                "job_name": "gateway",
+                "metrics_path": "/stats/prometheus",
+                "static_configs": [{"targets": [f"127.0.0.1:{envoy.admin_port}"],
+                                    "labels": {"namespace": "istio-system", "app": "istio-ingressgateway",
+                                               "pod": "istio-ingressgateway-0"}}],
+            }],
+        }))
+        log = open(tmp_path / "prometheus.log", "w")
+        prometheus = subprocess.Popen(
+            [prometheus_binary, f"--config.file={tmp_path / 'prometheus.yml'}",
+             f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        api = f"{base}/api/v1/query"
+        wait_for(api, "count(up == 1)", lambda result: result == [1])
+        # Two rounds of known traffic (each with two 5xx from v1's upstream), the second
+        # only once Prometheus has scraped the first in the upstream latency histogram
+        # (Envoy publishes histograms at its stats flush): then every rate, the histogram's
+        # included, has two different samples in its window.
+        histogram = 'sum(envoy_cluster_upstream_rq_time_count{cluster_name=~"outbound[|].*"})'
+        for rounds in (1, 2):
+            expected = send_traffic(envoy)
+            sent = sum(row["requests"] for row in expected["versions"].values())
+            wait_for(api, histogram, lambda result: result == [float(sent * rounds)])
+
+        # The variables' queries list the values the test gives them.
+        for variable in dashboard()["templating"]["list"]:
+            if variable["type"] != "query":
+                continue
+            query = variable["query"].replace("$namespace", DASHBOARD_VARIABLES["$namespace"])
+            match = re.fullmatch(r"label_values\((.+), (\w+)\)", query)
+            assert match, query
+            answer = httpx.get(f"{base}/api/v1/label/{match.group(2)}/values",
+                               params={"match[]": match.group(1)}, timeout=10).json()
+            assert DASHBOARD_VARIABLES[f"${variable['name']}"] in answer["data"], (query, answer)
+
+        deadline = time.monotonic() + QUERY_DATA_TIMEOUT_S
+        while True:
+            errors, empty, answers = [], [], {}
+            for title, query in dashboard_targets():
+                answer = httpx.get(api, params={"query": query}, timeout=10).json()
+                if answer.get("status") != "success":
+                    errors.append(f"{title}: {query}\n  -> {answer.get('error')}")
+                    continue
+                rows = answer["data"]["result"]
+                answers[title] = rows
+                if not any(math.isfinite(float(row["value"][1])) for row in rows):
+                    empty.append(f"{title}: {query}\n  -> {rows} after {QUERY_DATA_TIMEOUT_S}s")
+            if errors or not empty or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        problems = errors + empty
+        assert not problems, "panels without data:\n" + "\n".join(problems)
+
+        # The cluster panels found each version by its Istio cluster name, both kinds of
+        # name (v2's is a per-version Service): v1's upstream answered 5xx, the others not.
+        share = {row["metric"]["version"]: float(row["value"][1])
+                 for row in answers["Upstream 5xx share per version"]}
+        assert set(share) == set(CLUSTERS), share
+        assert share["v1"] > 0 and share["v2"] == 0 and share["v3"] == 0, share
+        p99 = {row["metric"]["version"] for row in answers["Upstream p99 latency per version"]}
+        assert p99 == set(CLUSTERS), p99
+    finally:
+        if prometheus is not None:
+            prometheus.terminate()
+            try:
+                prometheus.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                prometheus.kill()
+            log.close()
+        envoy.stop()
