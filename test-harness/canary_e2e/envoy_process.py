@@ -296,14 +296,15 @@ def build_bootstrap(*, edge_port: int, admin_port: int, upstream_ports: dict[str
                     shadow_port: int | None = None, stats_tags: bool = True,
                     sidecar_filters: list[dict] | None = None,
                     listener_directions: bool = True,
-                    edge_routes: list[dict] | None = None) -> dict:
+                    edge_routes: list[dict] | None = None,
+                    internal_routes: list[dict] | None = None) -> dict:
     """The Envoy bootstrap for one run (see the module docstring for the topology), with
     envoyfilter/metrics/stats-tags.yaml merged in unless stats_tags=False. With
     sidecar_filters, the edge listener is INBOUND and the internal one OUTBOUND, and the
     internal one runs these filters too (topology "sidecar"); listener_directions=False leaves
     traffic_direction out, as on an ambient waypoint (topology "waypoint"). edge_routes
     replaces the edge listener's tag_routes (e.g. routes translated from an HTTPRoute,
-    httproute.py)."""
+    httproute.py), internal_routes the internal listener's (clusters backend-v1, ...)."""
     versions = list(versions)
     clusters = [static_cluster(v, upstream_ports[v]) for v in versions]
     mirror_cluster = None
@@ -320,9 +321,10 @@ def build_bootstrap(*, edge_port: int, admin_port: int, upstream_ports: dict[str
             raise ValueError("an internal listener needs backend ports")
         clusters += [static_cluster(f"backend-{v}", backend_ports[v]) for v in versions]
         # No canary-tagger here: the mesh hop follows the tag set at the edge (see docstring).
+        if internal_routes is None:
+            internal_routes = tag_routes(tag_header, versions, "backend-", default_version, None)
         listeners.append(http_listener("internal", internal_port, sidecar_filters or [],
-                                   tag_routes(tag_header, versions, "backend-", default_version, None),
-                                   direction="OUTBOUND" if sidecar else None))
+                                   internal_routes, direction="OUTBOUND" if sidecar else None))
     bootstrap = {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": {"listeners": listeners, "clusters": clusters},
@@ -385,6 +387,7 @@ class EnvoyUnderTest:
     mirror:      mirror every edge request to a shadow upstream (scenario S8).
     edge_routes: the edge listener's routes instead of one per version on the tag header
                  (clusters are named by version: v1, v2, ...).
+    internal_routes: the same for the internal listener (clusters backend-v1, ...).
     stats_tags:  with canary-tagger's Prometheus labels (envoyfilter/metrics/stats-tags.yaml);
                  False shows the names a bootstrap without them gets.
     vm_env:      the Wasm VM's environment variables (vm_config.environment_variables.key_values).
@@ -401,7 +404,8 @@ class EnvoyUnderTest:
                  stats_tags: bool = True, vm_env: dict[str, str] | None = None,
                  host_env: dict[str, str] | None = None,
                  forwarded_headers: Iterable[str] | None = None,
-                 edge_routes: list[dict] | None = None):
+                 edge_routes: list[dict] | None = None,
+                 internal_routes: list[dict] | None = None):
         if filter_mode is None:
             filter_mode = "lua" if lua_code is not None else ("wasm" if plugin_config is not None else "none")
         if filter_mode not in ("wasm", "lua", "none"):
@@ -423,6 +427,7 @@ class EnvoyUnderTest:
             else (self.tag_header,)
         self.mirror = mirror
         self.edge_routes = edge_routes
+        self.internal_routes = internal_routes
         self.stats_tags = stats_tags
         self.vm_env = dict(vm_env or {})
         self.host_env = dict(host_env or {})
@@ -515,7 +520,7 @@ class EnvoyUnderTest:
             shadow_port=self.shadow.port if self.shadow else None, stats_tags=self.stats_tags,
             sidecar_filters=self._edge_filters() if self.topology in ("sidecar", "waypoint") else None,
             listener_directions=self.topology != "waypoint",
-            edge_routes=self.edge_routes)
+            edge_routes=self.edge_routes, internal_routes=self.internal_routes)
         self.config_path.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
         return self.config_path
 
