@@ -10,7 +10,8 @@ manager starts the request's span, before any HTTP filter runs, and the router w
 again on the upstream request after every HTTP filter ran — `traceparent` as its own span
 (the client's trace id, a new span id), `tracestate` as the client sent it (empty when the
 client sent no valid `traceparent`). So the filter's member never reaches the upstream, and a
-client's own `canary` member, removed by the filter, is put back verbatim.
+client's own `canary` member, removed by the filter, is put back verbatim. The tag header and
+`baggage` are not the tracer's and come through as the filter wrote them.
 
 What survives: a second canary-tagger instance as the router's upstream HTTP filter
 (`upstream_http_filters`), which runs on the upstream request after the tracer wrote it. It
@@ -25,7 +26,7 @@ import re
 
 import pytest
 
-from canary_e2e.assertions import assert_answered, describe, upstream_saw
+from canary_e2e.assertions import assert_answered, baggage_members, describe, upstream_saw
 from canary_e2e.ecds import parse_prometheus
 from canary_e2e.envoy_process import opentelemetry_tracing
 from test_waypoint import GATEWAY
@@ -105,6 +106,15 @@ def test_an_upstream_filter_instance_puts_our_member_first_after_the_tracer(
     others = [m for m in headers.get("tracestate", "").split(",") if m and not m.startswith("canary=")]
     # The tracer keeps the client's tracestate only under the client's traceparent.
     assert members[1:] == (others if "traceparent" in headers else []), state
+
+
+def test_the_tracer_leaves_the_tag_and_baggage_alone(envoy_with, http2):
+    envoy = envoy_with({**GATEWAY, "baggage": True}, edge_tracing=opentelemetry_tracing())
+    reply = envoy.request("/", headers={**TESTER, "traceparent": CLIENT_TRACEPARENT,
+                                        "baggage": "tenant=acme,canary-version=v3"}, http2=http2)
+    assert_answered(reply, "v2")
+    assert upstream_saw(reply, "x-canary-version") == ["v2"]
+    assert baggage_members(upstream_saw(reply, "baggage")) == ["tenant=acme", "canary-version=v2"]
 
 
 def test_the_upstream_instance_counts_every_request_again_as_a_trusted_tag(envoy_with):
