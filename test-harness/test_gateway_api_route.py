@@ -11,9 +11,8 @@ configurations and assertions are the seed's, written once. Per seed:
 
 - S1 (gRPC normalize), S2, S3, S5 (Android split), S7 (progressive, three configurations)
   and S9 (spoofed tag, baggage guard): the rendered Gateway HTTPRoute as it is.
-- S4 (client IP): as it is; the edge listener appends the peer to X-Forwarded-For as the
-  seed's does (on Istio, the Gateway's `numTrustedProxies` and the plugin's
-  `trusted_hops` must agree, as with a VirtualService).
+- S4 (client IP): as it is; the client IP comes from X-Forwarded-For (the edge appends the
+  peer, as in the seed), which the route never reads: only the filter does.
 - S6 (no version crossing): the frontend → backend hop is routed by the GAMMA HTTPRoute of
   `render --service backend --mesh` (parent: the Service `backend`), not the harness's
   own tag routes.
