@@ -27,12 +27,13 @@ _TEST_STARTED = pytest.StashKey[float]()
 # `make e2e-compat` runs the tests marked `compat` on the older Envoys Istio ships: the SPEC
 # §5 scenarios, the invalid configuration, reload under load (these modules) and every
 # case that names a spoof (client-sent tags, XFF and baggage spoofs, the stripped counter),
-# and waypoint mode with tracestate, one replica and two (SPEC §12).
+# and waypoint mode with tracestate, one replica and two (SPEC §12), also under Envoy's
+# OpenTelemetry tracer.
 COMPAT_MODULES = frozenset({
     "test_s1_grpc_normalize.py", "test_s2_user_agent.py", "test_s3_cookie.py", "test_s4_client_ip.py",
     "test_s5_android_split.py", "test_s6_no_version_crossing.py", "test_s7_progressive.py",
     "test_s8_mirror.py", "test_s9_spoofed_tag.py", "test_invalid_config.py", "test_reload_under_load.py",
-    "test_waypoint.py", "test_waypoint_replicas.py",
+    "test_waypoint.py", "test_waypoint_replicas.py", "test_tracestate_otel.py",
     # `canary-tagger status` reads the admin pages of the Envoys Istio ships, not only 1.40's.
     "test_status.py",
 })

@@ -84,3 +84,17 @@ def test_weighted_backends_and_unsupported_types():
         {"name": "a", "weight": 90}, {"name": "b", "weight": 10}]
     with pytest.raises(ValueError):
         envoy_match({"path": {"type": "RegularExpression", "value": "/.*"}})
+
+
+def test_a_request_mirror_filter_copies_the_rules_requests():
+    mirrored = rule("v1")
+    mirrored["filters"] = [{"type": "RequestMirror",
+                            "requestMirror": {"backendRef": {"name": "shadow", "port": 80}}}]
+    (only,) = envoy_routes(route(mirrored), lambda ref: ref["name"])
+    assert only["route"] == {"cluster": "v1", "timeout": "10s",
+                             "request_mirror_policies": [{"cluster": "shadow"}]}
+    for unsupported in ({"type": "RequestHeaderModifier", "requestHeaderModifier": {}},
+                        {"type": "RequestMirror",
+                         "requestMirror": {"backendRef": {"name": "shadow"}, "percent": 10}}):
+        with pytest.raises(ValueError):
+            envoy_routes(route({**rule("v1"), "filters": [unsupported]}), lambda ref: ref["name"])

@@ -85,11 +85,14 @@ def test_anonymous_android_user_gets_a_sticky_cookie_and_keeps_its_version(envoy
     assert versions_seen == {"v1", "v2"}
 
 
-@pytest.mark.parametrize("headers", [
-    {"user-agent": IPHONE_UA},
-    {"user-agent": IPHONE_UA, "cookie": "uid=user-1"},
-    {},
-], ids=["iphone", "iphone-with-uid", "no-user-agent"])
+OTHER_USERS = {
+    "iphone": {"user-agent": IPHONE_UA},
+    "iphone-with-uid": {"user-agent": IPHONE_UA, "cookie": "uid=user-1"},
+    "no-user-agent": {},
+}
+
+
+@pytest.mark.parametrize("headers", OTHER_USERS.values(), ids=OTHER_USERS.keys())
 def test_other_users_stay_on_v1_without_a_cookie(envoy_with, http2, headers):
     envoy = envoy_with(ANDROID_HALF)
     reply = envoy.request("/", headers=headers, http2=http2)

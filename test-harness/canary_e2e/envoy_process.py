@@ -51,6 +51,8 @@ WASM_MODULE = REPO_ROOT / "dist" / "canary_tagger.wasm"
 STATS_TAGS = REPO_ROOT / "envoyfilter" / "metrics" / "stats-tags.yaml"
 DEFAULT_TAG_HEADER = "x-canary-version"
 DEFAULT_VERSIONS = ("v1", "v2", "v3")
+# The cluster opentelemetry_tracing() exports spans to (edge_tracing).
+OTEL_COLLECTOR_CLUSTER = "otel-collector"
 # topology="sidecar": a request header naming the headers the frontend forwards (upstreams.py).
 FORWARD_LIST_HEADER = "x-test-forward"
 
@@ -189,6 +191,29 @@ def static_cluster(name: str, port: int) -> dict:
     }
 
 
+def grpc_cluster(name: str, port: int) -> dict:
+    """A static cluster spoken to over HTTP/2 (gRPC)."""
+    cluster = static_cluster(name, port)
+    cluster["typed_extension_protocol_options"] = {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http2_protocol_options": {}}}}
+    return cluster
+
+
+def opentelemetry_tracing(**manager_tracing) -> dict:
+    """An HTTP connection manager's `tracing` with Envoy's OpenTelemetry tracer exporting
+    spans by OTLP/gRPC to the cluster OTEL_COLLECTOR_CLUSTER. `manager_tracing` adds fields
+    of the manager's `tracing` (random_sampling, spawn_upstream_span, ...)."""
+    return {**manager_tracing, "provider": {
+        "name": "envoy.tracers.opentelemetry",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+            "grpc_service": {"envoy_grpc": {"cluster_name": OTEL_COLLECTOR_CLUSTER}, "timeout": "1s"},
+            "service_name": "canary-gateway",
+        }}}
+
+
 def tag_routes(tag_header: str, versions: Iterable[str], cluster_prefix: str,
                default_version: str, mirror_cluster: str | None = None) -> list[dict]:
     """One route per version matching only the tag header, then the default route."""
@@ -211,12 +236,14 @@ def tag_routes(tag_header: str, versions: Iterable[str], cluster_prefix: str,
 
 
 def wasm_filter(plugin_config: dict, wasm_path: Path = WASM_MODULE, *,
-                vm_env: dict[str, str] | None = None, vm_host_env: Iterable[str] = ()) -> dict:
+                vm_env: dict[str, str] | None = None, vm_host_env: Iterable[str] = (),
+                vm_id: str = "canary-tagger") -> dict:
     """The wasm filter with canary-tagger. `vm_env` becomes the VM's environment as
     `vm_config.environment_variables.key_values`; `vm_host_env` names variables of Envoy's
-    own environment passed into the VM (`host_env_keys`, what Istio's `valueFrom: HOST` writes)."""
+    own environment passed into the VM (`host_env_keys`, what Istio's `valueFrom: HOST` writes).
+    A second instance with another configuration in the same Envoy takes a `vm_id` of its own."""
     vm_config: dict = {
-        "vm_id": "canary-tagger",
+        "vm_id": vm_id,
         "runtime": "envoy.wasm.runtime.v8",
         "code": {"local": {"filename": str(Path(wasm_path).resolve())}},
     }
@@ -244,6 +271,12 @@ def wasm_filter(plugin_config: dict, wasm_path: Path = WASM_MODULE, *,
     }
 
 
+def upstream_codec_filter() -> dict:
+    """The terminal filter every router `upstream_http_filters` list ends with."""
+    return {"name": "envoy.filters.http.upstream_codec", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"}}
+
+
 def lua_filter(lua_code: str) -> dict:
     return {
         "name": "envoy.filters.http.lua",
@@ -255,13 +288,19 @@ def lua_filter(lua_code: str) -> dict:
 
 
 def http_listener(name: str, port: int, http_filters: list[dict], routes: list[dict],
-              direction: str | None = None) -> dict:
+              direction: str | None = None, tracing: dict | None = None,
+              upstream_filters: list[dict] | None = None) -> dict:
     """direction: the listener's traffic_direction (INBOUND / OUTBOUND) as on a sidecar,
-    which also keeps the caller's x-request-id the way Istio's sidecars do; None: an edge."""
+    which also keeps the caller's x-request-id the way Istio's sidecars do; None: an edge.
+    tracing: the connection manager's `tracing` (e.g. opentelemetry_tracing()).
+    upstream_filters: the router's `upstream_http_filters` (run on each upstream request
+    after the route is chosen), the upstream codec appended."""
     router = {
         "name": "envoy.filters.http.router",
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
     }
+    if upstream_filters:
+        router["typed_config"]["upstream_http_filters"] = [*upstream_filters, upstream_codec_filter()]
     listener = {
         "name": name,
         "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
@@ -282,9 +321,11 @@ def http_listener(name: str, port: int, http_filters: list[dict], routes: list[d
             },
         }]}],
     }
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    if tracing is not None:
+        manager["tracing"] = tracing
     if direction is not None:
         listener["traffic_direction"] = direction
-        manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
         manager["use_remote_address"] = False
     return listener
 
@@ -296,14 +337,20 @@ def build_bootstrap(*, edge_port: int, admin_port: int, upstream_ports: dict[str
                     shadow_port: int | None = None, stats_tags: bool = True,
                     sidecar_filters: list[dict] | None = None,
                     listener_directions: bool = True,
-                    edge_routes: list[dict] | None = None) -> dict:
+                    edge_routes: list[dict] | None = None,
+                    internal_routes: list[dict] | None = None,
+                    edge_tracing: dict | None = None, collector_port: int | None = None,
+                    edge_upstream_filters: list[dict] | None = None) -> dict:
     """The Envoy bootstrap for one run (see the module docstring for the topology), with
     envoyfilter/metrics/stats-tags.yaml merged in unless stats_tags=False. With
     sidecar_filters, the edge listener is INBOUND and the internal one OUTBOUND, and the
     internal one runs these filters too (topology "sidecar"); listener_directions=False leaves
     traffic_direction out, as on an ambient waypoint (topology "waypoint"). edge_routes
     replaces the edge listener's tag_routes (e.g. routes translated from an HTTPRoute,
-    httproute.py)."""
+    httproute.py), internal_routes the internal listener's (clusters backend-v1, ...).
+    edge_tracing is the edge connection manager's `tracing`; its collector
+    (OTEL_COLLECTOR_CLUSTER) is a gRPC cluster on collector_port; edge_upstream_filters
+    the edge router's upstream_http_filters."""
     versions = list(versions)
     clusters = [static_cluster(v, upstream_ports[v]) for v in versions]
     mirror_cluster = None
@@ -314,15 +361,21 @@ def build_bootstrap(*, edge_port: int, admin_port: int, upstream_ports: dict[str
     if edge_routes is None:
         edge_routes = tag_routes(tag_header, versions, "", default_version, mirror_cluster)
     listeners = [http_listener("edge", edge_port, edge_filters, edge_routes,
-                           direction="INBOUND" if sidecar else None)]
+                           direction="INBOUND" if sidecar else None, tracing=edge_tracing,
+                           upstream_filters=edge_upstream_filters)]
+    if edge_tracing is not None:
+        if collector_port is None:
+            raise ValueError("edge tracing needs a collector port")
+        clusters.append(grpc_cluster(OTEL_COLLECTOR_CLUSTER, collector_port))
     if internal_port is not None:
         if backend_ports is None:
             raise ValueError("an internal listener needs backend ports")
         clusters += [static_cluster(f"backend-{v}", backend_ports[v]) for v in versions]
         # No canary-tagger here: the mesh hop follows the tag set at the edge (see docstring).
+        if internal_routes is None:
+            internal_routes = tag_routes(tag_header, versions, "backend-", default_version, None)
         listeners.append(http_listener("internal", internal_port, sidecar_filters or [],
-                                   tag_routes(tag_header, versions, "backend-", default_version, None),
-                                   direction="OUTBOUND" if sidecar else None))
+                                   internal_routes, direction="OUTBOUND" if sidecar else None))
     bootstrap = {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": {"listeners": listeners, "clusters": clusters},
@@ -385,6 +438,12 @@ class EnvoyUnderTest:
     mirror:      mirror every edge request to a shadow upstream (scenario S8).
     edge_routes: the edge listener's routes instead of one per version on the tag header
                  (clusters are named by version: v1, v2, ...).
+    internal_routes: the same for the internal listener (clusters backend-v1, ...).
+    edge_tracing: the edge connection manager's `tracing` (opentelemetry_tracing()); its
+                 collector cluster points at a loopback port nothing listens on (spans are
+                 exported nowhere; the tracer still runs).
+    upstream_plugin_config: a second canary-tagger instance with this configuration (vm_id
+                 canary-tagger-upstream) as the edge router's upstream HTTP filter.
     stats_tags:  with canary-tagger's Prometheus labels (envoyfilter/metrics/stats-tags.yaml);
                  False shows the names a bootstrap without them gets.
     vm_env:      the Wasm VM's environment variables (vm_config.environment_variables.key_values).
@@ -401,7 +460,10 @@ class EnvoyUnderTest:
                  stats_tags: bool = True, vm_env: dict[str, str] | None = None,
                  host_env: dict[str, str] | None = None,
                  forwarded_headers: Iterable[str] | None = None,
-                 edge_routes: list[dict] | None = None):
+                 edge_routes: list[dict] | None = None,
+                 internal_routes: list[dict] | None = None,
+                 edge_tracing: dict | None = None,
+                 upstream_plugin_config: dict | None = None):
         if filter_mode is None:
             filter_mode = "lua" if lua_code is not None else ("wasm" if plugin_config is not None else "none")
         if filter_mode not in ("wasm", "lua", "none"):
@@ -423,6 +485,10 @@ class EnvoyUnderTest:
             else (self.tag_header,)
         self.mirror = mirror
         self.edge_routes = edge_routes
+        self.internal_routes = internal_routes
+        self.edge_tracing = edge_tracing
+        self.upstream_plugin_config = upstream_plugin_config
+        self.collector_port = 0
         self.stats_tags = stats_tags
         self.vm_env = dict(vm_env or {})
         self.host_env = dict(host_env or {})
@@ -472,6 +538,12 @@ class EnvoyUnderTest:
             return [lua_filter(self.lua_code)]
         return []
 
+    def _edge_upstream_filters(self) -> list[dict]:
+        if self.upstream_plugin_config is None:
+            return []
+        return [wasm_filter(self.upstream_plugin_config, require_wasm_module(self.wasm_path),
+                            vm_id="canary-tagger-upstream")]
+
     def _choose_ports(self, attempt: int):
         def pick(requested: int | None) -> int:
             if requested and attempt == 0 and port_is_free(requested):
@@ -482,6 +554,7 @@ class EnvoyUnderTest:
         self.admin_port = pick(self.requested_admin_port)
         while self.admin_port == self.edge_port:
             self.admin_port = free_port()
+        self.collector_port = free_port() if self.edge_tracing is not None else 0
         self.internal_port = free_port() if self.topology in ("frontend_backend", "sidecar", "waypoint") else 0
 
     def _start_upstreams(self):
@@ -515,7 +588,9 @@ class EnvoyUnderTest:
             shadow_port=self.shadow.port if self.shadow else None, stats_tags=self.stats_tags,
             sidecar_filters=self._edge_filters() if self.topology in ("sidecar", "waypoint") else None,
             listener_directions=self.topology != "waypoint",
-            edge_routes=self.edge_routes)
+            edge_routes=self.edge_routes, internal_routes=self.internal_routes,
+            edge_tracing=self.edge_tracing, collector_port=self.collector_port or None,
+            edge_upstream_filters=self._edge_upstream_filters())
         self.config_path.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
         return self.config_path
 

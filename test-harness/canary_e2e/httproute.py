@@ -7,7 +7,10 @@ for the routes canary-tagger renders and the precedence tests around them —
   matches everything (the spec's default: `path: {type: PathPrefix, value: /}`);
 - path `Exact` and `PathPrefix` (prefix on whole path segments), headers and query
   parameters `Exact` and `RegularExpression` (whole value), `method`;
-- `backendRefs` to a cluster each, weighted when there are several.
+- `backendRefs` to a cluster each, weighted when there are several;
+- a rule's `RequestMirror` filters (`requestMirror.backendRef` only, no `percent` or
+  `fraction`): every request the rule routes is also copied to that backend's cluster
+  (Envoy's `request_mirror_policies`). No other filter type.
 
 Precedence, as the spec orders the matches of the rules of one route: an Exact path first,
 then the longest PathPrefix, then a method match, then the most header matches, then the
@@ -65,12 +68,31 @@ def envoy_match(match: dict) -> dict:
     return out
 
 
-def _action(backend_refs: list[dict], cluster_for: Callable[[dict], str]) -> dict:
+def _mirror_policies(filters: list[dict], cluster_for: Callable[[dict], str]) -> list[dict]:
+    policies = []
+    for route_filter in filters:
+        if route_filter.get("type") != "RequestMirror":
+            raise ValueError(f"filter type {route_filter.get('type')!r} is not supported by this translator")
+        mirror = route_filter["requestMirror"]
+        if set(mirror) != {"backendRef"}:
+            raise ValueError(f"requestMirror fields {sorted(set(mirror) - {'backendRef'})} "
+                             f"are not supported by this translator")
+        policies.append({"cluster": cluster_for(mirror["backendRef"])})
+    return policies
+
+
+def _action(rule: dict, cluster_for: Callable[[dict], str]) -> dict:
+    backend_refs = rule["backendRefs"]
     if len(backend_refs) == 1:
-        return {"cluster": cluster_for(backend_refs[0]), "timeout": "10s"}
-    return {"weighted_clusters": {"clusters": [
-        {"name": cluster_for(ref), "weight": ref.get("weight", 1)} for ref in backend_refs]},
-        "timeout": "10s"}
+        action = {"cluster": cluster_for(backend_refs[0]), "timeout": "10s"}
+    else:
+        action = {"weighted_clusters": {"clusters": [
+            {"name": cluster_for(ref), "weight": ref.get("weight", 1)} for ref in backend_refs]},
+            "timeout": "10s"}
+    mirrors = _mirror_policies(rule.get("filters", []), cluster_for)
+    if mirrors:
+        action["request_mirror_policies"] = mirrors
+    return action
 
 
 def envoy_routes(route: dict, cluster_for: Callable[[dict], str]) -> list[dict]:
@@ -82,6 +104,6 @@ def envoy_routes(route: dict, cluster_for: Callable[[dict], str]) -> list[dict]:
             entries.append((_precedence(match, rule_index, match_index), {
                 "name": f"rule-{rule_index}-match-{match_index}",
                 "match": envoy_match(match),
-                "route": _action(rule["backendRefs"], cluster_for),
+                "route": _action(rule, cluster_for),
             }))
     return [envoy_route for _, envoy_route in sorted(entries, key=lambda entry: entry[0])]
