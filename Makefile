@@ -196,8 +196,9 @@ bench-instructions: venv bench-deps wasm bench-modules ## instructions per reque
 	$(PY) bench/callgrind_envoy.py
 
 # The benchmark's empty-filter baselines, built like the shipped module: with the SDK's
-# exports (what a user's own filter has) and with $(WASM_EXPORTS) only; and the filter
-# that prices single host calls for `make bench-instructions`.
+# exports (what a user's own filter has) and with $(WASM_EXPORTS) only; the ABI floor of
+# the job (bench/floor-filter: read the header map, set the tag) with $(WASM_EXPORTS); and
+# the filter that prices single host calls for `make bench-instructions`.
 EMPTY_FILTER := bench/empty-filter/target
 bench-modules: rust-targets apt-deps ## the benchmark's baseline filters (empty filter, host-call filter)
 	cargo build -q --profile wasm --target $(WASM_TARGET) --manifest-path bench/empty-filter/Cargo.toml
@@ -206,6 +207,8 @@ bench-modules: rust-targets apt-deps ## the benchmark's baseline filters (empty 
 	$(call finish-wasm,$(EMPTY_FILTER)/$(WASM_TARGET)/wasm/empty_filter.wasm,$(EMPTY_FILTER)/empty_filter.lean.wasm)
 	cargo build -q --profile wasm --target $(WASM_TARGET) --manifest-path bench/hostcall-filter/Cargo.toml
 	$(call finish-wasm,bench/hostcall-filter/target/$(WASM_TARGET)/wasm/hostcall_filter.wasm,bench/hostcall-filter/target/hostcall_filter.wasm)
+	cargo build -q --profile wasm --target $(WASM_TARGET) --manifest-path bench/floor-filter/Cargo.toml
+	$(call finish-wasm,bench/floor-filter/target/$(WASM_TARGET)/wasm/floor_filter.wasm,bench/floor-filter/target/floor_filter.wasm)
 
 # The module as Wasm OCI images, no container engine: dist/oci/compat (a one-layer image
 # with plugin.wasm) and dist/oci/artifact (Wasm media types); prints their digests.

@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import envoy_bench as eb  # noqa: E402  (the variants and bootstraps, written once)
 
 WORK = eb.BENCH / "work" / "callgrind"
+KEEP_DUMPS = False
 HOSTCALL_WASM = eb.BENCH / "hostcall-filter" / "target" / "hostcall_filter.wasm"
 # label -> the calls bench/hostcall-filter makes per request (its src/lib.rs lists them).
 HOSTCALLS = {
@@ -54,8 +55,11 @@ HOSTCALLS = {
     "counter": "counter",
     "property-source-address": "property:source.address",
 }
-DEFAULT_VARIANTS = ["none", "empty-wasm", "empty-wasm-lean", "lua", "canary-norules", "canary-seed",
-                    "lua-grpc", "canary-grpc"]
+DEFAULT_VARIANTS = ["none", "empty-wasm", "empty-wasm-lean", "abi-floor", "lua", "canary-norules", "canary-lean9",
+                    "canary-seed", "lua-grpc", "canary-grpc"]
+# The baselines every variant is also reported against (instructions of the baseline over
+# the variant's: the throughput ratio of a CPU-bound worker).
+BASELINES = ["abi-floor", "empty-wasm", "empty-wasm-lean"]
 
 
 def envoy_binary(envoy: str) -> str:
@@ -80,6 +84,43 @@ def loads(requests: list[dict]) -> dict[str, list[str]]:
         "h2": [*headers, "PATH", deep["path"]],
         "grpc": [*grpc, "--data", str(WORK / "grpc-body.bin"), "PATH", eb.GRPC_PATH],
     }
+
+
+def self_cost_by_object(text: str) -> dict[str, int]:
+    """Instructions executed in each object (ELF file, or `???`: code without one, i.e. V8's
+    generated code, the Wasm module's among it) over a callgrind dump: the self cost of
+    every function, summed by the object it lies in. A cost line right after `calls=` is the
+    call's inclusive cost and is not counted again. The sum is the dump's `totals`, which
+    exceeds its `summary` (what `instructions` reports) by a fixed amount per dump (~0.3k
+    per request at -n 1000): compare objects between variants, not with the summary."""
+    names: dict[str, str] = {}
+    by_object: dict[str, int] = {}
+    current, after_call = "???", False
+    for line in text.splitlines():
+        if not line:
+            continue
+        head = line[0]
+        if head.isdigit() or head in "+-*":
+            if after_call:
+                after_call = False
+                continue
+            fields = line.split()
+            if len(fields) >= 2:
+                by_object[current] = by_object.get(current, 0) + int(fields[1])
+            continue
+        key, _, value = line.partition("=")
+        if key in ("ob", "cob"):  # an object's name is given where its id first appears
+            m = re.match(r"\((\d+)\)(?: (.*))?", value)
+            name = value
+            if m:
+                if m.group(2):
+                    names[m.group(1)] = m.group(2)
+                name = names.get(m.group(1), "???")
+            if key == "ob":
+                current = name
+        elif key == "calls":
+            after_call = True
+    return {Path(k).name or k: v for k, v in by_object.items()}
 
 
 def h2load(port: int, n: int, spec: list[str]) -> None:
@@ -121,9 +162,10 @@ class Callgrind:
     def control(self, *args: str) -> None:
         subprocess.run(["callgrind_control", *args, str(self.proc.pid)], capture_output=True, timeout=120)
 
-    def instructions(self, label: str, timeout: float = 300) -> int:
-        """Dumps the counters since the last zeroing and returns the instruction total. An
-        idle Envoy handles the dump request at its next timer (stats flush, within ~5 s)."""
+    def instructions(self, label: str, timeout: float = 300) -> tuple[int, dict[str, int]]:
+        """Dumps the counters since the last zeroing and returns the instruction total and
+        its split by object (see `self_cost_by_object`). An idle Envoy handles the dump
+        request at its next timer (stats flush, within ~5 s)."""
         self.control("-d", label)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -131,9 +173,12 @@ class Callgrind:
                 text = Path(path).read_text(errors="replace")
                 if re.search(rf"^desc: Trigger: (?:dump|Client Request:) {re.escape(label)}$", text, re.M):
                     m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
-                    os.unlink(path)
+                    if KEEP_DUMPS:
+                        os.rename(path, WORK / f"{label}.dump")
+                    else:
+                        os.unlink(path)
                     if m:
-                        return int(m.group(1))
+                        return int(m.group(1)), self_cost_by_object(text)
             time.sleep(0.5)
         eb.die(f"{self.name}: callgrind did not dump '{label}'")
 
@@ -147,6 +192,7 @@ class Callgrind:
 
 
 def main() -> None:
+    global KEEP_DUMPS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS))
     ap.add_argument("--loads", default="h1,h2,grpc")
@@ -154,10 +200,23 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1000, help="requests per load before measuring")
     ap.add_argument("--canary-modules", default="",
                     help="LABEL=PATH,...: measure every canary-* variant with each of these modules")
+    ap.add_argument("--canary-configs", default="",
+                    help="LABEL=PATH,...: also measure dist/canary_tagger.wasm with each of these "
+                         "plugin configs (variant canary@LABEL, the browser loads, no decision "
+                         "check): configs that differ by one feature price that feature")
+    ap.add_argument("--floor-modules", default="",
+                    help="LABEL=PATH,...: measure abi-floor with each of these modules as well")
     ap.add_argument("--hostcalls", action="store_true",
                     help="also measure bench/hostcall-filter making each call set of HOSTCALLS (h1 load)")
+    ap.add_argument("--hostcall-sets", default="",
+                    help="LABEL=CALLS;...: extra call sets for --hostcalls (see hostcall-filter/src/lib.rs)")
+    ap.add_argument("--no-check", action="store_true",
+                    help="skip the decision check (each variant under a plain Envoy first, as make bench)")
+    ap.add_argument("--keep-dumps", action="store_true",
+                    help="keep each callgrind dump as bench/work/callgrind/<variant>-<load>.dump")
     ap.add_argument("--envoy", default=os.environ.get("ENVOY", str(eb.ROOT / ".venv" / "bin" / "envoy")))
     args = ap.parse_args()
+    KEEP_DUMPS = args.keep_dumps
     for tool in ("valgrind", "callgrind_control", "h2load"):
         if not shutil.which(tool):
             eb.die(f"{tool} not installed (Debian packages valgrind, nghttp2-client)")
@@ -167,31 +226,59 @@ def main() -> None:
     all_variants = eb.variants(requests)
     all_loads = loads(requests)
     chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
-    modules = dict(m.split("=", 1) for m in args.canary_modules.split(",") if m.strip())
-    if modules:
+
+    def with_modules(option: str, applies, set_module) -> None:
+        """Every chosen variant `applies` accepts, once per LABEL=PATH of `option`."""
+        nonlocal chosen
+        modules = dict(m.split("=", 1) for m in option.split(",") if m.strip())
+        if not modules:
+            return
         measured = []
         for v in chosen:
-            if not v.startswith("canary-"):
+            if not applies(v):
                 measured.append(v)
                 continue
             for label, path in modules.items():
                 if not Path(path).is_file():
                     eb.die(f"no module {path}")
-                eb.CANARY_WASM = Path(path).resolve()
+                set_module(Path(path).resolve())
                 all_variants[f"{v}@{label}"] = eb.variants(requests)[v]
                 measured.append(f"{v}@{label}")
         chosen = measured
+
+    canary_wasm, floor_wasm = eb.CANARY_WASM, eb.FLOOR_WASM
+    with_modules(args.canary_modules, lambda v: v.startswith("canary-"),
+                 lambda p: setattr(eb, "CANARY_WASM", p))
+    # The floor itself stays in the run: the baseline of every ratio.
+    with_modules(args.floor_modules, lambda v: v == "abi-floor",
+                 lambda p: setattr(eb, "FLOOR_WASM", p))
+    if args.floor_modules and "abi-floor" in [v.split("@")[0] for v in chosen]:
+        eb.FLOOR_WASM = floor_wasm
+        all_variants["abi-floor"] = eb.variants(requests)["abi-floor"]
+        chosen.insert(next(i for i, v in enumerate(chosen) if v.startswith("abi-floor@")), "abi-floor")
+    eb.CANARY_WASM, eb.FLOOR_WASM = canary_wasm, floor_wasm
+    for label, path in (c.split("=", 1) for c in args.canary_configs.split(",") if c.strip()):
+        if not Path(path).is_file():
+            eb.die(f"no config {path}")
+        name = f"canary@{label}"
+        all_variants[name] = eb.Variant([eb.wasm_filter("canary-tagger", eb.CANARY_WASM,
+                                                        Path(path).read_text())])
+        chosen.append(name)
     load_names = [x.strip() for x in args.loads.split(",") if x.strip()]
     if args.hostcalls:
         if not HOSTCALL_WASM.is_file():
             eb.die(f"{HOSTCALL_WASM} is missing: make bench-modules builds it")
-        for label, calls in HOSTCALLS.items():
+        sets = dict(HOSTCALLS)
+        sets.update(dict(x.split("=", 1) for x in args.hostcall_sets.split(";") if x.strip()))
+        for label, calls in sets.items():
             name = f"hostcall:{label}"
             all_variants[name] = eb.Variant([eb.wasm_filter("hostcall", HOSTCALL_WASM, calls)])
             chosen.append(name)
 
     def job_variant(v: str) -> str:
-        return "none" if v.startswith("hostcall:") else v.split("@")[0]
+        if v.startswith("hostcall:"):
+            return "none"
+        return "canary-lean9" if v.startswith("canary@") else v.split("@")[0]
 
     for v in chosen:
         if v not in all_variants or all_variants[v].upstream:
@@ -201,41 +288,69 @@ def main() -> None:
             eb.die(f"unknown load {x!r}; choose from {list(all_loads)}")
     envoy_bin = envoy_binary(args.envoy)
 
+    if not args.no_check:
+        # As make bench: each variant must make the expected decisions (the tag and grpcsvc
+        # the router sees), so a prototype module is priced only if it behaves the same.
+        kinds = eb.check_requests(requests)
+        for v in chosen:
+            variant = all_variants[v]
+            plain = eb.Envoy(args.envoy, f"check-{v}",
+                             lambda port, admin, variant=variant: eb.bootstrap(variant, port, admin, None),
+                             lambda cmd: cmd)
+            try:
+                plain.start()
+                eb.preflight(plain, variant, kinds)
+            finally:
+                plain.stop()
+        eb.log(f"decision check ok: {len(chosen)} variants")
+
     results: dict[str, dict[str, float]] = {}
+    objects: dict[str, dict[str, dict[str, float]]] = {}
     for v in chosen:  # one at a time: valgrind is slow enough without a second one beside it
         port, admin = eb.free_port(), eb.free_port()
         cg = Callgrind(envoy_bin, v, eb.bootstrap(all_variants[v], port, admin, None))
         try:
             cg.wait_ready(admin)
-            results[v] = {}
+            results[v], objects[v] = {}, {}
             for x in load_names:
                 if job_variant(v) not in eb.JOBS[x].variants:
                     continue  # the same pairs as make bench: browser variants get no gRPC load
                 h2load(port, args.warmup, all_loads[x])
                 cg.control("-z")
                 h2load(port, args.n, all_loads[x])
-                results[v][x] = cg.instructions(f"{v}-{x}") / args.n
+                total, by_object = cg.instructions(f"{v}-{x}")
+                results[v][x] = total / args.n
+                objects[v][x] = {k: n / args.n for k, n in sorted(by_object.items(), key=lambda kv: -kv[1])}
             eb.log(f"{v}: " + ", ".join(f"{x} {n:,.0f}" for x, n in results[v].items()))
         finally:
             cg.stop()
 
     print()
     print(f"Instructions per request (callgrind, {args.n} requests after {args.warmup} of warm-up; "
-          f"+none is the difference to no filter; for hostcall:* to hostcall:nothing)")
+          f"+none is the difference to no filter, for hostcall:* to hostcall:nothing; ×B is B's "
+          f"instructions over the variant's, the throughput ratio of a CPU-bound worker)")
     print()
-    print("| variant | " + " | ".join(f"{x} | +none" for x in load_names) + " |")
-    print("|---|" + "---:|---:|" * len(load_names))
-    for v in chosen:
-        cells = []
-        for x in load_names:
+    baselines = [b for b in BASELINES if b in results]
+    print("| variant | load | instructions | +none | " + " | ".join(f"×{b}" for b in baselines) + " |")
+    print("|---|---|---:|---:|" + "---:|" * len(baselines))
+    for x in load_names:
+        for v in chosen:
+            value = results[v].get(x)
+            if value is None:
+                continue
             baseline = "hostcall:nothing" if v.startswith("hostcall:") else "none"
-            value, base = results[v].get(x), results.get(baseline, {}).get(x)
-            cells.append("–" if value is None else f"{value:,.0f}")
-            cells.append("–" if value is None or base is None else f"{value - base:+,.0f}")
-        print(f"| {v} | " + " | ".join(cells) + " |")
+            base = results.get(baseline, {}).get(x)
+            cells = [f"{value:,.0f}", "–" if base is None else f"{value - base:+,.0f}"]
+            for b in baselines:
+                ref = results[b].get(x)
+                cells.append("–" if ref is None else f"{ref / value:.3f}")
+            print(f"| {v} | {x} | " + " | ".join(cells) + " |")
     out = eb.RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-instructions.json"
     eb.RESULTS.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"n": args.n, "warmup": args.warmup, "results": results}, indent=1) + "\n")
+    modules = {"canary_tagger.wasm": eb.CANARY_WASM.stat().st_size} if eb.CANARY_WASM.is_file() else {}
+    out.write_text(json.dumps({"n": args.n, "warmup": args.warmup, "variants": chosen,
+                               "modules": modules, "results": results, "by_object": objects},
+                              indent=1) + "\n")
     eb.log(f"raw results: {out}")
 
 

@@ -13,9 +13,15 @@ Variants (one Envoy each, --concurrency 1, pinned to CPU 0; load generators on C
   empty-wasm        bench/empty-filter: a Rust proxy-wasm filter doing nothing, exporting every
                     callback as the SDK does (what a user's own filter costs at least)
   empty-wasm-lean   the same empty filter, exporting only the callbacks `make wasm` keeps
+  abi-floor         bench/floor-filter: reads the request header map once and sets the tag
+                    (x-canary-version: v1), nothing else; `make wasm`'s exports. The least
+                    any tagging filter pays through the proxy-wasm ABI (issue 26)
   canary-seed       dist/canary_tagger.wasm, fixtures/configs/spec-example.json (SPEC section 2)
   canary-50rules    dist/canary_tagger.wasm, fixtures/configs/rules50.json
   canary-norules    dist/canary_tagger.wasm, fixtures/configs/no-rules.json (tag + spoof guard)
+  canary-lean9      dist/canary_tagger.wasm, fixtures/configs/rules9-lean.json: the seed's five
+                    rules and four more no bench request matches (the deepest request walks
+                    all nine), no normalize, baggage, response header or sticky cookie
   lua-grpc          bench/lua/grpc-normalize.lua: SEEDS.md setup A's script
   canary-grpc       dist/canary_tagger.wasm, envoyfilter/grpc-normalize/plugin-config.json
   *-upstream        none, empty-wasm, lua, canary-seed proxying to an upstream Envoy (a
@@ -66,9 +72,11 @@ CANARY_WASM = Path(os.environ.get("CANARY_WASM", ROOT / "dist" / "canary_tagger.
 EMPTY_TARGET = BENCH / "empty-filter" / "target"
 EMPTY_WASM = EMPTY_TARGET / "empty_filter.opt.wasm"
 EMPTY_LEAN_WASM = EMPTY_TARGET / "empty_filter.lean.wasm"
+FLOOR_WASM = BENCH / "floor-filter" / "target" / "floor_filter.wasm"
 FIXTURES = ROOT / "fixtures"  # shared with the Rust tests and benches
 SEED_CONFIG = FIXTURES / "configs" / "spec-example.json"
 RULES50_CONFIG = FIXTURES / "configs" / "rules50.json"
+LEAN9_CONFIG = FIXTURES / "configs" / "rules9-lean.json"
 NORULES_CONFIG = FIXTURES / "configs" / "no-rules.json"
 GRPC_CONFIG = ROOT / "envoyfilter" / "grpc-normalize" / "plugin-config.json"
 REQUESTS = FIXTURES / "requests.json"
@@ -195,15 +203,18 @@ def variants(requests: list[dict]) -> dict[str, Variant]:
     canary = lambda config: wasm_filter("canary-tagger", CANARY_WASM, config.read_text())  # noqa: E731
     empty = wasm_filter("empty-filter", EMPTY_WASM, "")
     empty_lean = wasm_filter("empty-filter", EMPTY_LEAN_WASM, "")
+    floor = wasm_filter("floor-filter", FLOOR_WASM, "")
     rollout = lambda r: "v2" if spec_bucket("rollout", split_key(r)) < 1000 else "v1"  # noqa: E731
     out = {
         "none": Variant([], expect={**untouched, **grpc_untouched}),
         "lua": Variant([lua_filter(LUA_SEED)], expect=browser(lambda r: seed_decision(r, djb2_bucket))),
         "empty-wasm": Variant([empty], expect={**untouched, **grpc_untouched}),
         "empty-wasm-lean": Variant([empty_lean], expect={**untouched, **grpc_untouched}),
+        "abi-floor": Variant([floor], expect={**browser(lambda r: "v1"), **grpc_untouched}),
         "canary-seed": Variant([canary(SEED_CONFIG)], expect=browser(seed_decision)),
         "canary-50rules": Variant([canary(RULES50_CONFIG)], expect=browser(rollout)),
         "canary-norules": Variant([canary(NORULES_CONFIG)], expect=browser(lambda r: "v1")),
+        "canary-lean9": Variant([canary(LEAN9_CONFIG)], expect=browser(seed_decision)),
         "lua-grpc": Variant([lua_filter(LUA_GRPC)], expect=grpc_kinds),
         "canary-grpc": Variant([canary(GRPC_CONFIG)], expect=grpc_kinds),
     }
@@ -223,13 +234,14 @@ class Job:
 
 
 JOBS = {
-    "h1": Job("wrk-mix", "none", ["none", "lua", "empty-wasm", "empty-wasm-lean", "canary-seed",
-                                  "canary-50rules", "canary-norules"],
+    "h1": Job("wrk-mix", "none", ["none", "lua", "empty-wasm", "empty-wasm-lean", "abi-floor",
+                                  "canary-seed", "canary-50rules", "canary-norules", "canary-lean9"],
               "HTTP/1.1 peak: wrk -t1 -c50 --latency, the request mix of fixtures/requests.json"),
-    "h2": Job("h2-deep", "none", ["none", "lua", "empty-wasm", "empty-wasm-lean", "canary-seed",
-                                  "canary-50rules", "canary-norules"],
+    "h2": Job("h2-deep", "none", ["none", "lua", "empty-wasm", "empty-wasm-lean", "abi-floor",
+                                  "canary-seed", "canary-50rules", "canary-norules", "canary-lean9"],
               "HTTP/2 peak: h2load -t1 -c50 -m10, the seed config's deepest request"),
-    "grpc": Job("h2-grpc", "none", ["none", "empty-wasm", "empty-wasm-lean", "lua-grpc", "canary-grpc"],
+    "grpc": Job("h2-grpc", "none", ["none", "empty-wasm", "empty-wasm-lean", "abi-floor", "lua-grpc",
+                         "canary-grpc"],
                 "gRPC peak: h2load -t1 -c50 -m10, POST with content-type application/grpc and "
                 "grpcsvc: v9"),
     "upstream": Job("wrk-mix", "none-upstream", ["none-upstream", "empty-wasm-upstream", "lua-upstream",
@@ -243,6 +255,14 @@ HALF = Job("h1-constant", "none", ["none", "lua", "empty-wasm", "canary-seed"],
 
 # Ratios reported (and used by the goals): (numerator, denominator, jobs).
 PAIRS = [
+    ("canary-grpc", "abi-floor", ("grpc",)),
+    ("canary-seed", "abi-floor", ("h1", "h2")),
+    ("canary-norules", "abi-floor", ("h1", "h2")),
+    ("canary-lean9", "abi-floor", ("h1", "h2")),
+    ("abi-floor", "empty-wasm", ("h1", "h2", "grpc")),
+    ("abi-floor", "empty-wasm-lean", ("h1", "h2", "grpc")),
+    ("lua", "abi-floor", ("h1", "h2")),
+    ("lua-grpc", "abi-floor", ("grpc",)),
     ("canary-seed", "empty-wasm", ("h1", "h2")),
     ("canary-seed", "lua", ("h1", "h2")),
     ("canary-seed", "empty-wasm-lean", ("h1", "h2")),
@@ -667,7 +687,8 @@ def summarize(rounds: list[dict], jobs: dict[str, Job], memory: dict) -> dict:
 
 
 def goals(result: dict) -> list[tuple[str, str, str]]:
-    """Issue 11's goals: (goal, measured, verdict)."""
+    """Issue 11's goals against the empty filter, then issue 26's against the ABI floor:
+    (goal, measured, verdict)."""
     pairs, out = result["summary"]["pairs"], []
 
     def ratio(a: str, b: str, job: str) -> float | None:
@@ -693,6 +714,12 @@ def goals(result: dict) -> list[tuple[str, str, str]]:
     out.append(("seed config ≥ 1.3 × the seed's full Lua", text, verdict(values, 1.3)))
     text, values = both("canary-norules", "empty-wasm")
     out.append(("config with no rules ≥ 0.95 × empty-wasm", text, verdict(values, 0.95)))
+    g = ratio("canary-grpc", "abi-floor", "grpc")
+    out.append(("issue 26: gRPC job ≥ 0.97 × abi-floor", f"{fmt(g, '.3f')} ×", verdict([g], 0.97)))
+    text, values = both("canary-lean9", "abi-floor")
+    out.append(("issue 26: 9-rule lean config ≥ 0.93 × abi-floor", text, verdict(values, 0.93)))
+    text, values = both("canary-norules", "abi-floor")
+    out.append(("issue 26: config with no rules ≥ 0.98 × abi-floor", text, verdict(values, 0.98)))
     size = result["modules"].get("canary_tagger.wasm")
     if size:
         out.append(("module ≤ 640 KB", f"{size / 1024:.0f} KiB ({size} bytes)",
@@ -747,7 +774,7 @@ def markdown(result: dict) -> str:
         out += [f"| {n} | {b} | {b / 1024:.1f} |" for n, b in result["modules"].items()]
         out.append("")
     g = goals(result)
-    out += ["**Goals of issue 11** (goals, not test thresholds)", "", "| goal | measured | |",
+    out += ["**Goals of issues 11 and 26** (goals, not test thresholds)", "", "| goal | measured | |",
             "|---|---|---|"]
     out += [f"| {a} | {b} | {c} |" for a, b, c in g]
     out.append("")
@@ -791,7 +818,7 @@ def main() -> None:
     for tool in ("wrk", "h2load"):
         if not shutil.which(tool):
             die(f"{tool} not installed (bench/run.sh installs it)")
-    for module in (CANARY_WASM, EMPTY_WASM, EMPTY_LEAN_WASM):
+    for module in (CANARY_WASM, EMPTY_WASM, EMPTY_LEAN_WASM, FLOOR_WASM):
         if not module.exists():
             die(f"{module} is missing: bench/run.sh builds it (`make wasm` the canary module)")
 
@@ -861,7 +888,8 @@ def main() -> None:
 
     modules = {"canary_tagger.wasm": CANARY_WASM.stat().st_size,
                "empty_filter.opt.wasm (SDK exports)": EMPTY_WASM.stat().st_size,
-               "empty_filter.lean.wasm (make wasm's exports)": EMPTY_LEAN_WASM.stat().st_size}
+               "empty_filter.lean.wasm (make wasm's exports)": EMPTY_LEAN_WASM.stat().st_size,
+               "floor_filter.wasm (make wasm's exports)": FLOOR_WASM.stat().st_size}
     result = {
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(),
