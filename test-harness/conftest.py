@@ -15,6 +15,7 @@ a plain Envoy, `lua_code=...` for a Lua filter instead of the wasm module,
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 
@@ -88,3 +89,13 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.failed and call.when in ("setup", "call"):
         report.sections.extend(failure_sections(item.stash.get(_TEST_STARTED, 0.0)))
+
+
+@pytest.fixture
+def prometheus_binary() -> str:
+    """The `prometheus` binary (canary_e2e/prometheus.py runs it); the test is skipped
+    without it."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip("prometheus is not installed (apt-get install prometheus)")
+    return binary

@@ -27,8 +27,6 @@ import base64
 import json
 import math
 import re
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -37,8 +35,9 @@ import jsonschema
 import pytest
 import yaml
 
+from canary_e2e import prometheus as scraper
 from canary_e2e.ecds import EcdsEnvoy
-from canary_e2e.envoy_process import REPO_ROOT, free_port, require_wasm_module
+from canary_e2e.envoy_process import REPO_ROOT, require_wasm_module
 from canary_e2e.rollout import CLUSTERS, IstioNamedEnvoy, plugin_config, send_traffic
 
 DOC = REPO_ROOT / "docs" / "metrics.md"
@@ -87,14 +86,6 @@ def test_the_page_has_a_query_per_counter_and_two_templates():
     assert set(template_queries()) == {"canary-tagged-share", "canary-tagger-config-rejected"}
 
 
-@pytest.fixture
-def prometheus_binary() -> str:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus is not installed (apt-get install prometheus)")
-    return binary
-
-
 def test_every_documented_query_returns_data(prometheus_binary, tmp_path):
     require_wasm_module()
     config = json.loads(FLAGGER_PLUGIN_CONFIG.read_text())
@@ -110,24 +101,11 @@ def test_every_documented_query_returns_data(prometheus_binary, tmp_path):
     try:
         for envoy in envoys.values():
             envoy.start()
-        port = free_port()
-        (tmp_path / "prometheus.yml").write_text(json.dumps({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "scrape_configs": [{
-                "job_name": "gateway",
-                "metrics_path": "/stats/prometheus",
-                "static_configs": [{"targets": [f"127.0.0.1:{envoy.admin_port}"],
-                                    "labels": {"namespace": "istio-system", "app": "istio-ingressgateway",
-                                               "pod": pod}}
-                                   for pod, envoy in envoys.items()],
-            }],
-        }))
-        log = open(tmp_path / "prometheus.log", "w")
-        prometheus = subprocess.Popen(
-            [prometheus_binary, f"--config.file={tmp_path / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT)
-        api = f"http://127.0.0.1:{port}/api/v1/query"
+        prometheus, base = scraper.start(prometheus_binary, tmp_path, {
+            f"127.0.0.1:{envoy.admin_port}": {"namespace": "istio-system", "app": "istio-ingressgateway",
+                                              "pod": pod}
+            for pod, envoy in envoys.items()})
+        api = f"{base}/api/v1/query"
         # Traffic only once Prometheus scrapes both, so that the rates see it.
         wait_for(api, "count(up == 1)", lambda result: result == [len(envoys)])
 
@@ -176,12 +154,7 @@ def test_every_documented_query_returns_data(prometheus_binary, tmp_path):
         assert not problems, "queries that do not work:\n" + "\n".join(problems)
     finally:
         if prometheus is not None:
-            prometheus.terminate()
-            try:
-                prometheus.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                prometheus.kill()
-            log.close()
+            scraper.stop(prometheus)
         for envoy in envoys.values():
             envoy.stop()
 
@@ -293,23 +266,9 @@ def test_every_dashboard_panel_returns_data(prometheus_binary, tmp_path):
     prometheus = None
     try:
         envoy.start()
-        port = free_port()
-        (tmp_path / "prometheus.yml").write_text(json.dumps({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "scrape_configs": [{
-                "job_name": "gateway",
-                "metrics_path": "/stats/prometheus",
-                "static_configs": [{"targets": [f"127.0.0.1:{envoy.admin_port}"],
-                                    "labels": {"namespace": "istio-system", "app": "istio-ingressgateway",
-                                               "pod": "istio-ingressgateway-0"}}],
-            }],
-        }))
-        log = open(tmp_path / "prometheus.log", "w")
-        prometheus = subprocess.Popen(
-            [prometheus_binary, f"--config.file={tmp_path / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
+        prometheus, base = scraper.start(prometheus_binary, tmp_path, {
+            f"127.0.0.1:{envoy.admin_port}": {"namespace": "istio-system", "app": "istio-ingressgateway",
+                                              "pod": "istio-ingressgateway-0"}})
         api = f"{base}/api/v1/query"
         wait_for(api, "count(up == 1)", lambda result: result == [1])
         # Two rounds of known traffic (each with two 5xx from v1's upstream), the second
@@ -361,10 +320,5 @@ def test_every_dashboard_panel_returns_data(prometheus_binary, tmp_path):
         assert p99 == set(CLUSTERS), p99
     finally:
         if prometheus is not None:
-            prometheus.terminate()
-            try:
-                prometheus.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                prometheus.kill()
-            log.close()
+            scraper.stop(prometheus)
         envoy.stop()

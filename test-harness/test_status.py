@@ -14,14 +14,13 @@ names). Sources that cannot be read exit 2 with one line on stderr.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
+from canary_e2e import prometheus
 from canary_e2e.cli import cli_binary
 from canary_e2e.envoy_process import free_port
 from canary_e2e.rollout import IstioNamedEnvoy, plugin_config, send_traffic
@@ -116,51 +115,11 @@ def test_sources_that_cannot_be_read_exit_2_with_one_line(counted_envoy, tmp_pat
     fails_with_one_line(status("--stats", str(tmp_path / "page.html")), "neither /stats")
 
 
-@pytest.fixture
-def prometheus_binary() -> str:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus is not installed (apt-get install prometheus)")
-    return binary
-
-
-def start_prometheus(binary: str, work: Path, targets: list[str]) -> tuple[subprocess.Popen, str]:
-    work.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    jobs = [{"job_name": "gateway", "metrics_path": "/stats/prometheus",
-             "static_configs": [{"targets": targets, "labels": {"pod": f"gateway-{i}"}}
-                                for i, _ in enumerate(targets)]}] if targets else []
-    (work / "prometheus.yml").write_text(json.dumps({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"}, "scrape_configs": jobs}))
-    process = subprocess.Popen(
-        [binary, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=open(work / "prometheus.log", "w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + PROMETHEUS_TIMEOUT_S
-    while True:
-        try:
-            if httpx.get(f"{url}/-/ready", timeout=5).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass  # still starting
-        assert time.monotonic() < deadline, f"Prometheus not ready after {PROMETHEUS_TIMEOUT_S}s"
-        time.sleep(0.2)
-
-
-def stop(process: subprocess.Popen):
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
 def test_prometheus_reads_the_same(counted_envoy, prometheus_binary, tmp_path):
     envoy, expected = counted_envoy
     target = envoy.admin_url.removeprefix("http://")
-    scraping, url = start_prometheus(prometheus_binary, tmp_path / "scraping", [target])
-    empty, empty_url = start_prometheus(prometheus_binary, tmp_path / "empty", [])
+    scraping, url = prometheus.start(prometheus_binary, tmp_path / "scraping", {target: {"pod": "gateway-0"}})
+    empty, empty_url = prometheus.start(prometheus_binary, tmp_path / "empty", {})
     try:
         fails_with_one_line(status("--prometheus", empty_url), "no canary_tagger_ series")
         # Until the first scrape Prometheus has no series of ours: asked again until then.
@@ -186,5 +145,5 @@ def test_prometheus_reads_the_same(counted_envoy, prometheus_binary, tmp_path):
         assert {v: row["requests"] for v, row in report["versions"].items()} == {"v1": 0, "v2": 0, "v3": 0}
         assert report["ramps"] == expected["ramps"]
     finally:
-        stop(scraping)
-        stop(empty)
+        prometheus.stop(scraping)
+        prometheus.stop(empty)

@@ -325,6 +325,16 @@ class GatewayUnderTest(EnvoyUnderTest):
         return self.config_path
 
 
+def start_gateway(config: dict, first_hop, options: dict, work_dir: Path) -> GatewayUnderTest:
+    """The gateway Envoy in front of `first_hop` (a sidecar or waypoint replica), started,
+    with the module and log level of `options`, its files under work_dir/gateway."""
+    (work_dir / "gateway").mkdir(parents=True, exist_ok=True)
+    gateway = GatewayUnderTest(config, first_hop, wasm_path=options["wasm_path"],
+                               log_level=options["log_level"], work_dir=work_dir / "gateway")
+    gateway.start()
+    return gateway
+
+
 class MeshUnderTest:
     """Gateway + sidecar(s) + apps, started and stopped together. `request()` goes to the
     gateway, as a client's would.
@@ -369,12 +379,8 @@ class MeshUnderTest:
                 self.sidecars.insert(0, sidecar)
                 sidecar.start()
                 next_hop = sidecar.inbound_ports
-            (self.work_dir / "gateway").mkdir(parents=True, exist_ok=True)
-            self.gateway = GatewayUnderTest(self.gateway_config, self.sidecar,
-                                            wasm_path=self.options["wasm_path"],
-                                            log_level=self.options["log_level"],
-                                            work_dir=self.work_dir / "gateway")
-            self.gateway.start()
+            self.gateway = start_gateway(self.gateway_config, self.sidecar, self.options,
+                                         self.work_dir)
         except BaseException:
             self.stop()
             raise
@@ -426,12 +432,8 @@ class AmbientUnderTest:
                                                   peers={"b": self.replicas["b"].edge_port},
                                                   work_dir=self.work_dir / "a", **self.options)
             self.replicas["a"].start()
-            (self.work_dir / "gateway").mkdir(parents=True, exist_ok=True)
-            self.gateway = GatewayUnderTest(self.gateway_config, self.replicas["a"],
-                                            wasm_path=self.options["wasm_path"],
-                                            log_level=self.options["log_level"],
-                                            work_dir=self.work_dir / "gateway")
-            self.gateway.start()
+            self.gateway = start_gateway(self.gateway_config, self.replicas["a"], self.options,
+                                         self.work_dir)
         except BaseException:
             self.stop()
             raise
