@@ -205,7 +205,10 @@ def test_a_ramp_grows_second_by_second_and_two_gateways_agree(gateways):
     # Each second's share is the model's for the users asked in it (within the tick).
     for s, (on, total, fewest, most) in per_second.items():
         assert fewest <= on <= most, f"{s - model.start:+d}s: {on} of {total} on v2, model {fewest}..{most}"
-        if s <= model.start or s >= end + TICK_LAG_S:
+        # Exact where no tick can move a weight: before the start second and after the end.
+        # The start second itself is only bounded: its answers already passed the
+        # per-request check above, and a run saw 86 where the second's count said 88.
+        if s < model.start or s >= end + TICK_LAG_S:
             assert fewest == on == most, f"{s - model.start:+d}s: {on} of {total} on v2, model {most}"
     # The next two check the sampling, not an answer: they failed only with the test at
     # nice 10 beside four CPU hogs (over a second per request, or a configuration that took
