@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use canary_tagger::config::{Action, CompiledConfig, VersionId};
+use canary_tagger::config::{Action, CompiledConfig, Split, VersionId};
 use canary_tagger::effects::SetMode;
 use canary_tagger::engine::{
     self, DecidedBy, Decision, NormalizeCheck, Observer, RuleOutcome, SplitKey, StickyCheck,
@@ -83,37 +83,64 @@ pub fn explain(
         ClientIpSource::NotNeeded => engine::client_ip(config, request),
         source => (decision.client_ip, source),
     };
-    let rule_name = |index: usize| {
-        config
-            .rules
-            .get(index)
-            .map(|rule| rule.name.clone())
-            .unwrap_or_default()
-    };
-
     let decided_by = match decision.decided_by {
         DecidedBy::Rule(index) => DecidedByOut::Rule {
             index,
-            name: rule_name(index),
+            name: rule_name(config, index),
         },
         DecidedBy::Default => DecidedByOut::Default,
         DecidedBy::TrustedClientTag => DecidedByOut::TrustedClientTag,
     };
+    let (request_headers, request_headers_removed, response_headers) =
+        headers_out(config, request, &decision);
+    Explanation {
+        version: config.version_name(decision.version).to_string(),
+        decided_by,
+        rules: rule_steps(config, &trace),
+        split: split_out(config, &decision, &trace, at),
+        client_ip: client_ip.map(|ip| ip.to_string()),
+        client_ip_source,
+        client_tag: client_tag_out(config, request, &decision, &trace, client_ip),
+        client_baggage: decision.client_baggage,
+        normalized: normalized_out(config, request, &trace),
+        request_headers,
+        request_headers_removed,
+        response_headers,
+        sticky_id: decision.sticky_id.map(|id| id.as_str().to_string()),
+    }
+}
 
-    let rules = trace
+fn rule_name(config: &CompiledConfig, index: usize) -> String {
+    config
+        .rules
+        .get(index)
+        .map(|rule| rule.name.clone())
+        .unwrap_or_default()
+}
+
+/// The rules evaluated, in order, and why a matched one found no version.
+fn rule_steps(config: &CompiledConfig, trace: &Trace) -> Vec<RuleStep> {
+    trace
         .rules
         .iter()
         .map(|&(index, result)| RuleStep {
             index,
-            name: rule_name(index),
+            name: rule_name(config, index),
             result,
             note: (result == RuleOutcome::NoVersion)
-                .then(|| no_version_note(config, &trace, index))
+                .then(|| no_version_note(config, trace, index))
                 .flatten(),
         })
-        .collect();
+        .collect()
+}
 
-    let normalized = trace
+/// The `normalize` entries that rewrote their header: the client's values and the default.
+fn normalized_out(
+    config: &CompiledConfig,
+    request: &OwnedRequest,
+    trace: &Trace,
+) -> Vec<NormalizedOut> {
+    trace
         .normalized
         .iter()
         .filter_map(|&index| {
@@ -125,8 +152,16 @@ pub fn explain(
                 to: entry.default.clone(),
             })
         })
-        .collect();
+        .collect()
+}
 
+/// The decision's header effects: request headers set, request headers removed, response
+/// headers added.
+fn headers_out(
+    config: &CompiledConfig,
+    request: &OwnedRequest,
+    decision: &Decision,
+) -> (Vec<HeaderOut>, Vec<String>, Vec<HeaderOut>) {
     let (removed, set): (Vec<_>, Vec<_>) = decision
         .request_effects(config, request)
         .partition(|effect| effect.mode == SetMode::Remove);
@@ -148,22 +183,7 @@ pub fn explain(
             value: text(&effect.value()),
         })
         .collect();
-
-    Explanation {
-        version: config.version_name(decision.version).to_string(),
-        decided_by,
-        rules,
-        split: split_out(config, &decision, &trace, at),
-        client_ip: client_ip.map(|ip| ip.to_string()),
-        client_ip_source,
-        client_tag: client_tag_out(config, request, &decision, &trace, client_ip),
-        client_baggage: decision.client_baggage,
-        normalized,
-        request_headers,
-        request_headers_removed,
-        response_headers,
-        sticky_id: decision.sticky_id.map(|id| id.as_str().to_string()),
-    }
+    (request_headers, request_headers_removed, response_headers)
 }
 
 /// Why `rules[index]`, a `version_from` rule that matched, found no version.
@@ -194,13 +214,40 @@ fn split_out(
     let Action::Split(split) = &config.rules.get(index)?.action else {
         return None;
     };
+    let (key_kind, key, key_index) = key_out(config, split, outcome.key);
+    Some(SplitOut {
+        key_kind,
+        key,
+        key_index,
+        value: trace
+            .split
+            .as_ref()
+            .and_then(|(_, hashed)| hashed.as_deref())
+            .map(text),
+        salt: split.salt.clone(),
+        bucket: outcome.bucket,
+        ranges: ranges_out(config, split),
+        sticky_cookie: trace
+            .sticky_cookie
+            .as_ref()
+            .map(|(value, check)| sticky_cookie_out(config, value, *check)),
+        ramp: ramp_out(config, split, at),
+    })
+}
+
+/// What the split hashed: the kind of key, its source and its index into `split.key`.
+fn key_out(
+    config: &CompiledConfig,
+    split: &Split,
+    key: SplitKey,
+) -> (KeyKind, Option<String>, Option<usize>) {
     let sticky_cookie = || {
         config
             .sticky_cookie
             .as_ref()
             .map(|sticky| format!("cookie:{}", sticky.name))
     };
-    let (key_kind, key, key_index) = match outcome.key {
+    match key {
         SplitKey::StickyCookie => (KeyKind::StickyCookie, sticky_cookie(), None),
         SplitKey::Key(key_index) => (
             KeyKind::Key,
@@ -209,7 +256,11 @@ fn split_out(
         ),
         SplitKey::NewStickyId => (KeyKind::NewStickyId, sticky_cookie(), None),
         SplitKey::Random => (KeyKind::Random, None, None),
-    };
+    }
+}
+
+/// Each version's buckets, first and last inclusive (a version with none left out).
+fn ranges_out(config: &CompiledConfig, split: &Split) -> Vec<RangeOut> {
     let mut start = 0u16;
     let mut ranges = Vec::new();
     for (end, version) in split.ranges() {
@@ -222,44 +273,33 @@ fn split_out(
         }
         start = end;
     }
-    Some(SplitOut {
-        key_kind,
-        key,
-        key_index,
-        value: trace
-            .split
-            .as_ref()
-            .and_then(|(_, hashed)| hashed.as_deref())
-            .map(text),
-        salt: split.salt.clone(),
-        bucket: outcome.bucket,
-        ranges,
-        sticky_cookie: trace.sticky_cookie.as_ref().map(|(value, check)| {
-            let keys = config
-                .sticky_cookie
-                .as_ref()
-                .and_then(|s| s.signing.as_ref());
-            let (status, key_id, reason) = match *check {
-                StickyCheck::AsSent => (StickyStatus::AsSent, None, None),
-                StickyCheck::Verified { key } => (
-                    StickyStatus::Verified,
-                    keys.and_then(|keys| keys.kids().nth(key))
-                        .map(str::to_string),
-                    None,
-                ),
-                StickyCheck::Rejected(rejection) => {
-                    (StickyStatus::Rejected, None, Some(rejection.as_str()))
-                }
-            };
-            StickyCookieOut {
-                value: text(value),
-                status,
-                key_id,
-                reason,
-            }
-        }),
-        ramp: ramp_out(config, split, at),
-    })
+    ranges
+}
+
+/// How the split judged the sticky cookie the request carried.
+fn sticky_cookie_out(config: &CompiledConfig, value: &[u8], check: StickyCheck) -> StickyCookieOut {
+    let keys = config
+        .sticky_cookie
+        .as_ref()
+        .and_then(|s| s.signing.as_ref());
+    let (status, key_id, reason) = match check {
+        StickyCheck::AsSent => (StickyStatus::AsSent, None, None),
+        StickyCheck::Verified { key } => (
+            StickyStatus::Verified,
+            keys.and_then(|keys| keys.kids().nth(key))
+                .map(str::to_string),
+            None,
+        ),
+        StickyCheck::Rejected(rejection) => {
+            (StickyStatus::Rejected, None, Some(rejection.as_str()))
+        }
+    };
+    StickyCookieOut {
+        value: text(value),
+        status,
+        key_id,
+        reason,
+    }
 }
 
 fn client_tag_out(
