@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::dto::{
     ActionDto, ClientIpDto, ClientIpFrom, ConditionDto, ConditionKind, ModeDto, NormalizeDto,
-    OperatorDto, PluginConfigDto, RampDto, RestoreSourceDto, RuleDto, SplitDto,
+    OperatorDto, PluginConfigDto, RampDto, RestoreSourceDto, RuleDto, SplitDto, StickyCookieDto,
 };
 use super::error::{ConfigError, ConfigErrors, ErrorKind, JsonPath, ListOf, SigningKeysProblem};
 use super::{
@@ -125,29 +125,7 @@ impl TryFrom<(PluginConfigDto, &dyn Environment)> for CompiledConfig {
             known.version(&dto.default_version, &default_path, &mut errors)
         };
 
-        let client_ip = match &dto.client_ip {
-            None => ClientIpMode::Peer,
-            Some(ClientIpDto {
-                from: ClientIpFrom::Peer,
-                trusted_hops: Some(_),
-            }) => {
-                errors.add(
-                    root.key("client_ip").key("trusted_hops"),
-                    ErrorKind::TrustedHopsWithoutXff,
-                );
-                ClientIpMode::Peer
-            }
-            Some(ClientIpDto {
-                from: ClientIpFrom::Peer,
-                trusted_hops: None,
-            }) => ClientIpMode::Peer,
-            Some(ClientIpDto {
-                from: ClientIpFrom::Xff,
-                trusted_hops,
-            }) => ClientIpMode::ForwardedFor {
-                trusted_hops: trusted_hops.unwrap_or(0),
-            },
-        };
+        let client_ip = compile_client_ip(dto.client_ip.as_ref(), &root, &mut errors);
 
         let mode = compile_mode(&dto, &root, &mut errors);
 
@@ -157,66 +135,25 @@ impl TryFrom<(PluginConfigDto, &dyn Environment)> for CompiledConfig {
             &mut errors,
         );
 
-        let normalize_path = root.key("normalize");
-        let normalize_entries = dto.normalize.as_deref().unwrap_or_default();
-        if normalize_entries.len() > MAX_NORMALIZE {
-            errors.add(
-                normalize_path.clone(),
-                ErrorKind::TooManyNormalize(normalize_entries.len()),
-            );
-        }
-        let normalize = normalize_entries
-            .iter()
-            .enumerate()
-            .map(|(i, entry)| {
-                compile_normalize(entry, &normalize_path.index(i), &known, &mut errors)
-            })
-            .collect();
+        let normalize = compile_normalize_list(
+            dto.normalize.as_deref().unwrap_or_default(),
+            &root.key("normalize"),
+            &known,
+            &mut errors,
+        );
 
-        let mut rule_names = HashSet::new();
-        let rules = dto
-            .rules
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, rule)| {
-                let path = root.key("rules").index(i);
-                if !rule.name.is_empty() && !rule_names.insert(rule.name.clone()) {
-                    errors.add(
-                        path.key("name"),
-                        ErrorKind::DuplicateRuleName(rule.name.clone()),
-                    );
-                }
-                compile_rule(rule, &path, &known, &mut errors)
-            })
-            .collect();
+        let rules = compile_rules(
+            dto.rules.as_deref().unwrap_or_default(),
+            &root,
+            &known,
+            &mut errors,
+        );
 
         let sticky_path = root.key("sticky_cookie");
-        let sticky_cookie = dto.sticky_cookie.as_ref().map(|sticky| {
-            if sticky.name.is_empty() {
-                errors.add(sticky_path.key("name"), ErrorKind::Empty);
-            } else if !http::is_token(&sticky.name) {
-                errors.add(
-                    sticky_path.key("name"),
-                    ErrorKind::InvalidCookieName(sticky.name.clone()),
-                );
-            }
-            let max_age_s = sticky.max_age_s.unwrap_or(DEFAULT_STICKY_MAX_AGE_S);
-            if max_age_s == 0 {
-                errors.add(sticky_path.key("max_age_s"), ErrorKind::ZeroMaxAge);
-            }
-            let signing = sticky.signing.as_ref().and_then(|signing| {
-                let path = sticky_path.key("signing").key("keys_env");
-                signing_keys(&signing.keys_env, environment, &path, &mut errors)
-            });
-            StickyCookie {
-                name: sticky.name.clone(),
-                max_age_s,
-                secure: sticky.secure.unwrap_or(false),
-                signing,
-            }
-        });
+        let sticky_cookie = dto
+            .sticky_cookie
+            .as_ref()
+            .map(|sticky| compile_sticky_cookie(sticky, &sticky_path, environment, &mut errors));
 
         let response_header = dto
             .response_header
@@ -241,6 +178,109 @@ impl TryFrom<(PluginConfigDto, &dyn Environment)> for CompiledConfig {
             }),
             _ => Err(ConfigErrors(errors.0)),
         }
+    }
+}
+
+/// `client_ip`: the peer address, or `x-forwarded-for` with its trusted hops.
+fn compile_client_ip(
+    client_ip: Option<&ClientIpDto>,
+    root: &JsonPath,
+    errors: &mut Errors,
+) -> ClientIpMode {
+    match client_ip {
+        None => ClientIpMode::Peer,
+        Some(ClientIpDto {
+            from: ClientIpFrom::Peer,
+            trusted_hops: Some(_),
+        }) => {
+            errors.add(
+                root.key("client_ip").key("trusted_hops"),
+                ErrorKind::TrustedHopsWithoutXff,
+            );
+            ClientIpMode::Peer
+        }
+        Some(ClientIpDto {
+            from: ClientIpFrom::Peer,
+            trusted_hops: None,
+        }) => ClientIpMode::Peer,
+        Some(ClientIpDto {
+            from: ClientIpFrom::Xff,
+            trusted_hops,
+        }) => ClientIpMode::ForwardedFor {
+            trusted_hops: trusted_hops.unwrap_or(0),
+        },
+    }
+}
+
+/// `normalize`: at most [`MAX_NORMALIZE`] entries, each compiled.
+fn compile_normalize_list(
+    entries: &[NormalizeDto],
+    path: &JsonPath,
+    known: &Known,
+    errors: &mut Errors,
+) -> Vec<Normalize> {
+    if entries.len() > MAX_NORMALIZE {
+        errors.add(path.clone(), ErrorKind::TooManyNormalize(entries.len()));
+    }
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| compile_normalize(entry, &path.index(i), known, errors))
+        .collect()
+}
+
+/// `rules`, in order, each name given only once.
+fn compile_rules(
+    rules: &[RuleDto],
+    root: &JsonPath,
+    known: &Known,
+    errors: &mut Errors,
+) -> Vec<Rule> {
+    let mut rule_names = HashSet::new();
+    rules
+        .iter()
+        .enumerate()
+        .filter_map(|(i, rule)| {
+            let path = root.key("rules").index(i);
+            if !rule.name.is_empty() && !rule_names.insert(rule.name.clone()) {
+                errors.add(
+                    path.key("name"),
+                    ErrorKind::DuplicateRuleName(rule.name.clone()),
+                );
+            }
+            compile_rule(rule, &path, known, errors)
+        })
+        .collect()
+}
+
+/// `sticky_cookie`: its name, lifetime and signing keys.
+fn compile_sticky_cookie(
+    sticky: &StickyCookieDto,
+    sticky_path: &JsonPath,
+    environment: &dyn Environment,
+    errors: &mut Errors,
+) -> StickyCookie {
+    if sticky.name.is_empty() {
+        errors.add(sticky_path.key("name"), ErrorKind::Empty);
+    } else if !http::is_token(&sticky.name) {
+        errors.add(
+            sticky_path.key("name"),
+            ErrorKind::InvalidCookieName(sticky.name.clone()),
+        );
+    }
+    let max_age_s = sticky.max_age_s.unwrap_or(DEFAULT_STICKY_MAX_AGE_S);
+    if max_age_s == 0 {
+        errors.add(sticky_path.key("max_age_s"), ErrorKind::ZeroMaxAge);
+    }
+    let signing = sticky.signing.as_ref().and_then(|signing| {
+        let path = sticky_path.key("signing").key("keys_env");
+        signing_keys(&signing.keys_env, environment, &path, errors)
+    });
+    StickyCookie {
+        name: sticky.name.clone(),
+        max_age_s,
+        secure: sticky.secure.unwrap_or(false),
+        signing,
     }
 }
 
