@@ -110,21 +110,7 @@ pub(super) fn compile_condition(
     let (kind_name, kind) = exactly_one(None, &ConditionDto::KINDS, c.kinds())
         .map_err(|kind| errors.add(path.clone(), kind))
         .ok()?;
-    let takes_operator = matches!(
-        kind,
-        ConditionKind::Header(_) | ConditionKind::Cookie(_) | ConditionKind::Query(_)
-    );
-    if !takes_operator {
-        let given = ConditionDto::OPERATORS.iter().zip(c.operators());
-        if let Some((first, _)) = given.into_iter().find(|(_, op)| op.is_some()) {
-            errors.add(path.key(first), ErrorKind::OperatorsDoNotApply(kind_name));
-            return None;
-        }
-        if c.ignore_case.is_some() {
-            errors.add(path.key("ignore_case"), ErrorKind::DoesNotApply(kind_name));
-            return None;
-        }
-    }
+    reject_operators(c, path, kind_name, &kind, errors)?;
     let field_path = path.key(kind_name);
     match kind {
         ConditionKind::Header(name) => {
@@ -132,31 +118,19 @@ pub(super) fn compile_condition(
             if name == known.tag_header {
                 errors.add(field_path, ErrorKind::MatchesTagHeader);
             }
-            let op = compile_operator(c, path, errors)?;
-            Some(Condition::Value {
-                source: ValueSource::Header(name),
-                op,
-            })
+            value_condition(c, path, ValueSource::Header(name), errors)
         }
         ConditionKind::Cookie(name) => {
             if !http::is_token(name) {
                 errors.add(field_path, ErrorKind::InvalidCookieName(name.to_string()));
             }
-            let op = compile_operator(c, path, errors)?;
-            Some(Condition::Value {
-                source: ValueSource::Cookie(name.to_string()),
-                op,
-            })
+            value_condition(c, path, ValueSource::Cookie(name.to_string()), errors)
         }
         ConditionKind::Query(name) => {
             if name.is_empty() {
                 errors.add(field_path, ErrorKind::EmptyQueryName);
             }
-            let op = compile_operator(c, path, errors)?;
-            Some(Condition::Value {
-                source: ValueSource::Query(name.to_string()),
-                op,
-            })
+            value_condition(c, path, ValueSource::Query(name.to_string()), errors)
         }
         ConditionKind::SourceIp(ranges) => {
             if ranges.is_empty() {
@@ -188,6 +162,44 @@ pub(super) fn compile_condition(
             Some(Condition::Not(Box::new(inner)))
         }
     }
+}
+
+/// A kind that reads no value (`source_ip`, `all`, `any`, `not`) takes no operator and no
+/// `ignore_case`: `None` (with the error recorded) when `c` gives one.
+fn reject_operators(
+    c: &ConditionDto,
+    path: &JsonPath,
+    kind_name: &'static str,
+    kind: &ConditionKind,
+    errors: &mut Errors,
+) -> Option<()> {
+    let takes_operator = matches!(
+        kind,
+        ConditionKind::Header(_) | ConditionKind::Cookie(_) | ConditionKind::Query(_)
+    );
+    if !takes_operator {
+        let given = ConditionDto::OPERATORS.iter().zip(c.operators());
+        if let Some((first, _)) = given.into_iter().find(|(_, op)| op.is_some()) {
+            errors.add(path.key(first), ErrorKind::OperatorsDoNotApply(kind_name));
+            return None;
+        }
+        if c.ignore_case.is_some() {
+            errors.add(path.key("ignore_case"), ErrorKind::DoesNotApply(kind_name));
+            return None;
+        }
+    }
+    Some(())
+}
+
+/// A header, cookie or query condition: `source` compared by `c`'s operator.
+fn value_condition(
+    c: &ConditionDto,
+    path: &JsonPath,
+    source: ValueSource,
+    errors: &mut Errors,
+) -> Option<Condition> {
+    let op = compile_operator(c, path, errors)?;
+    Some(Condition::Value { source, op })
 }
 
 /// The items of an `all` or `any` list.
