@@ -292,28 +292,7 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
             };
             for config in &found {
                 match compile(file, config) {
-                    Ok(compiled) => match compiled.sidecar() {
-                        None => {
-                            print(&format!(
-                                "{}: ok ({} versions, {} rules)\n",
-                                config.location(file),
-                                compiled.versions().len(),
-                                compiled.rules.len()
-                            ))?;
-                            print(&ramp_schedules(&compiled))?;
-                        }
-                        Some(sidecar) => print(&format!(
-                            "{}: ok (sidecar, {} versions, restore {})\n",
-                            config.location(file),
-                            compiled.versions().len(),
-                            sidecar
-                                .restore
-                                .iter()
-                                .map(|source| source.name())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))?,
-                    },
+                    Ok(compiled) => print_accepted(&config.location(file), &compiled)?,
                     Err(lines) => {
                         for line in lines {
                             error_line(&line);
@@ -324,6 +303,34 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
             }
         }
         Ok(status)
+    }
+
+    /// `validate`'s word on an accepted configuration: its versions and rules (and each
+    /// ramp), or a sidecar's restore sources.
+    fn print_accepted(location: &str, compiled: &CompiledConfig) -> Result<(), Failure> {
+        match compiled.sidecar() {
+            None => {
+                print(&format!(
+                    "{}: ok ({} versions, {} rules)\n",
+                    location,
+                    compiled.versions().len(),
+                    compiled.rules.len()
+                ))?;
+                print(&ramp_schedules(compiled))?;
+            }
+            Some(sidecar) => print(&format!(
+                "{}: ok (sidecar, {} versions, restore {})\n",
+                location,
+                compiled.versions().len(),
+                sidecar
+                    .restore
+                    .iter()
+                    .map(|source| source.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))?,
+        }
+        Ok(())
     }
 
     /// A line per ramped split: its schedule and where it is now.

@@ -202,6 +202,17 @@ pub fn explain(
         }
         return explained;
     }
+    restored(config, request, flags, explained)
+}
+
+/// An outbound call, or a waypoint's request without a known tag: the version restored,
+/// each source consulted, and the headers set.
+fn restored(
+    config: &CompiledConfig,
+    request: &OwnedRequest,
+    flags: &SidecarFlags,
+    mut explained: SidecarExplanation,
+) -> SidecarExplanation {
     let table = GivenTable::new(config, &flags.remembered);
     let mut steps = Steps::default();
     let restore = sidecar::restore_observed(config, request, &table, &mut steps);
