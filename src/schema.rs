@@ -800,26 +800,38 @@ pub fn compile_reporting_all(
         errors.insert(0, first);
     }
     if all_prunable {
-        if let Ok(pruned_json) = serde_json::to_vec(&pruned) {
-            match config::parse_dto(&pruned_json) {
-                Ok(dto) => {
-                    if let Err(more) = config::compile(dto, environment) {
-                        errors.extend(
-                            more.0
-                                .into_iter()
-                                .filter(|e| !pruned_parents.contains(&e.path)),
-                        );
-                    }
-                }
-                Err(more) => {
-                    if !errors.iter().any(|e| e.path == more.path) {
-                        errors.push(more);
-                    }
-                }
+        add_semantic_errors(&pruned, &pruned_parents, environment, &mut errors);
+    }
+    Err(ConfigErrors(errors))
+}
+
+/// The compiler's errors for the document without its pruned fields, except those about
+/// the objects the pruned fields were in (they follow from the errors already reported).
+fn add_semantic_errors(
+    pruned: &Value,
+    pruned_parents: &[JsonPath],
+    environment: &dyn Environment,
+    errors: &mut Vec<ConfigError>,
+) {
+    let Ok(pruned_json) = serde_json::to_vec(pruned) else {
+        return;
+    };
+    match config::parse_dto(&pruned_json) {
+        Ok(dto) => {
+            if let Err(more) = config::compile(dto, environment) {
+                errors.extend(
+                    more.0
+                        .into_iter()
+                        .filter(|e| !pruned_parents.contains(&e.path)),
+                );
+            }
+        }
+        Err(more) => {
+            if !errors.iter().any(|e| e.path == more.path) {
+                errors.push(more);
             }
         }
     }
-    Err(ConfigErrors(errors))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1110,69 +1122,9 @@ impl<'s> Validator<'s> {
             }
         }
         match value {
-            Value::String(text) => {
-                let length = text.chars().count();
-                if let Some(min) = schema.get("minLength").and_then(Value::as_u64) {
-                    if u64::try_from(length).unwrap_or(u64::MAX) < min {
-                        report(SchemaKeyword::TooShort(min));
-                    }
-                }
-                if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
-                    if u64::try_from(length).unwrap_or(u64::MAX) > max {
-                        report(SchemaKeyword::TooLong(max));
-                    }
-                }
-                if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
-                    match regex::Regex::new(pattern) {
-                        Ok(regex) if !regex.is_match(text) => {
-                            report(SchemaKeyword::PatternMismatch {
-                                text: text.clone(),
-                                pattern: pattern.to_string(),
-                            });
-                        }
-                        Ok(_) => {}
-                        Err(error) => report(SchemaKeyword::InvalidSchemaPattern {
-                            pattern: pattern.to_string(),
-                            error: error.to_string(),
-                        }),
-                    }
-                }
-            }
-            Value::Number(number) => {
-                let n = number.as_f64().unwrap_or(f64::NAN);
-                if let Some(minimum) = schema.get("minimum").and_then(Value::as_f64) {
-                    if n < minimum || n.is_nan() {
-                        let value = number.clone();
-                        report(SchemaKeyword::BelowMinimum { value, minimum });
-                    }
-                }
-                if let Some(maximum) = schema.get("maximum").and_then(Value::as_f64) {
-                    if n > maximum || n.is_nan() {
-                        let value = number.clone();
-                        report(SchemaKeyword::AboveMaximum { value, maximum });
-                    }
-                }
-            }
-            Value::Array(items) => {
-                if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
-                    if u64::try_from(items.len()).unwrap_or(u64::MAX) < min {
-                        report(SchemaKeyword::TooFewItems(min));
-                    }
-                }
-                if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
-                    if u64::try_from(items.len()).unwrap_or(u64::MAX) > max {
-                        report(SchemaKeyword::TooManyItems(max));
-                    }
-                }
-                if schema.get("uniqueItems") == Some(&Value::Bool(true)) {
-                    for (i, item) in items.iter().enumerate() {
-                        if items.iter().take(i).any(|earlier| earlier == item) {
-                            let item = item.to_string();
-                            report(SchemaKeyword::ListedTwice { index: i, item });
-                        }
-                    }
-                }
-            }
+            Value::String(text) => string_keywords(schema, text, &mut report),
+            Value::Number(number) => number_keywords(schema, number, &mut report),
+            Value::Array(items) => array_keywords(schema, items, &mut report),
             _ => {}
         }
         self.check_applicators(schema, value, location, findings);
@@ -1230,6 +1182,87 @@ impl<'s> Validator<'s> {
             };
             if let Some(branch) = branch {
                 self.check(branch, value, location, findings);
+            }
+        }
+    }
+}
+
+/// `minLength`, `maxLength` and `pattern` of a string.
+fn string_keywords(
+    schema: &Map<String, Value>,
+    text: &str,
+    report: &mut impl FnMut(SchemaKeyword),
+) {
+    let length = text.chars().count();
+    if let Some(min) = schema.get("minLength").and_then(Value::as_u64) {
+        if u64::try_from(length).unwrap_or(u64::MAX) < min {
+            report(SchemaKeyword::TooShort(min));
+        }
+    }
+    if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
+        if u64::try_from(length).unwrap_or(u64::MAX) > max {
+            report(SchemaKeyword::TooLong(max));
+        }
+    }
+    if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
+        match regex::Regex::new(pattern) {
+            Ok(regex) if !regex.is_match(text) => {
+                report(SchemaKeyword::PatternMismatch {
+                    text: text.to_string(),
+                    pattern: pattern.to_string(),
+                });
+            }
+            Ok(_) => {}
+            Err(error) => report(SchemaKeyword::InvalidSchemaPattern {
+                pattern: pattern.to_string(),
+                error: error.to_string(),
+            }),
+        }
+    }
+}
+
+/// `minimum` and `maximum` of a number.
+fn number_keywords(
+    schema: &Map<String, Value>,
+    number: &serde_json::Number,
+    report: &mut impl FnMut(SchemaKeyword),
+) {
+    let n = number.as_f64().unwrap_or(f64::NAN);
+    if let Some(minimum) = schema.get("minimum").and_then(Value::as_f64) {
+        if n < minimum || n.is_nan() {
+            let value = number.clone();
+            report(SchemaKeyword::BelowMinimum { value, minimum });
+        }
+    }
+    if let Some(maximum) = schema.get("maximum").and_then(Value::as_f64) {
+        if n > maximum || n.is_nan() {
+            let value = number.clone();
+            report(SchemaKeyword::AboveMaximum { value, maximum });
+        }
+    }
+}
+
+/// `minItems`, `maxItems` and `uniqueItems` of an array.
+fn array_keywords(
+    schema: &Map<String, Value>,
+    items: &[Value],
+    report: &mut impl FnMut(SchemaKeyword),
+) {
+    if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
+        if u64::try_from(items.len()).unwrap_or(u64::MAX) < min {
+            report(SchemaKeyword::TooFewItems(min));
+        }
+    }
+    if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
+        if u64::try_from(items.len()).unwrap_or(u64::MAX) > max {
+            report(SchemaKeyword::TooManyItems(max));
+        }
+    }
+    if schema.get("uniqueItems") == Some(&Value::Bool(true)) {
+        for (i, item) in items.iter().enumerate() {
+            if items.iter().take(i).any(|earlier| earlier == item) {
+                let item = item.to_string();
+                report(SchemaKeyword::ListedTwice { index: i, item });
             }
         }
     }

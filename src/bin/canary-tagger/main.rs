@@ -12,8 +12,6 @@ mod args;
 #[cfg(not(target_arch = "wasm32"))]
 mod explain;
 #[cfg(not(target_arch = "wasm32"))]
-mod explain_sidecar;
-#[cfg(not(target_arch = "wasm32"))]
 mod input;
 #[cfg(not(target_arch = "wasm32"))]
 mod render;
@@ -47,7 +45,6 @@ mod cli {
         UsageError, ValidateArgs, WatchArgs,
     };
     use crate::explain;
-    use crate::explain_sidecar;
     use crate::input::{self, Found, LoadError};
     use crate::render;
     use crate::render_gateway_api;
@@ -295,28 +292,7 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
             };
             for config in &found {
                 match compile(file, config) {
-                    Ok(compiled) => match compiled.sidecar() {
-                        None => {
-                            print(&format!(
-                                "{}: ok ({} versions, {} rules)\n",
-                                config.location(file),
-                                compiled.versions().len(),
-                                compiled.rules.len()
-                            ))?;
-                            print(&ramp_schedules(&compiled))?;
-                        }
-                        Some(sidecar) => print(&format!(
-                            "{}: ok (sidecar, {} versions, restore {})\n",
-                            config.location(file),
-                            compiled.versions().len(),
-                            sidecar
-                                .restore
-                                .iter()
-                                .map(|source| source.name())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))?,
-                    },
+                    Ok(compiled) => print_accepted(&config.location(file), &compiled)?,
                     Err(lines) => {
                         for line in lines {
                             error_line(&line);
@@ -327,6 +303,34 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
             }
         }
         Ok(status)
+    }
+
+    /// `validate`'s word on an accepted configuration: its versions and rules (and each
+    /// ramp), or a sidecar's restore sources.
+    fn print_accepted(location: &str, compiled: &CompiledConfig) -> Result<(), Failure> {
+        match compiled.sidecar() {
+            None => {
+                print(&format!(
+                    "{}: ok ({} versions, {} rules)\n",
+                    location,
+                    compiled.versions().len(),
+                    compiled.rules.len()
+                ))?;
+                print(&ramp_schedules(compiled))?;
+            }
+            Some(sidecar) => print(&format!(
+                "{}: ok (sidecar, {} versions, restore {})\n",
+                location,
+                compiled.versions().len(),
+                sidecar
+                    .restore
+                    .iter()
+                    .map(|source| source.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))?,
+        }
+        Ok(())
     }
 
     /// A line per ramped split: its schedule and where it is now.
@@ -384,7 +388,7 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
         // Flags first: a typo in a flag is reported before the file is read.
         let (request, seed) = explain::request_from(&parsed)?;
         let at = explain::at_from(&parsed)?;
-        let sidecar_flags = explain_sidecar::flags_from(&parsed)?;
+        let sidecar_flags = explain::sidecar::flags_from(&parsed)?;
         let (_, config) = single_config("explain", &parsed.files)?;
         if config.sidecar().is_some() {
             let waypoint = matches!(config.mode, Mode::Waypoint(_));
@@ -397,13 +401,13 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
                 )),
                 (direction, _) => direction,
             };
-            let explained = explain_sidecar::explain(&config, &request, &sidecar_flags, direction);
+            let explained = explain::sidecar::explain(&config, &request, &sidecar_flags, direction);
             if parsed.json {
                 let json = serde_json::to_string_pretty(&explained)
                     .map_err(|error| Failure::Usage(format!("cannot write JSON: {error}")))?;
                 print(&format!("{json}\n"))?;
             } else {
-                print(&explain_sidecar::render_text(&config, &explained))?;
+                print(&explain::sidecar::render_text(&config, &explained))?;
             }
             return Ok(0);
         }

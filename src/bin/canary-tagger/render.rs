@@ -245,55 +245,9 @@ struct Subset {
 
 /// The YAML (two documents), or why the versions cannot become subsets.
 pub fn render(config: &CompiledConfig, target: &Target, source: &str) -> Result<String, String> {
-    let mut subsets: Vec<(String, String)> = Vec::new();
-    for version in config.versions() {
-        let subset = subset_name(version);
-        if !is_dns_label(&subset) {
-            return Err(format!(
-                "version {version:?} cannot be a DestinationRule subset name (a DNS label: a-z 0-9 -)"
-            ));
-        }
-        if !is_label_value(version) {
-            return Err(format!(
-                "version {version:?} cannot be a pod label value (alphanumeric at both ends)"
-            ));
-        }
-        if let Some((other, _)) = subsets.iter().find(|(_, s)| *s == subset) {
-            return Err(format!(
-                "versions {other:?} and {version:?} both become subset {subset:?}"
-            ));
-        }
-        subsets.push((version.to_string(), subset));
-    }
+    let subsets = subsets(config)?;
     let metadata = || Metadata::new(target.name.clone(), target.namespace.clone());
-    let destination = |subset: &str| RouteDestination {
-        destination: Destination {
-            host: target.service.clone(),
-            subset: subset.to_string(),
-        },
-    };
-    let default_version = config.version_name(config.default_version);
-    let mut http: Vec<HttpRoute> = subsets
-        .iter()
-        .map(|(version, subset)| HttpRoute {
-            name: format!("{}-{subset}", target.name),
-            matches: vec![RouteMatch {
-                headers: [(
-                    config.tag_header.clone(),
-                    ExactMatch {
-                        exact: version.clone(),
-                    },
-                )]
-                .into(),
-            }],
-            route: vec![destination(subset)],
-        })
-        .collect();
-    http.push(HttpRoute {
-        name: format!("{}-default", target.name),
-        matches: Vec::new(),
-        route: vec![destination(&subset_name(default_version))],
-    });
+    let http = http_routes(config, target, &subsets);
     let virtual_service = Resource {
         api_version: "networking.istio.io/v1",
         kind: "VirtualService",
@@ -324,6 +278,68 @@ pub fn render(config: &CompiledConfig, target: &Target, source: &str) -> Result<
     out.push_str("---\n");
     out.push_str(&yaml(&destination_rule)?);
     Ok(out)
+}
+
+/// Each version and its DestinationRule subset name, or why a version cannot be one.
+fn subsets(config: &CompiledConfig) -> Result<Vec<(String, String)>, String> {
+    let mut subsets: Vec<(String, String)> = Vec::new();
+    for version in config.versions() {
+        let subset = subset_name(version);
+        if !is_dns_label(&subset) {
+            return Err(format!(
+                "version {version:?} cannot be a DestinationRule subset name (a DNS label: a-z 0-9 -)"
+            ));
+        }
+        if !is_label_value(version) {
+            return Err(format!(
+                "version {version:?} cannot be a pod label value (alphanumeric at both ends)"
+            ));
+        }
+        if let Some((other, _)) = subsets.iter().find(|(_, s)| *s == subset) {
+            return Err(format!(
+                "versions {other:?} and {version:?} both become subset {subset:?}"
+            ));
+        }
+        subsets.push((version.to_string(), subset));
+    }
+    Ok(subsets)
+}
+
+/// A route per version, matching its tag, then the default version's route.
+fn http_routes(
+    config: &CompiledConfig,
+    target: &Target,
+    subsets: &[(String, String)],
+) -> Vec<HttpRoute> {
+    let destination = |subset: &str| RouteDestination {
+        destination: Destination {
+            host: target.service.clone(),
+            subset: subset.to_string(),
+        },
+    };
+    let default_version = config.version_name(config.default_version);
+    let mut http: Vec<HttpRoute> = subsets
+        .iter()
+        .map(|(version, subset)| HttpRoute {
+            name: format!("{}-{subset}", target.name),
+            matches: vec![RouteMatch {
+                headers: [(
+                    config.tag_header.clone(),
+                    ExactMatch {
+                        exact: version.clone(),
+                    },
+                )]
+                .into(),
+            }],
+            route: vec![destination(subset)],
+        })
+        .collect();
+    http.push(HttpRoute {
+        name: format!("{}-default", target.name),
+        matches: Vec::new(),
+        route: vec![destination(&subset_name(default_version))],
+    });
+    http
 }
 
 /// The comment that opens every rendering.

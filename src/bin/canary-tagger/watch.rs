@@ -14,7 +14,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Terminal;
 
 use crate::args::{UsageError, WatchArgs};
-use crate::status::{self, bar, Num, Options, Status};
+use crate::status::{self, bar, upstream_cells, Options, Status};
 use crate::status_source::{base_url, Snapshot, Source, SourceError};
 
 pub const HELP: &str = "\
@@ -340,14 +340,7 @@ fn upstream_lines(reading: &Reading, styles: &Styles) -> Vec<Line<'static>> {
             .as_ref()
             .and_then(|r| r.upstream.get(version))
             .map_or_else(|| "-".to_string(), |now| format!("{:.1}", now.requests.0));
-        let percent = if row.requests.0 > 0.0 {
-            format!("{:.1}%", row.errors_5xx.0 / row.requests.0 * 100.0)
-        } else {
-            "-".into()
-        };
-        let p99 = row
-            .p99_ms
-            .map_or_else(|| "-".to_string(), |Num(ms)| format!("{ms:.1} ms"));
+        let (percent, p99) = upstream_cells(row);
         let failing = row.errors_5xx.0 > 0.0;
         lines.push(Line::from(Span::styled(
             format!(

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use canary_tagger::config::{CompiledConfig, RestoreSource};
+use canary_tagger::config::{CompiledConfig, RestoreSource, Sidecar};
 use canary_tagger::request::{OwnedRequest, RequestView};
 use canary_tagger::sidecar::{
     self, Direction, Lookup, RestoreObserver, SourceOutcome, TraceHeader, TraceKey, TraceTable,
@@ -202,82 +202,29 @@ pub fn explain(
         }
         return explained;
     }
+    restored(config, request, flags, explained)
+}
+
+/// An outbound call, or a waypoint's request without a known tag: the version restored,
+/// each source consulted, and the headers set.
+fn restored(
+    config: &CompiledConfig,
+    request: &OwnedRequest,
+    flags: &SidecarFlags,
+    mut explained: SidecarExplanation,
+) -> SidecarExplanation {
     let table = GivenTable::new(config, &flags.remembered);
     let mut steps = Steps::default();
     let restore = sidecar::restore_observed(config, request, &table, &mut steps);
     explained.version = config.version_name(restore.version).to_string();
     explained.restored_by = Some(restore.from.name());
-    let tag_values: Vec<String> = request
-        .header_values(&config.tag_header)
-        .map(text)
-        .collect();
-    let baggage_value = sidecar::baggage_version(request.header_values("baggage")).map(text);
-    let tracestate_value =
-        trace_context::version_member(request.header_values(trace_context::TRACESTATE)).map(text);
     explained.sources = steps
         .sources
         .iter()
-        .map(|&(source, outcome)| {
-            let result = match outcome {
-                SourceOutcome::Absent => "absent",
-                SourceOutcome::NotAVersion => "not_a_version",
-                SourceOutcome::NotRemembered => "not_remembered",
-                SourceOutcome::Restored(_) => "restored",
-            };
-            let detail = match (source, outcome) {
-                (RestoreSource::Header, SourceOutcome::Absent) => {
-                    format!("no {} header", config.tag_header)
-                }
-                (RestoreSource::Header, _) => format!(
-                    "{}: {}",
-                    config.tag_header,
-                    tag_values
-                        .iter()
-                        .map(|v| format!("{v:?}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                (RestoreSource::Baggage, SourceOutcome::Absent) => {
-                    "no canary-version member in baggage".to_string()
-                }
-                (RestoreSource::Baggage, _) => format!(
-                    "canary-version={:?}",
-                    baggage_value.clone().unwrap_or_default()
-                ),
-                (RestoreSource::Tracestate, SourceOutcome::Absent) => {
-                    "no canary member in tracestate".to_string()
-                }
-                (RestoreSource::Tracestate, _) => {
-                    format!("canary={:?}", tracestate_value.clone().unwrap_or_default())
-                }
-                (RestoreSource::Trace, SourceOutcome::Absent) => {
-                    "no traceparent, x-b3-traceid or x-request-id with a well-formed id".to_string()
-                }
-                (RestoreSource::Trace, _) => steps
-                    .lookups
-                    .iter()
-                    .map(|(header, id, lookup)| {
-                        let found = match lookup {
-                            Lookup::NotRemembered => "not remembered".to_string(),
-                            Lookup::Expired => "remembered, but past ttl_s".to_string(),
-                            Lookup::NotAVersion => {
-                                "remembered as a version this configuration does not have"
-                                    .to_string()
-                            }
-                            Lookup::Remembered(v) => {
-                                format!("remembered as {}", config.version_name(*v))
-                            }
-                        };
-                        format!("{} {id}: {found}", header.name())
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            };
-            SourceOut {
-                source: source.name(),
-                result,
-                detail,
-            }
+        .map(|&(source, outcome)| SourceOut {
+            source: source.name(),
+            result: outcome_name(outcome),
+            detail: source_detail(config, request, &steps.lookups, source, outcome),
         })
         .collect();
     let consulted_trace = steps
@@ -304,6 +251,83 @@ pub fn explain(
     explained
 }
 
+fn outcome_name(outcome: SourceOutcome) -> &'static str {
+    match outcome {
+        SourceOutcome::Absent => "absent",
+        SourceOutcome::NotAVersion => "not_a_version",
+        SourceOutcome::NotRemembered => "not_remembered",
+        SourceOutcome::Restored(_) => "restored",
+    }
+}
+
+/// What a `restore` source found in the request (or, for `trace`, in the table).
+fn source_detail(
+    config: &CompiledConfig,
+    request: &OwnedRequest,
+    lookups: &[(TraceHeader, String, Lookup)],
+    source: RestoreSource,
+    outcome: SourceOutcome,
+) -> String {
+    match (source, outcome) {
+        (RestoreSource::Header, SourceOutcome::Absent) => {
+            format!("no {} header", config.tag_header)
+        }
+        (RestoreSource::Header, _) => format!(
+            "{}: {}",
+            config.tag_header,
+            request
+                .header_values(&config.tag_header)
+                .map(|v| format!("{:?}", text(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (RestoreSource::Baggage, SourceOutcome::Absent) => {
+            "no canary-version member in baggage".to_string()
+        }
+        (RestoreSource::Baggage, _) => format!(
+            "canary-version={:?}",
+            sidecar::baggage_version(request.header_values("baggage"))
+                .map(text)
+                .unwrap_or_default()
+        ),
+        (RestoreSource::Tracestate, SourceOutcome::Absent) => {
+            "no canary member in tracestate".to_string()
+        }
+        (RestoreSource::Tracestate, _) => format!(
+            "canary={:?}",
+            trace_context::version_member(request.header_values(trace_context::TRACESTATE))
+                .map(text)
+                .unwrap_or_default()
+        ),
+        (RestoreSource::Trace, SourceOutcome::Absent) => {
+            "no traceparent, x-b3-traceid or x-request-id with a well-formed id".to_string()
+        }
+        (RestoreSource::Trace, _) => trace_lookups_text(config, lookups),
+    }
+}
+
+/// `traceparent 4bf9...: remembered as v2; x-request-id abc: not remembered`.
+fn trace_lookups_text(
+    config: &CompiledConfig,
+    lookups: &[(TraceHeader, String, Lookup)],
+) -> String {
+    lookups
+        .iter()
+        .map(|(header, id, lookup)| {
+            let found = match lookup {
+                Lookup::NotRemembered => "not remembered".to_string(),
+                Lookup::Expired => "remembered, but past ttl_s".to_string(),
+                Lookup::NotAVersion => {
+                    "remembered as a version this configuration does not have".to_string()
+                }
+                Lookup::Remembered(v) => format!("remembered as {}", config.version_name(*v)),
+            };
+            format!("{} {id}: {found}", header.name())
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 pub fn render_text(config: &CompiledConfig, explained: &SidecarExplanation) -> String {
     let mut out = String::new();
     let mut line = |text: String| {
@@ -317,43 +341,61 @@ pub fn render_text(config: &CompiledConfig, explained: &SidecarExplanation) -> S
         && explained.restored_by == Some("header")
         && explained.sources.is_empty();
     if explained.direction == Some("inbound") || kept {
-        line(if kept {
-            "mode:        waypoint, a request with a known tag (kept)".into()
-        } else {
-            "mode:        sidecar, inbound request".into()
-        });
-        if explained.version.is_empty() {
-            line(format!(
-                "version:     none (no known {} tag: nothing is remembered)",
-                config.tag_header
-            ));
-        } else {
-            line(format!(
-                "version:     {} (the {} header)",
-                explained.version, config.tag_header
-            ));
-        }
-        let ids: Vec<String> = explained
-            .trace_ids
-            .iter()
-            .map(|(header, id)| format!("{header} {id}"))
-            .collect();
-        if explained.remembers {
-            line(format!(
-                "remembers:   {} under {} (trace_memory: {} entries, ttl_s {})",
-                explained.version,
-                ids.join(", "),
-                sidecar.trace_memory.entries,
-                sidecar.trace_memory.ttl_s
-            ));
-        } else if ids.is_empty() {
-            line("remembers:   nothing (no traceparent, x-b3-traceid or x-request-id; Envoy adds an x-request-id)".into());
-        } else {
-            line("remembers:   nothing".into());
-        }
-        line("request headers set: none (the request passes as it is)".into());
-        return out;
+        remembered_lines(&mut line, config, sidecar, explained, kept);
+    } else {
+        restored_lines(&mut line, explained);
     }
+    out
+}
+
+/// An inbound request, or a waypoint's with a known tag: what is remembered, under which ids.
+fn remembered_lines(
+    line: &mut impl FnMut(String),
+    config: &CompiledConfig,
+    sidecar: &Sidecar,
+    explained: &SidecarExplanation,
+    kept: bool,
+) {
+    line(if kept {
+        "mode:        waypoint, a request with a known tag (kept)".into()
+    } else {
+        "mode:        sidecar, inbound request".into()
+    });
+    if explained.version.is_empty() {
+        line(format!(
+            "version:     none (no known {} tag: nothing is remembered)",
+            config.tag_header
+        ));
+    } else {
+        line(format!(
+            "version:     {} (the {} header)",
+            explained.version, config.tag_header
+        ));
+    }
+    let ids: Vec<String> = explained
+        .trace_ids
+        .iter()
+        .map(|(header, id)| format!("{header} {id}"))
+        .collect();
+    if explained.remembers {
+        line(format!(
+            "remembers:   {} under {} (trace_memory: {} entries, ttl_s {})",
+            explained.version,
+            ids.join(", "),
+            sidecar.trace_memory.entries,
+            sidecar.trace_memory.ttl_s
+        ));
+    } else if ids.is_empty() {
+        line("remembers:   nothing (no traceparent, x-b3-traceid or x-request-id; Envoy adds an x-request-id)".into());
+    } else {
+        line("remembers:   nothing".into());
+    }
+    line("request headers set: none (the request passes as it is)".into());
+}
+
+/// An outbound call, or a waypoint's request without a known tag: how its version was
+/// restored, source by source, and the headers set.
+fn restored_lines(line: &mut impl FnMut(String), explained: &SidecarExplanation) {
     line(match explained.direction {
         Some(_) => "mode:        sidecar, outbound call".into(),
         None => "mode:        waypoint, a request without a known tag (restored)".into(),
@@ -379,10 +421,9 @@ pub fn render_text(config: &CompiledConfig, explained: &SidecarExplanation) -> S
         line(format!("note:        {note}"));
     }
     header_lines(
-        &mut line,
+        line,
         &explained.request_headers,
         &[],
         &explained.response_headers,
     );
-    out
 }
