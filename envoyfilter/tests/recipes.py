@@ -2,7 +2,8 @@
 
 These machines have no Docker engine and no cluster, so the recipes are checked the way
 they can be here: every file parses, the Istio and Gateway API resources validate against
-their published CRDs (vendored in crds/), every Envoy configuration passes the real Envoy's
+their published CRDs and the core Kubernetes ones against the published Kubernetes schemas
+(both vendored in crds/), every Envoy configuration passes the real Envoy's
 `--mode validate` with the real module loaded, and the manifests of each folder agree
 with the plugin config beside them.
 

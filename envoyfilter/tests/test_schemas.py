@@ -1,4 +1,4 @@
-"""The Istio, Gateway API and Flagger resources against their schemas.
+"""The Istio, Gateway API, core Kubernetes and Flagger resources against their schemas.
 
 Istio and Gateway API: every resource under envoyfilter/ and every `canary-tagger render`
 output is validated by the jsonschema package against the published CRDs vendored in
@@ -8,14 +8,25 @@ sha256 and header-name patterns, required fields, lengths, and unknown fields (a
 misspelt field fails). The CRDs' CEL rules are not evaluated; test_consistency.py checks
 the ones we rely on.
 
+Core kinds (apiVersion v1: the Services of the Gateway API and ambient recipes and of the
+render output, ambient's Namespace, signed-sticky's Secret): validated against the
+published Kubernetes v1.37.0 schemas in their strict form, vendored in
+crds/kubernetes-v1.37.0/ (core_schema.py): types (a port is an integer, targetPort an
+integer or a string), unknown fields in spec and metadata (a misspelt field fails), and a
+metadata.name. Those schemas carry no enums (Service type, port protocol) and no
+required lists beyond the API's own (a ServicePort's port).
+
 Flagger: no package registry ships Flagger's CRD schemas, so its Canary and MetricTemplate
 get structural checks of the fields Flagger requires and of the ones these recipes use.
+
+Every document with an apiVersion and a kind is one of these, or the test fails.
 """
 
 from __future__ import annotations
 
 import pytest
 
+import core_schema
 import crd_schema
 from recipes import ENVOYFILTER, docs, plugin_config_path, rel, render, yaml_files
 
@@ -31,6 +42,32 @@ def _crd_documents():
 def test_resource_matches_crd_schema(path, doc):
     problems = crd_schema.errors(doc)
     assert not problems, f"{rel(path)} {doc['kind']} {doc['metadata']['name']}: {problems}"
+
+
+def _core_documents():
+    for path in yaml_files():
+        for index, doc in enumerate(docs(path)):
+            if core_schema.has_schema(doc):
+                yield pytest.param(path, doc, id=f"{rel(path)}#{index}-{doc.get('kind')}")
+
+
+@pytest.mark.parametrize("path,doc", list(_core_documents()))
+def test_core_resource_matches_kubernetes_schema(path, doc):
+    problems = core_schema.errors(doc)
+    assert not problems, f"{rel(path)} {doc['kind']} {doc['metadata']['name']}: {problems}"
+
+
+def test_every_kubernetes_object_has_a_schema_check():
+    """No object escapes: each is Istio/Gateway API (CRD), core (v1) or Flagger (structural)."""
+    unchecked = [(rel(path), doc["apiVersion"], doc["kind"])
+                 for path in yaml_files() for doc in docs(path)
+                 if "apiVersion" in doc and "kind" in doc and path.name != "docker-compose.yaml"
+                 and not (crd_schema.has_crd(doc) or core_schema.has_schema(doc)
+                          or doc["apiVersion"] == "flagger.app/v1beta1")]
+    assert not unchecked, unchecked
+    core = {(doc["apiVersion"], doc["kind"]) for _, doc in
+            (param.values for param in _core_documents())}
+    assert core == {("v1", "Service"), ("v1", "Namespace"), ("v1", "Secret")}, core
 
 
 def test_every_gateway_api_and_istio_kind_is_checked():
@@ -69,7 +106,8 @@ def test_render_output_matches_crd_schema(variant, folder):
             checked += 1
         else:
             assert (doc["apiVersion"], doc["kind"]) == ("v1", "Service"), doc
-            assert doc["metadata"]["name"] and doc["spec"]["selector"] and doc["spec"]["ports"]
+            assert not core_schema.errors(doc), (variant, folder, doc["metadata"]["name"],
+                                                 core_schema.errors(doc))
     assert checked >= 2
 
 
@@ -95,6 +133,31 @@ def test_schema_check_has_teeth():
     assert problem.startswith("spec.rules.0.matches.0.headers.0.name: 'x canary' does not match")
     mistyped = {**route, "spec": {**route["spec"], "parentRefs": [{"name": "gw", "port": "80"}]}}
     assert any("is not of type 'integer'" in p for p in crd_schema.errors(mistyped))
+
+
+def test_core_schema_check_has_teeth():
+    """A misspelt Service or metadata field, a port as a string, no name, an unknown kind."""
+    service = next(doc for doc in render(str(plugin_config_path("weather")),
+                                         *RENDERS["gateway-api"]) if doc["kind"] == "Service")
+    assert core_schema.errors(service) == []
+    port = service["spec"]["ports"][0]
+    for changed, expected in [
+        ({"spec": {**service["spec"], "selecter": service["spec"]["selector"]}},
+         "spec: Additional properties are not allowed ('selecter' was unexpected)"),
+        ({"spec": {**service["spec"], "ports": [{**port, "port": "80"}]}},
+         "spec.ports.0.port: '80' is not of type 'integer'"),
+        ({"spec": {**service["spec"], "ports": [{**port, "targetPort": 8080.5}]}},
+         "spec.ports.0.targetPort: 8080.5 is not valid under any of the given schemas"),
+        ({"metadata": {**service["metadata"], "label": {"app": "frontend"}}},
+         "metadata: Additional properties are not allowed ('label' was unexpected)"),
+        ({"metadata": {"namespace": "weather"}}, "metadata: 'name' is a required property"),
+    ]:
+        assert core_schema.errors({**service, **changed}) == [expected]
+    (namespace,) = docs(ENVOYFILTER / "ambient" / "namespace.yaml")
+    assert core_schema.errors({**namespace, "spec": {"finalizer": ["kubernetes"]}}) == [
+        "spec: Additional properties are not allowed ('finalizer' was unexpected)"]
+    with pytest.raises(AssertionError, match="has no schema"):
+        core_schema.errors({**service, "kind": "Endpoints"})
 
 
 # ---------------------------------------------------------------- Flagger (structural)
