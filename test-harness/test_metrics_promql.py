@@ -86,6 +86,28 @@ def test_the_page_has_a_query_per_counter_and_two_templates():
     assert set(template_queries()) == {"canary-tagged-share", "canary-tagger-config-rejected"}
 
 
+def ask_until_each_has_data(api: str, queries: list[tuple[str, str]], has_data
+                            ) -> tuple[list[str], dict[str, list]]:
+    """Asks Prometheus every (label, query) again until each answer's rows satisfy
+    `has_data` (a rate needs two scrapes since its series appeared), one query is refused
+    (at once), or QUERY_DATA_TIMEOUT_S passed: (the problems, the last rows by label)."""
+    deadline = time.monotonic() + QUERY_DATA_TIMEOUT_S
+    while True:
+        errors, empty, answers = [], [], {}
+        for label, query in queries:
+            about = f"{label}: {query}" if label else query
+            answer = httpx.get(api, params={"query": query}, timeout=10).json()
+            if answer.get("status") != "success":
+                errors.append(f"{about}\n  -> {answer.get('error')}")
+                continue
+            rows = answers[label] = answer["data"]["result"]
+            if not has_data(rows):
+                empty.append(f"{about}\n  -> {rows} after {QUERY_DATA_TIMEOUT_S}s")
+        if errors or not empty or time.monotonic() > deadline:
+            return errors + empty, answers
+        time.sleep(0.5)
+
+
 def test_every_documented_query_returns_data(prometheus_binary, tmp_path):
     require_wasm_module()
     config = json.loads(FLAGGER_PLUGIN_CONFIG.read_text())
@@ -138,19 +160,7 @@ def test_every_documented_query_returns_data(prometheus_binary, tmp_path):
         # A query that Prometheus refuses fails at once; one without data yet (a rate needs
         # two scrapes since the series appeared) is asked again until QUERY_DATA_TIMEOUT_S.
         queries = doc_queries() + list(template_queries().values())
-        deadline = time.monotonic() + QUERY_DATA_TIMEOUT_S
-        while True:
-            errors, empty = [], []
-            for query in queries:
-                answer = httpx.get(api, params={"query": query}, timeout=10).json()
-                if answer.get("status") != "success":
-                    errors.append(f"{query}\n  -> {answer.get('error')}")
-                elif not answer["data"]["result"]:
-                    empty.append(f"{query}\n  -> no data after {QUERY_DATA_TIMEOUT_S}s")
-            if errors or not empty or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        problems = errors + empty
+        problems, _ = ask_until_each_has_data(api, [("", query) for query in queries], bool)
         assert not problems, "queries that do not work:\n" + "\n".join(problems)
     finally:
         if prometheus is not None:
@@ -292,22 +302,9 @@ def test_every_dashboard_panel_returns_data(prometheus_binary, tmp_path):
                                params={"match[]": match.group(1)}, timeout=10).json()
             assert DASHBOARD_VARIABLES[f"${variable['name']}"] in answer["data"], (query, answer)
 
-        deadline = time.monotonic() + QUERY_DATA_TIMEOUT_S
-        while True:
-            errors, empty, answers = [], [], {}
-            for title, query in dashboard_targets():
-                answer = httpx.get(api, params={"query": query}, timeout=10).json()
-                if answer.get("status") != "success":
-                    errors.append(f"{title}: {query}\n  -> {answer.get('error')}")
-                    continue
-                rows = answer["data"]["result"]
-                answers[title] = rows
-                if not any(math.isfinite(float(row["value"][1])) for row in rows):
-                    empty.append(f"{title}: {query}\n  -> {rows} after {QUERY_DATA_TIMEOUT_S}s")
-            if errors or not empty or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        problems = errors + empty
+        finite = lambda rows: any(math.isfinite(float(row["value"][1])) for row in rows)  # noqa: E731
+        problems, answers = ask_until_each_has_data(
+            api, dashboard_targets(), finite)
         assert not problems, "panels without data:\n" + "\n".join(problems)
 
         # The cluster panels found each version by its Istio cluster name, both kinds of
