@@ -335,7 +335,48 @@ def start_gateway(config: dict, first_hop, options: dict, work_dir: Path) -> Gat
     return gateway
 
 
-class MeshUnderTest:
+class BehindTheGateway:
+    """What MeshUnderTest and AmbientUnderTest share: the Envoys behind the first hop
+    (`_start_hops`, which returns that hop) started first, then the gateway in front of it;
+    all stopped together (the gateway first); `request()` goes to the gateway, as a client's
+    would. `_hops()` names each Envoy behind the gateway for `state()`."""
+
+    gateway_config: dict
+    options: dict
+    work_dir: Path
+    gateway: GatewayUnderTest | None
+
+    def _start_hops(self) -> SidecarUnderTest:
+        raise NotImplementedError
+
+    def _hops(self) -> list[tuple[str, SidecarUnderTest]]:
+        raise NotImplementedError
+
+    def start(self):
+        try:
+            first_hop = self._start_hops()
+            self.gateway = start_gateway(self.gateway_config, first_hop, self.options, self.work_dir)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        close_thread_clients()
+        for envoy in [self.gateway, *(envoy for _, envoy in self._hops())]:
+            if envoy is not None:
+                envoy.stop()
+
+    def request(self, path: str, headers=None, http2: bool = False) -> Reply:
+        return send(self.gateway.edge_port, path, headers, http2, state=self.state)
+
+    def state(self) -> str:
+        parts = [f"gateway: {self.gateway.state(20)}" if self.gateway else "gateway: not started"]
+        parts += [f"{name}: {envoy.state(20)}" for name, envoy in self._hops()]
+        return "\n".join(parts)
+
+
+class MeshUnderTest(BehindTheGateway):
     """Gateway + sidecar(s) + apps, started and stopped together. `request()` goes to the
     gateway, as a client's would.
 
@@ -365,44 +406,26 @@ class MeshUnderTest:
     def sidecar(self) -> SidecarUnderTest:
         return self.sidecars[0]
 
-    def start(self) -> "MeshUnderTest":
-        try:
-            next_hop = None
-            (leaf, leaf_versions) = self.services[-1]
-            for index in reversed(range(len(self.services) - 1)):
-                name, app_versions = self.services[index]
-                (self.work_dir / name).mkdir(parents=True, exist_ok=True)
-                sidecar = SidecarUnderTest(
-                    self.sidecar_config, app_versions=app_versions, app_service=name,
-                    next_hop=next_hop, backend_versions=leaf_versions, backend_service=leaf,
-                    work_dir=self.work_dir / name, **self.options)
-                self.sidecars.insert(0, sidecar)
-                sidecar.start()
-                next_hop = sidecar.inbound_ports
-            self.gateway = start_gateway(self.gateway_config, self.sidecar, self.options,
-                                         self.work_dir)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def _start_hops(self) -> SidecarUnderTest:
+        next_hop = None
+        (leaf, leaf_versions) = self.services[-1]
+        for index in reversed(range(len(self.services) - 1)):
+            name, app_versions = self.services[index]
+            (self.work_dir / name).mkdir(parents=True, exist_ok=True)
+            sidecar = SidecarUnderTest(
+                self.sidecar_config, app_versions=app_versions, app_service=name,
+                next_hop=next_hop, backend_versions=leaf_versions, backend_service=leaf,
+                work_dir=self.work_dir / name, **self.options)
+            self.sidecars.insert(0, sidecar)
+            sidecar.start()
+            next_hop = sidecar.inbound_ports
+        return self.sidecar
 
-    def stop(self):
-        close_thread_clients()
-        if self.gateway is not None:
-            self.gateway.stop()
-        for sidecar in self.sidecars:
-            sidecar.stop()
-
-    def request(self, path: str, headers=None, http2: bool = False) -> Reply:
-        return send(self.gateway.edge_port, path, headers, http2, state=self.state)
-
-    def state(self) -> str:
-        parts = [f"gateway: {self.gateway.state(20)}" if self.gateway else "gateway: not started"]
-        parts += [f"sidecar of {s.app_service}: {s.state(20)}" for s in self.sidecars]
-        return "\n".join(parts)
+    def _hops(self) -> list[tuple[str, SidecarUnderTest]]:
+        return [(f"sidecar of {s.app_service}", s) for s in self.sidecars]
 
 
-class AmbientUnderTest:
+class AmbientUnderTest(BehindTheGateway):
     """Gateway + waypoint replicas A and B + apps (module docstring), started and stopped
     together. `request()` goes to the gateway; a request with `x-test-replica: b` has its
     second hop served by replica B, otherwise by A."""
@@ -420,38 +443,21 @@ class AmbientUnderTest:
         self.replicas: dict[str, SidecarUnderTest] = {}
         self.gateway: GatewayUnderTest | None = None
 
-    def start(self) -> "AmbientUnderTest":
-        try:
-            for name in ("b", "a"):
-                (self.work_dir / name).mkdir(parents=True, exist_ok=True)
-            # B first: A's frontends need B's outbound port.
-            self.replicas["b"] = SidecarUnderTest(self.waypoint_config, frontends=False, replica="b",
-                                                  work_dir=self.work_dir / "b", **self.options)
-            self.replicas["b"].start()
-            self.replicas["a"] = SidecarUnderTest(self.waypoint_config, replica="a",
-                                                  peers={"b": self.replicas["b"].edge_port},
-                                                  work_dir=self.work_dir / "a", **self.options)
-            self.replicas["a"].start()
-            self.gateway = start_gateway(self.gateway_config, self.replicas["a"], self.options,
-                                         self.work_dir)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def _start_hops(self) -> SidecarUnderTest:
+        for name in ("b", "a"):
+            (self.work_dir / name).mkdir(parents=True, exist_ok=True)
+        # B first: A's frontends need B's outbound port.
+        self.replicas["b"] = SidecarUnderTest(self.waypoint_config, frontends=False, replica="b",
+                                              work_dir=self.work_dir / "b", **self.options)
+        self.replicas["b"].start()
+        self.replicas["a"] = SidecarUnderTest(self.waypoint_config, replica="a",
+                                              peers={"b": self.replicas["b"].edge_port},
+                                              work_dir=self.work_dir / "a", **self.options)
+        self.replicas["a"].start()
+        return self.replicas["a"]
 
-    def stop(self):
-        close_thread_clients()
-        for envoy in [self.gateway, *self.replicas.values()]:
-            if envoy is not None:
-                envoy.stop()
-
-    def request(self, path: str, headers=None, http2: bool = False) -> Reply:
-        return send(self.gateway.edge_port, path, headers, http2, state=self.state)
-
-    def state(self) -> str:
-        parts = [f"gateway: {self.gateway.state(20)}" if self.gateway else "gateway: not started"]
-        parts += [f"waypoint replica {name}: {r.state(20)}" for name, r in self.replicas.items()]
-        return "\n".join(parts)
+    def _hops(self) -> list[tuple[str, SidecarUnderTest]]:
+        return [(f"waypoint replica {name}", r) for name, r in self.replicas.items()]
 
 
 # ---------------------------------------------------------------- a fast inbound flood
