@@ -243,6 +243,67 @@ fn percent(buckets: u32) -> Value {
     json!(f64::from(buckets) / 100.0)
 }
 
+/// A `normalize` entry: a header, allowed values (some of them `versions`), a default
+/// among them, and maybe a `when` condition.
+fn random_normalize_entry(rng: &mut Rng, versions: &[&str]) -> Value {
+    let mut allowed_pool: Vec<&str> = versions.to_vec();
+    allowed_pool.extend(["v1", "v4", "gold", "silver", ""]);
+    allowed_pool.sort_unstable();
+    allowed_pool.dedup();
+    let count = rng.range(1, 4);
+    let allowed = rng.sample(&allowed_pool, count);
+    let mut entry = json!({
+        "header": rng.pick(NORMALIZE_HEADERS),
+        "allowed": allowed,
+        "default": rng.pick(&allowed),
+    });
+    if rng.chance(60) {
+        entry["when"] = random_condition(rng, 2);
+    }
+    entry
+}
+
+/// Rule `i`: maybe a `match`, then a version, a `version_from` or a split over `versions`.
+fn random_rule(rng: &mut Rng, i: usize, versions: &[&str]) -> Value {
+    let mut rule = json!({ "name": format!("rule-{i}") });
+    if rng.chance(80) {
+        rule["match"] = random_condition(rng, 3);
+    }
+    match rng.below(3) {
+        0 => rule["version"] = json!(rng.pick(versions)),
+        1 => {
+            let source = if rng.chance(50) {
+                format!("header:{}", rng.pick(&["grpcsvc", "x-pick", "X-Team"]))
+            } else {
+                format!("cookie:{}", rng.pick(COOKIE_NAMES))
+            };
+            rule["version_from"] = json!(source);
+        }
+        _ => rule["split"] = random_split(rng, versions),
+    }
+    rule
+}
+
+/// A split over some of `versions` with random weights, up to three keys, maybe a salt.
+fn random_split(rng: &mut Rng, versions: &[&str]) -> Value {
+    let parts = rng.range(1, versions.len());
+    let chosen = rng.sample(versions, parts);
+    let weights: Vec<Value> = chosen
+        .iter()
+        .zip(random_weights(rng, parts))
+        .map(|(version, buckets)| json!({"version": version, "percent": percent(buckets)}))
+        .collect();
+    let key_count = rng.below(4);
+    let mut split = json!({
+        "weights": weights,
+        "key": rng.sample(KEYS, key_count),
+    });
+    if rng.chance(30) {
+        split["salt"] = json!(format!("salt-{}", rng.below(5)));
+    }
+    split
+}
+
 fn random_config(rng: &mut Rng) -> Value {
     let count = rng.range(1, 5);
     let versions = rng.sample(VERSION_NAMES, count);
@@ -278,62 +339,11 @@ fn random_config(rng: &mut Rng) -> Value {
         );
     }
     let normalize: Vec<Value> = (0..rng.below(4))
-        .map(|_| {
-            let mut allowed_pool: Vec<&str> = versions.clone();
-            allowed_pool.extend(["v1", "v4", "gold", "silver", ""]);
-            allowed_pool.sort_unstable();
-            allowed_pool.dedup();
-            let count = rng.range(1, 4);
-            let allowed = rng.sample(&allowed_pool, count);
-            let mut entry = json!({
-                "header": rng.pick(NORMALIZE_HEADERS),
-                "allowed": allowed,
-                "default": rng.pick(&allowed),
-            });
-            if rng.chance(60) {
-                entry["when"] = random_condition(rng, 2);
-            }
-            entry
-        })
+        .map(|_| random_normalize_entry(rng, &versions))
         .collect();
     object.insert("normalize".into(), json!(normalize));
     let rules: Vec<Value> = (0..rng.below(7))
-        .map(|i| {
-            let mut rule = json!({ "name": format!("rule-{i}") });
-            if rng.chance(80) {
-                rule["match"] = random_condition(rng, 3);
-            }
-            match rng.below(3) {
-                0 => rule["version"] = json!(rng.pick(&versions)),
-                1 => {
-                    let source = if rng.chance(50) {
-                        format!("header:{}", rng.pick(&["grpcsvc", "x-pick", "X-Team"]))
-                    } else {
-                        format!("cookie:{}", rng.pick(COOKIE_NAMES))
-                    };
-                    rule["version_from"] = json!(source);
-                }
-                _ => {
-                    let parts = rng.range(1, versions.len());
-                    let chosen = rng.sample(&versions, parts);
-                    let weights: Vec<Value> = chosen
-                        .iter()
-                        .zip(random_weights(rng, parts))
-                        .map(|(version, buckets)| json!({"version": version, "percent": percent(buckets)}))
-                        .collect();
-                    let key_count = rng.below(4);
-                    let mut split = json!({
-                        "weights": weights,
-                        "key": rng.sample(KEYS, key_count),
-                    });
-                    if rng.chance(30) {
-                        split["salt"] = json!(format!("salt-{}", rng.below(5)));
-                    }
-                    rule["split"] = split;
-                }
-            }
-            rule
-        })
+        .map(|i| random_rule(rng, i, &versions))
         .collect();
     object.insert("rules".into(), json!(rules));
     if rng.chance(50) {
@@ -590,6 +600,13 @@ fn check_invariants(config: &CompiledConfig, decision: &Decision) -> Result<(), 
     if decision.client_ip.is_none() != no_address {
         return fail("no client address iff its source is Unknown or NotNeeded");
     }
+    check_split_and_sticky_id(config, decision)?;
+    check_decided_by(config, decision)
+}
+
+/// The split's bucket, and a sticky id issued exactly when a split asked for a new one.
+fn check_split_and_sticky_id(config: &CompiledConfig, decision: &Decision) -> Result<(), String> {
+    let fail = |what: &str| Err(format!("{what}: {decision:?}"));
     if let Some(split) = decision.split {
         if split.bucket >= BUCKETS {
             return fail("bucket out of range");
@@ -613,6 +630,12 @@ fn check_invariants(config: &CompiledConfig, decision: &Decision) -> Result<(), 
             return fail("sticky id is not 32 lower-case hex digits");
         }
     }
+    Ok(())
+}
+
+/// What decided agrees with the version and the split outcome.
+fn check_decided_by(config: &CompiledConfig, decision: &Decision) -> Result<(), String> {
+    let fail = |what: &str| Err(format!("{what}: {decision:?}"));
     match decision.decided_by {
         DecidedBy::Default => {
             if decision.version != config.default_version || decision.split.is_some() {
@@ -650,17 +673,58 @@ fn check_invariants(config: &CompiledConfig, decision: &Decision) -> Result<(), 
     Ok(())
 }
 
+/// How many random decisions took each path.
+#[derive(Default)]
+struct Exercised {
+    decisions: usize,
+    rule_decisions: usize,
+    splits: usize,
+    kept_tags: usize,
+    normalized: usize,
+}
+
+impl Exercised {
+    fn count(&mut self, decision: &Decision) {
+        self.decisions += 1;
+        self.rule_decisions += usize::from(matches!(decision.decided_by, DecidedBy::Rule(_)));
+        self.splits += usize::from(decision.split.is_some());
+        self.kept_tags += usize::from(decision.client_tag == ClientTag::Kept);
+        self.normalized += usize::from(!decision.normalized.is_empty());
+    }
+
+    /// The generator must actually exercise every path, not only the default.
+    fn assert_every_path(&self) {
+        let Exercised {
+            decisions,
+            rule_decisions,
+            splits,
+            kept_tags,
+            normalized,
+        } = *self;
+        println!(
+            "{decisions} decisions: {rule_decisions} by a rule, {splits} split, \
+             {kept_tags} kept tags, {normalized} normalized"
+        );
+        assert!(decisions >= 5_000, "{decisions}");
+        assert!(
+            kept_tags > 0 && normalized > 0,
+            "{kept_tags} kept, {normalized} normalized"
+        );
+        assert!(
+            rule_decisions >= decisions / 10,
+            "{rule_decisions} of {decisions} decided by a rule"
+        );
+        assert!(splits >= decisions / 50, "{splits} of {decisions} split");
+    }
+}
+
 #[test]
 fn random_configs_and_hostile_requests_never_panic_and_yield_a_known_version() {
     const CONFIGS: u64 = 600;
     const REQUESTS_PER_CONFIG: usize = 12;
     let started = Instant::now();
     let base = base_seed();
-    let mut decisions = 0usize;
-    let mut rule_decisions = 0usize;
-    let mut splits = 0usize;
-    let mut kept_tags = 0usize;
-    let mut normalized = 0usize;
+    let mut exercised = Exercised::default();
     for n in 0..CONFIGS {
         let seed = base.wrapping_add(n.wrapping_mul(0x9e37_79b9));
         let mut rng = Rng::new(seed);
@@ -693,28 +757,10 @@ fn random_configs_and_hostile_requests_never_panic_and_yield_a_known_version() {
             if let Err(why) = check_invariants(&config, &decision) {
                 panic!("{why}\n{}", context());
             }
-            decisions += 1;
-            rule_decisions += usize::from(matches!(decision.decided_by, DecidedBy::Rule(_)));
-            splits += usize::from(decision.split.is_some());
-            kept_tags += usize::from(decision.client_tag == ClientTag::Kept);
-            normalized += usize::from(!decision.normalized.is_empty());
+            exercised.count(&decision);
         }
     }
-    println!(
-        "{decisions} decisions: {rule_decisions} by a rule, {splits} split, \
-         {kept_tags} kept tags, {normalized} normalized"
-    );
-    // The generator must actually exercise every path, not only the default.
-    assert!(decisions >= 5_000, "{decisions}");
-    assert!(
-        kept_tags > 0 && normalized > 0,
-        "{kept_tags} kept, {normalized} normalized"
-    );
-    assert!(
-        rule_decisions >= decisions / 10,
-        "{rule_decisions} of {decisions} decided by a rule"
-    );
-    assert!(splits >= decisions / 50, "{splits} of {decisions} split");
+    exercised.assert_every_path();
     let elapsed = started.elapsed();
     assert!(elapsed.as_secs() < 120, "took {elapsed:?}");
 }
@@ -919,6 +965,29 @@ fn check_effects(
     if headers.values(&config.tag_header) != [version.as_bytes()] {
         return Err("the tag header is one line naming the version".into());
     }
+    check_baggage(config, decision, &headers)?;
+    check_tracestate(config, request, decision, &headers)?;
+    check_normalized(config, decision, &headers)?;
+    let untouched = |(name, _): &&(String, Vec<u8>)| !written.contains(&name.as_str());
+    if !request
+        .headers()
+        .iter()
+        .filter(untouched)
+        .eq(headers.0.iter().filter(untouched))
+    {
+        return Err("a header no effect names was changed".into());
+    }
+    check_response_effects(config, decision)
+}
+
+/// `baggage` after the effects: with `"baggage": true` one line ending with our member,
+/// once; otherwise no client's member left unless its tag was kept (SPEC §7).
+fn check_baggage(
+    config: &CompiledConfig,
+    decision: &Decision,
+    headers: &Headers,
+) -> Result<(), String> {
+    let version = config.version_name(decision.version);
     if config.baggage {
         let lines = headers.values("baggage");
         let expected_last = format!("canary-version={version}");
@@ -946,7 +1015,15 @@ fn check_effects(
             return Err("a client's canary-version member was left in baggage".into());
         }
     }
-    check_tracestate(config, request, decision, &headers)?;
+    Ok(())
+}
+
+/// Each normalized header is exactly the default of the last entry naming it.
+fn check_normalized(
+    config: &CompiledConfig,
+    decision: &Decision,
+    headers: &Headers,
+) -> Result<(), String> {
     for index in decision.normalized.iter() {
         let header = &config.normalize[index].header;
         let last_default = decision
@@ -960,16 +1037,12 @@ fn check_effects(
             return Err(format!("{header} is exactly its default"));
         }
     }
-    let untouched = |(name, _): &&(String, Vec<u8>)| !written.contains(&name.as_str());
-    if !request
-        .headers()
-        .iter()
-        .filter(untouched)
-        .eq(headers.0.iter().filter(untouched))
-    {
-        return Err("a header no effect names was changed".into());
-    }
+    Ok(())
+}
 
+/// The response effects: the sticky id's `Set-Cookie`, then the response header, no more.
+fn check_response_effects(config: &CompiledConfig, decision: &Decision) -> Result<(), String> {
+    let version = config.version_name(decision.version);
     let response: Vec<(String, String)> = decision
         .response_effects(config)
         .map(|effect| {
@@ -1133,42 +1206,145 @@ fn raising_the_first_versions_percent_never_moves_a_user_out_of_it() {
             }
         })
         .collect();
-    let canary_share = |config: &CompiledConfig, canary: &str| -> Vec<bool> {
-        keys.iter()
-            .map(|uid| version_of(config, uid) == canary)
-            .collect()
-    };
     for &(low, high) in steps {
         for (shape, canary, before, after) in [
             ("two-way", "v2", two_way(low), two_way(high)),
             ("three-way", "v3", three_way(low), three_way(high)),
         ] {
-            let was = canary_share(&before, canary);
-            let is = canary_share(&after, canary);
-            let moved_out: Vec<&String> = keys
-                .iter()
-                .zip(was.iter().zip(&is))
-                .filter(|(_, (was, is))| **was && !**is)
-                .map(|(uid, _)| uid)
-                .take(5)
-                .collect();
-            assert!(
-                moved_out.is_empty(),
-                "{shape} {low} → {high} buckets: users left {canary}, e.g. {moved_out:?}"
-            );
-            let (count_before, count_after) = (
-                was.iter().filter(|b| **b).count(),
-                is.iter().filter(|b| **b).count(),
-            );
-            assert!(count_after >= count_before);
-            if high == 10_000 {
-                assert_eq!(count_after, keys.len(), "{shape}: 100 % is everyone");
-            }
-            if low == 0 {
-                assert_eq!(count_before, 0, "{shape}: 0 % is nobody");
-            }
+            assert_nobody_moves_out(&keys, shape, canary, (low, high), &before, &after);
         }
     }
+}
+
+/// No user of `keys` on `canary` (the first listed version of a `shape` split) `before`
+/// leaves it `after`, its growth from `low` to `high` buckets; 0 % is nobody, 100 % everyone.
+fn assert_nobody_moves_out(
+    keys: &[String],
+    shape: &str,
+    canary: &str,
+    (low, high): (u32, u32),
+    before: &CompiledConfig,
+    after: &CompiledConfig,
+) {
+    let canary_share = |config: &CompiledConfig| -> Vec<bool> {
+        keys.iter()
+            .map(|uid| version_of(config, uid) == canary)
+            .collect()
+    };
+    let was = canary_share(before);
+    let is = canary_share(after);
+    let moved_out: Vec<&String> = keys
+        .iter()
+        .zip(was.iter().zip(&is))
+        .filter(|(_, (was, is))| **was && !**is)
+        .map(|(uid, _)| uid)
+        .take(5)
+        .collect();
+    assert!(
+        moved_out.is_empty(),
+        "{shape} {low} → {high} buckets: users left {canary}, e.g. {moved_out:?}"
+    );
+    let (count_before, count_after) = (
+        was.iter().filter(|b| **b).count(),
+        is.iter().filter(|b| **b).count(),
+    );
+    assert!(count_after >= count_before);
+    if high == 10_000 {
+        assert_eq!(count_after, keys.len(), "{shape}: 100 % is everyone");
+    }
+    if low == 0 {
+        assert_eq!(count_before, 0, "{shape}: 0 % is nobody");
+    }
+}
+
+/// Standard base64 of 16 to 80 random bytes, written out here so the test does not trust
+/// the decoder it tests.
+fn random_base64_key(rng: &mut Rng) -> String {
+    let bytes: Vec<u8> = (0..rng.range(16, 80)).map(|_| rng.byte()).collect();
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, b| n << 8 | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            text.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    while text.len() % 4 != 0 {
+        text.push('=');
+    }
+    text
+}
+
+/// The value of the `uid` cookie that `decision`'s first response effect (its
+/// `Set-Cookie`) sets.
+fn issued_cookie_value(config: &CompiledConfig, decision: &Decision) -> String {
+    let set_cookie = decision
+        .response_effects(config)
+        .next()
+        .unwrap()
+        .value()
+        .into_owned();
+    let set_cookie = String::from_utf8(set_cookie).unwrap();
+    set_cookie
+        .strip_prefix("uid=")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap()
+        .to_string()
+}
+
+/// `value` with one byte changed (never into a cookie separator), `value` cut short, and
+/// random bytes.
+fn tampered_cookie_values(rng: &mut Rng, value: &str) -> [Vec<u8>; 3] {
+    let mut bytes = value.as_bytes().to_vec();
+    let at = rng.below(bytes.len());
+    let original = bytes[at];
+    while bytes[at] == original || matches!(bytes[at], b';' | b' ' | b',') {
+        bytes[at] = *rng.pick(b"09afgA.x-");
+    }
+    let cut = rng.below(bytes.len());
+    [
+        bytes,
+        value.as_bytes()[..cut].to_vec(),
+        random_bytes(rng, 90),
+    ]
+}
+
+/// The cookie `value` that `first` issued verifies under `config`: the same version and
+/// bucket, from the sticky cookie, nothing issued or rejected.
+fn assert_verified_again(config: &CompiledConfig, value: &str, first: &Decision, context: &str) {
+    let again = engine::decide(config, &OwnedRequest::new().cookie("uid", value), 0);
+    assert_eq!(again.version, first.version, "{context}");
+    assert_eq!(
+        again.split.unwrap().key,
+        SplitKey::StickyCookie,
+        "{context}"
+    );
+    assert_eq!(
+        again.split.unwrap().bucket,
+        first.split.unwrap().bucket,
+        "{context}"
+    );
+    assert!(
+        again.sticky_id.is_none() && again.sticky_rejected.is_none(),
+        "{context}"
+    );
+}
+
+/// A cookie of `changed` bytes is no sticky cookie under `config`: rejected, or (when it is
+/// not even the cookie's shape) a new id issued; never decided from the cookie.
+fn assert_not_verified(config: &CompiledConfig, changed: &[u8], context: &str) {
+    let request = OwnedRequest::new().cookie("uid", std::str::from_utf8(changed).unwrap_or("x"));
+    let decision = engine::decide(config, &request, 2);
+    assert!(
+        decision.sticky_rejected.is_some() || decision.split.unwrap().key == SplitKey::NewStickyId,
+        "{context}: {:?} accepted",
+        String::from_utf8_lossy(changed)
+    );
+    assert_ne!(
+        decision.split.unwrap().key,
+        SplitKey::StickyCookie,
+        "{context}"
+    );
 }
 
 /// SPEC §10: every id a split issues under `signing` comes back verified onto the same
@@ -1191,95 +1367,25 @@ fn signed_ids_verify_only_unchanged_and_rotation_moves_nobody() {
     let compile = |keys: &str| {
         CompiledConfig::from_json_in(json(weights).as_bytes(), &[("K", keys)]).unwrap()
     };
-    let key = |rng: &mut Rng| {
-        let bytes: Vec<u8> = (0..rng.range(16, 80)).map(|_| rng.byte()).collect();
-        // Standard base64 of the bytes, written out here so the test does not trust the
-        // decoder it tests.
-        const ALPHABET: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut text = String::new();
-        for chunk in bytes.chunks(3) {
-            let n =
-                chunk.iter().fold(0u32, |n, b| n << 8 | u32::from(*b)) << (8 * (3 - chunk.len()));
-            for i in 0..=chunk.len() {
-                text.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            }
-        }
-        while text.len() % 4 != 0 {
-            text.push('=');
-        }
-        text
-    };
     for round in 0..50 {
-        let (a, b) = (key(&mut rng), key(&mut rng));
+        let (a, b) = (random_base64_key(&mut rng), random_base64_key(&mut rng));
         let old = compile(&format!("a:{a}"));
         let rotated = compile(&format!("b:{b},a:{a}"));
         let dropped = compile(&format!("b:{b}"));
         let first = engine::decide(&old, &OwnedRequest::new(), rng.u128());
         let id = first.sticky_id.unwrap();
-        let set_cookie = first
-            .response_effects(&old)
-            .next()
-            .unwrap()
-            .value()
-            .into_owned();
-        let set_cookie = String::from_utf8(set_cookie).unwrap();
-        let value = set_cookie
-            .strip_prefix("uid=")
-            .and_then(|rest| rest.split(';').next())
-            .unwrap()
-            .to_string();
+        let value = issued_cookie_value(&old, &first);
         let context = format!("seed {seed:#x} round {round}: {value}");
         for config in [&old, &rotated] {
-            let again = engine::decide(config, &OwnedRequest::new().cookie("uid", &value), 0);
-            assert_eq!(again.version, first.version, "{context}");
-            assert_eq!(
-                again.split.unwrap().key,
-                SplitKey::StickyCookie,
-                "{context}"
-            );
-            assert_eq!(
-                again.split.unwrap().bucket,
-                first.split.unwrap().bucket,
-                "{context}"
-            );
-            assert!(
-                again.sticky_id.is_none() && again.sticky_rejected.is_none(),
-                "{context}"
-            );
+            assert_verified_again(config, &value, &first, &context);
         }
         let gone = engine::decide(&dropped, &OwnedRequest::new().cookie("uid", &value), 1);
         assert!(
             gone.sticky_rejected.is_some() && gone.sticky_id.is_some(),
             "{context}"
         );
-
-        let mut bytes = value.clone().into_bytes();
-        let at = rng.below(bytes.len());
-        let original = bytes[at];
-        while bytes[at] == original || matches!(bytes[at], b';' | b' ' | b',') {
-            bytes[at] = *rng.pick(b"09afgA.x-");
-        }
-        let cut = rng.below(bytes.len());
-        for changed in [
-            bytes,
-            value.as_bytes()[..cut].to_vec(),
-            random_bytes(&mut rng, 90),
-        ] {
-            let request =
-                OwnedRequest::new().cookie("uid", std::str::from_utf8(&changed).unwrap_or("x"));
-            let decision = engine::decide(&old, &request, 2);
-            assert!(
-                decision.sticky_rejected.is_some()
-                    || decision.split.unwrap().key == SplitKey::NewStickyId,
-                "{context}: {:?} accepted",
-                String::from_utf8_lossy(&changed)
-            );
-            assert_ne!(
-                decision.split.unwrap().key,
-                SplitKey::StickyCookie,
-                "{context}"
-            );
+        for changed in tampered_cookie_values(&mut rng, &value) {
+            assert_not_verified(&old, &changed, &context);
         }
         assert!(
             value.starts_with(&format!("{}.a.", id.as_str())),
@@ -1373,6 +1479,74 @@ fn ramped_config(weights: &[u32], start: &str, duration_s: u64, to: u32) -> Valu
     })
 }
 
+/// A ramp's weights (1 to 4 parts, in buckets), the first version's buckets at its end (at
+/// least its start, all of them one time in four) and its duration (seconds to decades).
+fn random_ramp(rng: &mut Rng) -> (Vec<u32>, u32, u64) {
+    let parts = rng.range(1, 4);
+    let weights = random_weights(rng, parts);
+    let first = weights[0];
+    let to = if rng.chance(25) {
+        10_000
+    } else {
+        first + u32::try_from(rng.below(usize::try_from(10_001 - first).unwrap())).unwrap()
+    };
+    let duration_s = match rng.below(3) {
+        0 => 1 + u64::try_from(rng.below(30)).unwrap(),
+        1 => 1 + u64::try_from(rng.below(86_400)).unwrap(),
+        _ => 1 + rng.next_u64() % 1_000_000_000,
+    };
+    (weights, to, duration_s)
+}
+
+/// Five times before, during and after a ramp from `start` over `duration_s`, in
+/// increasing order.
+fn times_around(rng: &mut Rng, start: i64, duration_s: u64) -> Vec<i64> {
+    let span = i64::try_from(duration_s).unwrap();
+    let mut times: Vec<i64> = (0..5)
+        .map(|_| {
+            start - 10 + i64::try_from(rng.next_u64() % u64::try_from(span + 20).unwrap()).unwrap()
+        })
+        .collect();
+    times.sort_unstable();
+    times
+}
+
+/// With the clock at `now`: the split's range ends rise to [`BUCKETS`], and the first
+/// version has the buckets the ramp gives it (`first` before the start, the ramp's `to`
+/// after its end). Returns those buckets.
+fn check_ramp_ranges_at(
+    split: &canary_tagger::config::Split,
+    ramp: &canary_tagger::ramp::Ramp,
+    first: u32,
+    now: i64,
+    case: usize,
+    json: &Value,
+) -> u16 {
+    let ranges: Vec<(u16, VersionId)> = split.ranges().collect();
+    let ends: Vec<u16> = ranges.iter().map(|(end, _)| *end).collect();
+    assert!(
+        ends.windows(2).all(|w| w[0] <= w[1]) && ends.last() == Some(&BUCKETS),
+        "case {case} {json} at {now}: ends {ends:?}"
+    );
+    let expected_first = ramp.first_at(u16::try_from(first).unwrap(), now);
+    assert_eq!(
+        split.first_buckets(),
+        expected_first,
+        "case {case} {json} at {now}"
+    );
+    if now <= ramp.start {
+        assert_eq!(
+            u32::from(expected_first),
+            first,
+            "case {case}: before the start"
+        );
+    }
+    if now >= ramp.end() {
+        assert_eq!(expected_first, ramp.to, "case {case}: after the end");
+    }
+    expected_first
+}
+
 #[test]
 fn while_a_ramp_runs_no_user_ever_leaves_the_first_version() {
     use canary_tagger::ramp::{format_rfc3339, Ramp};
@@ -1383,19 +1557,8 @@ fn while_a_ramp_runs_no_user_ever_leaves_the_first_version() {
         .collect();
     let start: i64 = 1_796_119_200; // 2026-12-01T10:00:00Z
     for case in 0..150 {
-        let parts = rng.range(1, 4);
-        let weights = random_weights(&mut rng, parts);
+        let (weights, to, duration_s) = random_ramp(&mut rng);
         let first = weights[0];
-        let to = if rng.chance(25) {
-            10_000
-        } else {
-            first + u32::try_from(rng.below(usize::try_from(10_001 - first).unwrap())).unwrap()
-        };
-        let duration_s = match rng.below(3) {
-            0 => 1 + u64::try_from(rng.below(30)).unwrap(),
-            1 => 1 + u64::try_from(rng.below(86_400)).unwrap(),
-            _ => 1 + rng.next_u64() % 1_000_000_000,
-        };
         let json = ramped_config(&weights, &format_rfc3339(start), duration_s, to);
         let config = common::compile(&json.to_string());
         let Action::Split(split) = &config.rules[0].action else {
@@ -1410,45 +1573,16 @@ fn while_a_ramp_runs_no_user_ever_leaves_the_first_version() {
                 to: u16::try_from(to).unwrap()
             }
         );
-        // Times before, during and after the ramp, in increasing order.
-        let span = i64::try_from(duration_s).unwrap();
-        let mut times: Vec<i64> = (0..5)
-            .map(|_| {
-                start - 10
-                    + i64::try_from(rng.next_u64() % u64::try_from(span + 20).unwrap()).unwrap()
-            })
-            .collect();
-        times.sort_unstable();
+        let times = times_around(&mut rng, start, duration_s);
         let mut on_first = vec![false; keys.len()];
         let mut first_buckets = 0;
         for &now in &times {
             config.set_time(now);
-            let ranges: Vec<(u16, VersionId)> = split.ranges().collect();
-            let ends: Vec<u16> = ranges.iter().map(|(end, _)| *end).collect();
-            assert!(
-                ends.windows(2).all(|w| w[0] <= w[1]) && ends.last() == Some(&BUCKETS),
-                "case {case} {json} at {now}: ends {ends:?}"
-            );
-            let expected_first = ramp.first_at(u16::try_from(first).unwrap(), now);
-            assert_eq!(
-                split.first_buckets(),
-                expected_first,
-                "case {case} {json} at {now}"
-            );
+            let expected_first = check_ramp_ranges_at(split, &ramp, first, now, case, &json);
             assert!(
                 expected_first >= first_buckets,
                 "case {case}: the first version shrank"
             );
-            if now <= start {
-                assert_eq!(
-                    u32::from(expected_first),
-                    first,
-                    "case {case}: before the start"
-                );
-            }
-            if now >= ramp.end() {
-                assert_eq!(u32::from(expected_first), to, "case {case}: after the end");
-            }
             first_buckets = expected_first;
             for (i, uid) in keys.iter().enumerate() {
                 let is_first = version_of(&config, uid) == "v1";
