@@ -504,6 +504,48 @@ def _request_block(header_list: list[tuple[str, str]]) -> bytes:
     return bytes(block)
 
 
+def _split_frames(buffer: bytes) -> tuple[list[tuple[int, int, int, bytes]], bytes]:
+    """The whole frames at the start of `buffer` as (kind, flags, stream, payload), and the
+    bytes after them."""
+    frames = []
+    while len(buffer) >= 9:
+        length = int.from_bytes(buffer[:3], "big")
+        if len(buffer) < 9 + length:
+            break
+        kind, flags = buffer[3], buffer[4]
+        stream = int.from_bytes(buffer[5:9], "big") & 0x7FFFFFFF
+        payload, buffer = buffer[9:9 + length], buffer[9 + length:]
+        frames.append((kind, flags, stream, payload))
+    return frames, buffer
+
+
+def _on_frame(kind: int, flags: int, stream: int, payload: bytes, status_ok: dict[int, bool],
+              replies: list[bytes]) -> bool | None:
+    """One frame from the sidecar: SETTINGS and PING acknowledged and DATA's window given
+    back (into `replies`), a response's status noted in `status_ok` (our open streams).
+    Returns whether the stream was answered 200 when the frame ends one of ours (and drops
+    it from `status_ok`), otherwise None."""
+    if kind == FRAME_SETTINGS and not flags & FLAG_ACK:
+        replies.append(_frame(FRAME_SETTINGS, FLAG_ACK, 0))
+    elif kind == FRAME_PING and not flags & FLAG_ACK:
+        replies.append(_frame(FRAME_PING, FLAG_ACK, 0, payload))
+    elif kind == FRAME_GOAWAY:
+        raise AssertionError(f"the sidecar sent GOAWAY: {payload[:64]!r}")
+    elif kind == FRAME_HEADERS and stream in status_ok:
+        skip = (1 + payload[0] if flags & FLAG_PADDED else 0) + (5 if flags & FLAG_PRIORITY else 0)
+        if not flags & FLAG_END_HEADERS:
+            raise AssertionError("a response header block in CONTINUATION frames")
+        status_ok[stream] = status_ok[stream] or payload[skip:skip + 1] == b"\x88"
+    elif kind == FRAME_DATA and payload:
+        increment = len(payload).to_bytes(4, "big")
+        replies += [_frame(FRAME_WINDOW_UPDATE, 0, 0, increment),
+                    _frame(FRAME_WINDOW_UPDATE, 0, stream, increment)]
+    ends = kind == FRAME_RST_STREAM or (kind in (FRAME_HEADERS, FRAME_DATA) and flags & FLAG_END_STREAM)
+    if ends and stream in status_ok:
+        return status_ok.pop(stream)
+    return None
+
+
 def flood_inbound(port: int, headers: Iterable[list[tuple[str, str]]], *, connections: int = 4,
                   in_flight: int = 100, timeout_s: float = 180.0) -> int:
     """Send one GET per header list to 127.0.0.1:port over HTTP/2 (h2c prior knowledge),
@@ -534,35 +576,12 @@ def flood_inbound(port: int, headers: Iterable[list[tuple[str, str]]], *, connec
                 if not data:
                     raise AssertionError(f"the sidecar closed a connection with "
                                          f"{sent - done} streams open")
-                buffer += data
-                replies = []
-                while len(buffer) >= 9:
-                    length = int.from_bytes(buffer[:3], "big")
-                    if len(buffer) < 9 + length:
-                        break
-                    kind, flags = buffer[3], buffer[4]
-                    stream = int.from_bytes(buffer[5:9], "big") & 0x7FFFFFFF
-                    payload, buffer = buffer[9:9 + length], buffer[9 + length:]
-                    if kind == FRAME_SETTINGS and not flags & FLAG_ACK:
-                        replies.append(_frame(FRAME_SETTINGS, FLAG_ACK, 0))
-                    elif kind == FRAME_PING and not flags & FLAG_ACK:
-                        replies.append(_frame(FRAME_PING, FLAG_ACK, 0, payload))
-                    elif kind == FRAME_GOAWAY:
-                        raise AssertionError(f"the sidecar sent GOAWAY: {payload[:64]!r}")
-                    elif kind == FRAME_HEADERS and stream in status_ok:
-                        skip = (1 + payload[0] if flags & FLAG_PADDED else 0) \
-                            + (5 if flags & FLAG_PRIORITY else 0)
-                        if not flags & FLAG_END_HEADERS:
-                            raise AssertionError("a response header block in CONTINUATION frames")
-                        status_ok[stream] = status_ok[stream] or payload[skip:skip + 1] == b"\x88"
-                    elif kind == FRAME_DATA and length:
-                        increment = length.to_bytes(4, "big")
-                        replies += [_frame(FRAME_WINDOW_UPDATE, 0, 0, increment),
-                                    _frame(FRAME_WINDOW_UPDATE, 0, stream, increment)]
-                    if (kind == FRAME_RST_STREAM or (kind in (FRAME_HEADERS, FRAME_DATA)
-                                                     and flags & FLAG_END_STREAM)) \
-                            and stream in status_ok:
-                        ok += status_ok.pop(stream)
+                frames, buffer = _split_frames(buffer + data)
+                replies: list[bytes] = []
+                for frame in frames:
+                    answered_200 = _on_frame(*frame, status_ok, replies)
+                    if answered_200 is not None:
+                        ok += answered_200
                         done += 1
                 if replies:
                     writer.write(b"".join(replies))
