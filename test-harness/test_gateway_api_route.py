@@ -4,10 +4,10 @@ precedence, and every seed scenario S1–S9 goes through it with the module deci
 version that answers is the one the filter tagged: the route's header rules and its last
 rule (the default) agree with the filter.
 
-S2 and S3 have bodies of their own here. For S1 and S4–S9 the seed module's own test body
-runs with its `envoy_with` replaced by `routed_by_render`, which starts the same Envoy
-(same plugin configuration, same options) but with the rendered routes, so the cases,
-configurations and assertions are the seed's, written once. Per seed:
+For every seed S1–S9 the seed module's own test body runs with its `envoy_with` replaced
+by `routed_by_render`, which starts the same Envoy (same plugin configuration, same
+options) but with the rendered routes, so the cases, configurations and assertions are
+the seed's, written once. Per seed:
 
 - S1 (gRPC normalize), S2, S3, S5 (Android split), S7 (progressive, three configurations)
   and S9 (spoofed tag, baggage guard): the rendered Gateway HTTPRoute as it is.
@@ -36,6 +36,8 @@ import pytest
 import yaml
 
 import test_s1_grpc_normalize as s1
+import test_s2_user_agent as s2
+import test_s3_cookie as s3
 import test_s4_client_ip as s4
 import test_s5_android_split as s5
 import test_s6_no_version_crossing as s6
@@ -43,11 +45,11 @@ import test_s7_progressive as s7
 import test_s8_mirror as s8
 import test_s9_baggage_guard as s9_baggage
 import test_s9_spoofed_tag as s9_spoof
-from canary_e2e.assertions import assert_answered, upstream_saw
+from canary_e2e.assertions import assert_answered
 from canary_e2e.httproute import envoy_routes
 from test_cli_agreement import cli_binary
-from test_s2_user_agent import CASES as S2_CASES, CHROME_TO_V2
-from test_s3_cookie import CASES as S3_CASES, TESTERS_TO_V2
+from test_s2_user_agent import CHROME_TO_V2
+from test_s3_cookie import TESTERS_TO_V2
 
 SERVICE = "frontend"
 BACKEND = "backend"
@@ -127,22 +129,6 @@ def test_the_rendered_routes_put_the_default_last(tmp_path):
     assert "headers" not in routes[-1]["match"]
 
 
-@pytest.mark.parametrize("case,user_agent,version", S2_CASES, ids=[c[0] for c in S2_CASES])
-def test_s2_through_the_rendered_route(routed_by_render, http2, case, user_agent, version):
-    envoy = routed_by_render(CHROME_TO_V2)
-    headers = {"user-agent": user_agent} if user_agent is not None else {}
-    reply = envoy.request("/forecast", headers=headers, http2=http2)
-    assert_answered(reply, version)
-    assert upstream_saw(reply, "x-canary-version") == [version]
-
-
-@pytest.mark.parametrize("case,cookie_lines,version", S3_CASES, ids=[c[0] for c in S3_CASES])
-def test_s3_through_the_rendered_route(routed_by_render, http2, case, cookie_lines, version):
-    envoy = routed_by_render(TESTERS_TO_V2)
-    reply = envoy.request("/", headers=[("cookie", line) for line in cookie_lines], http2=http2)
-    assert_answered(reply, version)
-
-
 @pytest.mark.parametrize("sent,version", [(None, "v1"), ("v2", "v1"), ("v3", "v1")])
 def test_a_client_sent_tag_never_picks_the_route(routed_by_render, sent, version):
     envoy = routed_by_render(TESTERS_TO_V2)
@@ -161,12 +147,22 @@ def test_without_the_filter_the_route_follows_the_tag(envoy_with, tmp_path, sent
     assert_answered(reply, version)
 
 
-# ---- S1, S4–S9: each seed's own test body, through the rendered routes (module docstring)
+# ---- S1–S9: each seed's own test body, through the rendered routes (module docstring)
 
 @pytest.mark.parametrize("case,content_type,sent,seen,version", s1.CASES, ids=[c[0] for c in s1.CASES])
 def test_s1_through_the_rendered_route(routed_by_render, http2, case, content_type, sent, seen, version):
     s1.test_grpcsvc_is_normalized_for_grpc_only(routed_by_render, http2, case, content_type, sent, seen,
                                                 version)
+
+
+@pytest.mark.parametrize("case,user_agent,version", s2.CASES, ids=[c[0] for c in s2.CASES])
+def test_s2_through_the_rendered_route(routed_by_render, http2, case, user_agent, version):
+    s2.test_chrome_users_get_v2(routed_by_render, http2, case, user_agent, version)
+
+
+@pytest.mark.parametrize("case,cookie_lines,version", s3.CASES, ids=[c[0] for c in s3.CASES])
+def test_s3_through_the_rendered_route(routed_by_render, http2, case, cookie_lines, version):
+    s3.test_tester_cookie_gets_v2(routed_by_render, http2, case, cookie_lines, version)
 
 
 @pytest.mark.parametrize("case,xff,version", s4.CASES, ids=[c[0] for c in s4.CASES])

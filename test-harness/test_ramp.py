@@ -39,7 +39,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -154,56 +154,57 @@ def configure(envoys, model: RampModel) -> str:
     return header
 
 
-def test_a_ramp_grows_second_by_second_and_two_gateways_agree(gateways):
-    # A few seconds of configured weights come first.
-    model = RampModel((("v2", 10), ("v1", 90)), start=int(time.time()) + 3, duration_s=RAMP_S, to=100)
-    configure(gateways, model)
-    end = model.start + RAMP_S
-    budget = TimeBudget(60, "the 20-second ramp")
-
-    on_canary: dict[tuple[int, str], bool] = {}     # per gateway and user: answered by v2 yet
+@dataclass
+class RampRun:
+    """What sample_the_ramp saw."""
+    on_canary: dict[tuple[int, str], bool] = field(default_factory=dict)  # per gateway and user: answered by v2 yet
     # second -> [answers on the canary, answers, the model's fewest, the model's most]
-    per_second: dict[int, list[int]] = {}
-    gauges: dict[int, list[int]] = {}               # second -> gauge of each gateway
-    mismatches, disagreements, moved_back, requests = [], [], [], 0
+    per_second: dict[int, list[int]] = field(default_factory=dict)
+    gauges: dict[int, list[int]] = field(default_factory=dict)  # second -> gauge of each gateway
+    mismatches: list = field(default_factory=list)
+    disagreements: list = field(default_factory=list)
+    moved_back: list = field(default_factory=list)
+    requests: int = 0
+
+
+def sample_the_ramp(gateways, model: RampModel, end: int) -> RampRun:
+    """Asks both gateways for one user after another until TICK_LAG_S + 2 s after `end`
+    (bounded in time and count), reading each gateway's gauge once a second; every answer
+    is checked against the model as it comes."""
+    budget = TimeBudget(60, "the 20-second ramp")
+    run = RampRun()
     uid_index = 0
-    while time.time() < end + TICK_LAG_S + 2 and requests < 200_000:
+    while time.time() < end + TICK_LAG_S + 2 and run.requests < 200_000:
         budget.check()
         second = math.floor(time.time())
-        if second not in gauges:
-            gauges[second] = [gauge(g) for g in gateways]
+        if second not in run.gauges:
+            run.gauges[second] = [gauge(g) for g in gateways]
         uid = UIDS[uid_index % USERS]
         uid_index += 1
         sent = time.time()
         answers = [ask(g, uid) for g in gateways]
         answered = time.time()
-        requests += len(answers)
+        run.requests += len(answers)
         allowed = model.versions_between(uid, sent, answered)
         for index, answer in enumerate(answers):
             if answer not in allowed:
-                mismatches.append((uid, "AB"[index], answer, sorted(allowed), rfc3339(int(sent))))
-            if on_canary.get((index, uid)) and answer != model.canary:
-                moved_back.append((uid, "AB"[index], answer, rfc3339(int(sent))))
-            on_canary[index, uid] = on_canary.get((index, uid), False) or answer == model.canary
+                run.mismatches.append((uid, "AB"[index], answer, sorted(allowed), rfc3339(int(sent))))
+            if run.on_canary.get((index, uid)) and answer != model.canary:
+                run.moved_back.append((uid, "AB"[index], answer, rfc3339(int(sent))))
+            run.on_canary[index, uid] = run.on_canary.get((index, uid), False) or answer == model.canary
         if answers[0] != answers[1] and len(allowed) == 1:
-            disagreements.append((uid, answers, rfc3339(int(sent))))
-        tally = per_second.setdefault(math.floor(sent), [0, 0, 0, 0])
+            run.disagreements.append((uid, answers, rfc3339(int(sent))))
+        tally = run.per_second.setdefault(math.floor(sent), [0, 0, 0, 0])
         tally[0] += answers.count(model.canary)
         tally[1] += len(answers)
         tally[2] += len(answers) * (model.version(uid, math.floor(sent) - TICK_LAG_S) == model.canary)
         tally[3] += len(answers) * (model.version(uid, math.floor(answered)) == model.canary)
+    return run
 
-    assert not mismatches, f"{len(mismatches)} answers outside the ramp's tick window, e.g. {mismatches[:5]}"
-    assert not moved_back, f"{len(moved_back)} users left the canary, e.g. {moved_back[:5]}"
-    assert not disagreements, f"the gateways disagreed beyond one tick: {disagreements[:5]}"
 
-    shares = {s: 100 * on / total for s, (on, total, _, _) in sorted(per_second.items())}
-    print(f"\n{requests} requests, {len(on_canary) // 2} users; v2 share per second: "
-          + ", ".join(f"{s - model.start:+d}s {share:.0f}%" for s, share in shares.items()))
-    print("ramp_percent per second (A, B): "
-          + ", ".join(f"{s - model.start:+d}s {a}/{b}" for s, (a, b) in sorted(gauges.items())))
+def assert_the_shares_follow_the_ramp(model: RampModel, end: int, run: RampRun, shares: dict[int, float]):
     # Each second's share is the model's for the users asked in it (within the tick).
-    for s, (on, total, fewest, most) in per_second.items():
+    for s, (on, total, fewest, most) in run.per_second.items():
         assert fewest <= on <= most, f"{s - model.start:+d}s: {on} of {total} on v2, model {fewest}..{most}"
         # Exact where no tick can move a weight: before the start second and after the end.
         # The start second itself is only bounded: its answers already passed the
@@ -213,7 +214,7 @@ def test_a_ramp_grows_second_by_second_and_two_gateways_agree(gateways):
     # The next two check the sampling, not an answer: they failed only with the test at
     # nice 10 beside four CPU hogs (over a second per request, or a configuration that took
     # effect after the start), while every answer above still matched the model.
-    sampling = f"{requests} answers over {len(per_second)} s sampled"
+    sampling = f"{run.requests} answers over {len(run.per_second)} s sampled"
     assert any(s < model.start for s in shares), f"no answers before the start ({sampling})"
     finished = [share for s, share in shares.items() if s >= end + TICK_LAG_S]
     assert finished and set(finished) == {100.0}, f"after the end: {finished}"
@@ -224,8 +225,11 @@ def test_a_ramp_grows_second_by_second_and_two_gateways_agree(gateways):
     assert len(during) >= RAMP_S - 2, f"seconds of the ramp measured: {during} ({sampling})"
     early, late = sum(during[:5]) / 5, sum(during[-5:]) / 5
     assert late - early >= 40, f"shares during the ramp: {during}"
-    # The gauge: whole percents, never down, 10 before the start, 100 at the end, and a
-    # value per second in between.
+
+
+def assert_the_gauges_follow_the_ramp(model: RampModel, gauges: dict[int, list[int]]):
+    """The gauge: whole percents, never down, 10 before the start, 100 at the end, and a
+    value per second in between."""
     for index in (0, 1):
         values = [pair[index] for _, pair in sorted(gauges.items())]
         assert values == sorted(values), f"gateway {'AB'[index]}'s ramp_percent went down: {values}"
@@ -234,6 +238,27 @@ def test_a_ramp_grows_second_by_second_and_two_gateways_agree(gateways):
         for s, pair in gauges.items():
             window = {model.first_buckets(t) // 100 for t in range(s - TICK_LAG_S, s + 1)}
             assert pair[index] in window, f"ramp_percent {pair[index]} at {s - model.start:+d}s, expected one of {window}"
+
+
+def test_a_ramp_grows_second_by_second_and_two_gateways_agree(gateways):
+    # A few seconds of configured weights come first.
+    model = RampModel((("v2", 10), ("v1", 90)), start=int(time.time()) + 3, duration_s=RAMP_S, to=100)
+    configure(gateways, model)
+    end = model.start + RAMP_S
+    run = sample_the_ramp(gateways, model, end)
+
+    assert not run.mismatches, \
+        f"{len(run.mismatches)} answers outside the ramp's tick window, e.g. {run.mismatches[:5]}"
+    assert not run.moved_back, f"{len(run.moved_back)} users left the canary, e.g. {run.moved_back[:5]}"
+    assert not run.disagreements, f"the gateways disagreed beyond one tick: {run.disagreements[:5]}"
+
+    shares = {s: 100 * on / total for s, (on, total, _, _) in sorted(run.per_second.items())}
+    print(f"\n{run.requests} requests, {len(run.on_canary) // 2} users; v2 share per second: "
+          + ", ".join(f"{s - model.start:+d}s {share:.0f}%" for s, share in shares.items()))
+    print("ramp_percent per second (A, B): "
+          + ", ".join(f"{s - model.start:+d}s {a}/{b}" for s, (a, b) in sorted(run.gauges.items())))
+    assert_the_shares_follow_the_ramp(model, end, run, shares)
+    assert_the_gauges_follow_the_ramp(model, run.gauges)
 
 
 def test_a_ramp_that_has_not_started_holds_the_configured_weights(gateways):

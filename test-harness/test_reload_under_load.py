@@ -294,87 +294,90 @@ def ecds_envoy(tmp_path_factory):
 
 # ---------------------------------------------------------------- the tests
 
-def test_config_changes_under_load(ecds_envoy, request):
-    envoy = ecds_envoy
-    initial: Generation = envoy.initial_generation
+def wait_for_the_initial_generation(clients, initial: Generation):
+    deadline = time.monotonic() + 5.0
+    while not all(initial.gen in c.first_probe_seen for c in clients):
+        assert time.monotonic() < deadline, "the clients never saw the initial configuration"
+        time.sleep(0.01)
+
+
+def deliver_invalid_change(envoy, clients, candidate: Generation, previous: Generation, mutate,
+                           expected_line: str, config_fail: int) -> dict:
+    """Delivers `candidate` broken by `mutate` and waits for Envoy's config_fail to pass
+    `config_fail`, then for each client to be answered after the rename. Returns the
+    rejection: gen, renamed_at, rejected_after_s, previous_gen, expected_line."""
+    renamed_at = envoy.deliver(mutate(candidate.config()))
+    waited = envoy.wait_for_stat(f"{ECDS_STATS_PREFIX}config_fail", config_fail + 1, REJECTION_TIMEOUT_S)
+    assert waited is not None, (
+        f"change {candidate.gen} is invalid ({expected_line}) but config_fail did not rise within "
+        f"{REJECTION_TIMEOUT_S}s; ECDS stats: {envoy.ecds_stats()}")
+    # Check 5 needs answers decided between this change and the next: each client
+    # gets one to a request sent after the rename before the next change goes out
+    # (on a busy machine the rejection alone can outlast the interval).
+    settle = time.monotonic() + INVALID_SETTLE_TIMEOUT_S
+    while not all(c.answered_since(renamed_at) for c in clients) and time.monotonic() < settle:
+        time.sleep(0.002)
+    return {"gen": candidate.gen, "renamed_at": renamed_at, "rejected_after_s": waited,
+            "previous_gen": previous.gen, "expected_line": expected_line}
+
+
+def deliver_valid_change(envoy, clients, nxt: Generation) -> dict:
+    """Delivers `nxt` and waits (bounded) until both clients saw it decide. Returns the
+    change: gen, renamed_at, time_to_effect_s per client (None: not seen within the bound)."""
+    gen = nxt.gen
+    renamed_at = envoy.deliver(nxt.config())
+    limit = renamed_at + MAX_TIME_TO_EFFECT_S
+    while not all(gen in c.first_probe_seen for c in clients) and time.monotonic() < limit:
+        time.sleep(0.002)
+    effect = {c.label: (c.first_probe_seen[gen] - renamed_at if gen in c.first_probe_seen else None)
+              for c in clients}
+    if any(seconds is None for seconds in effect.values()):
+        # Let it settle so later changes are measured on their own, then fail at the end.
+        settle = time.monotonic() + 5.0
+        while not all(gen in c.first_probe_seen for c in clients) and time.monotonic() < settle:
+            time.sleep(0.01)
+    return {"gen": gen, "renamed_at": renamed_at, "time_to_effect_s": effect}
+
+
+def deliver_the_schedule(envoy, clients, initial: Generation, config_fail: int):
+    """The CHANGES changes, CHANGE_INTERVAL_S apart, those at INVALID_AT invalid. Returns
+    the valid generations by gen (the initial one too), the valid changes applied and the
+    invalid ones rejected."""
     generations: dict[int, Generation] = {initial.gen: initial}
-    ecds_before = envoy.ecds_stats()
-    vms_before = envoy.stats("wasm.envoy.wasm.runtime.v8.active")
-
-    stop = threading.Event()
-    clients = [Client(envoy, http2=False, requests=load_mix(0), stop=stop),
-               Client(envoy, http2=True, requests=load_mix(LOAD_USERS // 2), stop=stop)]
-    for client in clients:
-        client.start()
-
     applied: list[dict] = []    # valid changes: gen, renamed_at, time_to_effect per client
     rejected: list[dict] = []   # invalid changes: gen, renamed_at, seconds until config_fail moved
-    try:
-        deadline = time.monotonic() + 5.0
-        while not all(initial.gen in c.first_probe_seen for c in clients):
-            assert time.monotonic() < deadline, "the clients never saw the initial configuration"
-            time.sleep(0.01)
+    latest = initial
+    invalid_count = 0
+    schedule_start = time.monotonic()
+    for position in range(CHANGES):
+        gen = position + 1
+        pause = schedule_start + position * CHANGE_INTERVAL_S - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        probe_version = "v3" if latest.probe_version == "v2" else "v2"
+        if position in INVALID_AT:
+            mutate, expected_line = INVALID_CHANGES[invalid_count]
+            invalid_count += 1
+            candidate = Generation(gen, probe_version, latest.canary_percent)
+            rejected.append(deliver_invalid_change(envoy, clients, candidate, latest, mutate, expected_line,
+                                                   config_fail))
+            config_fail += 1
+            continue
+        nxt = Generation(gen, probe_version, 1 + (gen * 37) % 99)
+        generations[gen] = nxt
+        applied.append(deliver_valid_change(envoy, clients, nxt))
+        latest = nxt
+    return generations, applied, rejected
 
-        latest = initial
-        valid_count = 0
-        invalid_count = 0
-        config_fail = ecds_before["config_fail"]
-        schedule_start = time.monotonic()
-        for position in range(CHANGES):
-            gen = position + 1
-            pause = schedule_start + position * CHANGE_INTERVAL_S - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            if position in INVALID_AT:
-                mutate, expected_line = INVALID_CHANGES[invalid_count]
-                invalid_count += 1
-                candidate = Generation(gen, "v3" if latest.probe_version == "v2" else "v2", latest.canary_percent)
-                renamed_at = envoy.deliver(mutate(candidate.config()))
-                waited = envoy.wait_for_stat(f"{ECDS_STATS_PREFIX}config_fail", config_fail + 1, REJECTION_TIMEOUT_S)
-                assert waited is not None, (
-                    f"change {gen} is invalid ({expected_line}) but config_fail did not rise within "
-                    f"{REJECTION_TIMEOUT_S}s; ECDS stats: {envoy.ecds_stats()}")
-                config_fail += 1
-                rejected.append({"gen": gen, "renamed_at": renamed_at, "rejected_after_s": waited,
-                                 "previous_gen": latest.gen, "expected_line": expected_line})
-                # Check 5 needs answers decided between this change and the next: each client
-                # gets one to a request sent after the rename before the next change goes out
-                # (on a busy machine the rejection alone can outlast the interval).
-                settle = time.monotonic() + INVALID_SETTLE_TIMEOUT_S
-                while not all(c.answered_since(renamed_at) for c in clients) and time.monotonic() < settle:
-                    time.sleep(0.002)
-                continue
-            valid_count += 1
-            nxt = Generation(gen, "v3" if latest.probe_version == "v2" else "v2", 1 + (gen * 37) % 99)
-            generations[gen] = nxt
-            renamed_at = envoy.deliver(nxt.config())
-            limit = renamed_at + MAX_TIME_TO_EFFECT_S
-            while not all(gen in c.first_probe_seen for c in clients) and time.monotonic() < limit:
-                time.sleep(0.002)
-            effect = {c.label: (c.first_probe_seen[gen] - renamed_at if gen in c.first_probe_seen else None)
-                      for c in clients}
-            applied.append({"gen": gen, "renamed_at": renamed_at, "time_to_effect_s": effect})
-            if any(seconds is None for seconds in effect.values()):
-                # Let it settle so later changes are measured on their own, then fail at the end.
-                settle = time.monotonic() + 5.0
-                while not all(gen in c.first_probe_seen for c in clients) and time.monotonic() < settle:
-                    time.sleep(0.01)
-            latest = nxt
-        # Keep the load going a little after the last change (it is invalid: nothing may move).
-        time.sleep(max(0.5, MIN_LOAD_S - (time.monotonic() - clients[0].started) + 0.2))
-    finally:
-        stop.set()
-        for client in clients:
-            client.join(timeout=LOAD_HARD_CAP_S + 10)
 
-    samples = [s for c in clients for s in c.samples]
-    ecds_after = envoy.ecds_stats()
+def reload_summary(clients, samples: list[Sample], applied: list[dict], rejected: list[dict],
+                   ecds_before: dict, ecds_after: dict) -> dict:
     # A change's time-to-effect is the later of the two clients (None: never seen in time).
     per_change = [max(float("inf") if v is None else v for v in a["time_to_effect_s"].values())
                   for a in applied]
     slowest = max(per_change)
     effects = [v for v in per_change if v != float("inf")]
-    summary = {
+    return {
         "requests": len(samples),
         "per_client": {c.label: len(c.samples) for c in clients},
         "failures": len(failures_of(samples)),
@@ -387,13 +390,66 @@ def test_config_changes_under_load(ecds_envoy, request):
         "ecds": {k: ecds_after[k] - ecds_before[k] for k in
                  ("update_success", "update_rejected", "config_fail", "config_reload")},
     }
-    report(request, (
+
+
+def summary_line(summary: dict) -> str:
+    return (
         f"reload under load: {summary['requests']} requests "
         f"({', '.join(f'{k} {v}' for k, v in summary['per_client'].items())}) in {summary['load_seconds']} s, "
         f"{summary['failures']} failed; {summary['reloads_applied']} reloads applied, "
         f"{summary['reloads_rejected']} rejected; slowest time-to-effect {summary['slowest_time_to_effect_s']} s "
-        f"(median {summary['median_time_to_effect_s']} s); slowest rejection {summary['slowest_rejection_s']} s"),
-        summary)
+        f"(median {summary['median_time_to_effect_s']} s); slowest rejection {summary['slowest_rejection_s']} s")
+
+
+def assert_each_rejection_kept_the_previous_generation(envoy, samples: list[Sample], applied: list[dict],
+                                                       rejected: list[dict]):
+    """Check 5, after the counts: our error line per rejection, with its JSON path, and
+    only the previous generation deciding between the invalid change and the next one."""
+    lines = envoy.rejection_log_lines(at_least=len(rejected))
+    assert len(lines) == len(rejected), f"expected {len(rejected)} rejection lines, got:\n" + "\n".join(lines)
+    for line, change in zip(lines, rejected):
+        assert line_says(line, change["expected_line"]), (
+            f"change {change['gen']}: expected {change['expected_line']!r} in\n{line}")
+        assert "[error]" in line, f"not logged at error level: {line}"
+    renames = sorted([a["renamed_at"] for a in applied] + [r["renamed_at"] for r in rejected])
+    for change in rejected:
+        later = [t for t in renames if t > change["renamed_at"]]
+        window_end = later[0] if later else float("inf")
+        # Requests sent after the invalid rename and answered before the next one were decided
+        # in between. (One sent before the next rename may be decided after it: a request is
+        # decided when the worker reads its headers, not when the client starts sending.)
+        in_window = [s for s in samples if change["renamed_at"] <= s.sent and s.received < window_end]
+        assert in_window, f"no traffic between invalid change {change['gen']} and the next change"
+        moved = [s for s in in_window if s.gen != change["previous_gen"]]
+        assert not moved, (f"after invalid change {change['gen']} answers came from other generations than "
+                           f"{change['previous_gen']}: {moved[:3]}")
+
+
+def test_config_changes_under_load(ecds_envoy, request):
+    envoy = ecds_envoy
+    initial: Generation = envoy.initial_generation
+    ecds_before = envoy.ecds_stats()
+    vms_before = envoy.stats("wasm.envoy.wasm.runtime.v8.active")
+
+    stop = threading.Event()
+    clients = [Client(envoy, http2=False, requests=load_mix(0), stop=stop),
+               Client(envoy, http2=True, requests=load_mix(LOAD_USERS // 2), stop=stop)]
+    for client in clients:
+        client.start()
+    try:
+        wait_for_the_initial_generation(clients, initial)
+        generations, applied, rejected = deliver_the_schedule(envoy, clients, initial,
+                                                              ecds_before["config_fail"])
+        # Keep the load going a little after the last change (it is invalid: nothing may move).
+        time.sleep(max(0.5, MIN_LOAD_S - (time.monotonic() - clients[0].started) + 0.2))
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(timeout=LOAD_HARD_CAP_S + 10)
+
+    samples = [s for c in clients for s in c.samples]
+    summary = reload_summary(clients, samples, applied, rejected, ecds_before, envoy.ecds_stats())
+    report(request, summary_line(summary), summary)
 
     # 1. Nothing failed, on either protocol, for the whole run.
     failed = failures_of(samples)
@@ -423,24 +479,7 @@ def test_config_changes_under_load(ecds_envoy, request):
     assert summary["ecds"]["config_fail"] == len(INVALID_AT)
     assert summary["ecds"]["update_rejected"] == len(INVALID_AT)
     assert summary["ecds"]["update_success"] == len(applied)
-    lines = envoy.rejection_log_lines(at_least=len(rejected))
-    assert len(lines) == len(rejected), f"expected {len(rejected)} rejection lines, got:\n" + "\n".join(lines)
-    for line, change in zip(lines, rejected):
-        assert line_says(line, change["expected_line"]), (
-            f"change {change['gen']}: expected {change['expected_line']!r} in\n{line}")
-        assert "[error]" in line, f"not logged at error level: {line}"
-    renames = sorted([a["renamed_at"] for a in applied] + [r["renamed_at"] for r in rejected])
-    for change in rejected:
-        later = [t for t in renames if t > change["renamed_at"]]
-        window_end = later[0] if later else float("inf")
-        # Requests sent after the invalid rename and answered before the next one were decided
-        # in between. (One sent before the next rename may be decided after it: a request is
-        # decided when the worker reads its headers, not when the client starts sending.)
-        in_window = [s for s in samples if change["renamed_at"] <= s.sent and s.received < window_end]
-        assert in_window, f"no traffic between invalid change {change['gen']} and the next change"
-        moved = [s for s in in_window if s.gen != change["previous_gen"]]
-        assert not moved, (f"after invalid change {change['gen']} answers came from other generations than "
-                           f"{change['previous_gen']}: {moved[:3]}")
+    assert_each_rejection_kept_the_previous_generation(envoy, samples, applied, rejected)
 
     # 6. The VM was reused: no Wasm VM piled up across 100 updates, none was reloaded.
     assert envoy.stats("wasm.envoy.wasm.runtime.v8.active") == vms_before
@@ -452,6 +491,44 @@ def ramp_mix(offset: int) -> Callable[[int], tuple[str, str | None, dict]]:
         uid = f"user-{(n + offset) % RAMP_USERS}"
         return "user", uid, {"user-agent": FIREFOX, "cookie": f"uid={uid}"}
     return request
+
+
+def deliver_ramp_step(envoy, clients, step: Generation) -> float:
+    """Delivers `step` and waits until it is in force and has seen every user; returns its
+    time to effect (until both clients were answered from it)."""
+    gen = step.gen
+    renamed_at = envoy.deliver(step.config())
+    deadline = renamed_at + RAMP_STEP_TIMEOUT_S
+    # The step is in force once both clients answer from it ...
+    while time.monotonic() < deadline:
+        firsts = [next((s.received for s in c.samples if s.gen == gen), None) for c in clients]
+        if all(firsts):
+            break
+        time.sleep(0.02)
+    assert all(firsts), f"the {step.canary_percent}% step never reached both clients"
+    # ... and it has seen every user on both protocols.
+    while time.monotonic() < deadline:
+        seen = [{s.uid for s in c.samples if s.gen == gen} for c in clients]
+        if all(len(users) == RAMP_USERS for users in seen):
+            break
+        time.sleep(0.05)
+    assert all(len(users) == RAMP_USERS for users in seen), (
+        f"{step.canary_percent}% step: not every user was asked within {RAMP_STEP_TIMEOUT_S}s")
+    return max(firsts) - renamed_at
+
+
+def moved_back_from_v2(samples: list[Sample]) -> list[Sample]:
+    """The answers (in order sent) not from v2 to a user already answered by v2 before the
+    request was sent."""
+    on_v2_since: dict[str, float] = {}
+    moved_back = []
+    for s in samples:
+        since = on_v2_since.get(s.uid)
+        if since is not None and s.sent > since and s.version != "v2":
+            moved_back.append(s)
+        if s.version == "v2" and (since is None or s.received < since):
+            on_v2_since[s.uid] = s.received
+    return moved_back
 
 
 def test_progressive_delivery_by_reload_only(ecds_envoy, request):
@@ -469,24 +546,7 @@ def test_progressive_delivery_by_reload_only(ecds_envoy, request):
     effect_times: dict[int, float] = {}
     try:
         for gen, step in steps.items():
-            renamed_at = envoy.deliver(step.config())
-            deadline = renamed_at + RAMP_STEP_TIMEOUT_S
-            # The step is in force once both clients answer from it ...
-            while time.monotonic() < deadline:
-                firsts = [next((s.received for s in c.samples if s.gen == gen), None) for c in clients]
-                if all(firsts):
-                    break
-                time.sleep(0.02)
-            assert all(firsts), f"the {step.canary_percent}% step never reached both clients"
-            effect_times[gen] = max(firsts) - renamed_at
-            # ... and it has seen every user on both protocols.
-            while time.monotonic() < deadline:
-                seen = [{s.uid for s in c.samples if s.gen == gen} for c in clients]
-                if all(len(users) == RAMP_USERS for users in seen):
-                    break
-                time.sleep(0.05)
-            assert all(len(users) == RAMP_USERS for users in seen), (
-                f"{step.canary_percent}% step: not every user was asked within {RAMP_STEP_TIMEOUT_S}s")
+            effect_times[gen] = deliver_ramp_step(envoy, clients, step)
     finally:
         stop.set()
         for client in clients:
@@ -512,14 +572,7 @@ def test_progressive_delivery_by_reload_only(ecds_envoy, request):
 
     # Nobody answered by v2 is answered by v1 by any later request (sent after that answer
     # arrived), on either protocol, including while a reload was being applied.
-    on_v2_since: dict[str, float] = {}
-    moved_back = []
-    for s in ours:
-        since = on_v2_since.get(s.uid)
-        if since is not None and s.sent > since and s.version != "v2":
-            moved_back.append(s)
-        if s.version == "v2" and (since is None or s.received < since):
-            on_v2_since[s.uid] = s.received
+    moved_back = moved_back_from_v2(ours)
     assert not moved_back, f"{len(moved_back)} answers moved a v2 user back, e.g. {moved_back[:3]}"
 
     # The v2 share of each step is its percent.

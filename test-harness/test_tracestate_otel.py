@@ -58,9 +58,26 @@ SPAWN = pytest.mark.parametrize("spawn_upstream_span", [False, True],
                                 ids=["parent span", "spawn_upstream_span"])
 
 
+def every_case_under_both_spans(test):
+    """`test` for each of CASES, under the parent span and with spawn_upstream_span."""
+    return SPAWN(pytest.mark.parametrize("case,headers,version", CASES, ids=CASE_IDS)(test))
+
+
 def gateway(envoy_with, spawn_upstream_span: bool, upstream_instance: bool):
     return envoy_with(GATEWAY, edge_tracing=opentelemetry_tracing(spawn_upstream_span=spawn_upstream_span),
                       upstream_plugin_config=UPSTREAM if upstream_instance else None)
+
+
+def request_through_the_tracer(envoy_with, http2, spawn_upstream_span, headers, version, *,
+                               upstream_instance: bool):
+    """One request through the traced gateway, `headers` sent: `version` answered, the tag
+    as decided reached the upstream, and so did the tracer's own traceparent."""
+    envoy = gateway(envoy_with, spawn_upstream_span, upstream_instance)
+    reply = envoy.request("/", headers=headers, http2=http2)
+    assert_answered(reply, version)
+    assert upstream_saw(reply, "x-canary-version") == [version]
+    assert_the_tracers_traceparent(reply, headers)
+    return reply
 
 
 def assert_the_tracers_traceparent(reply, sent: dict):
@@ -75,30 +92,22 @@ def assert_the_tracers_traceparent(reply, sent: dict):
         assert parsed.group(2) != span_id, "the tracer's span, not the client's"
 
 
-@SPAWN
-@pytest.mark.parametrize("case,headers,version", CASES, ids=CASE_IDS)
+@every_case_under_both_spans
 def test_the_tracer_drops_our_member_and_puts_back_the_clients_tracestate(
         envoy_with, http2, spawn_upstream_span, case, headers, version):
-    envoy = gateway(envoy_with, spawn_upstream_span, upstream_instance=False)
-    reply = envoy.request("/", headers=headers, http2=http2)
-    assert_answered(reply, version)
-    assert upstream_saw(reply, "x-canary-version") == [version]
-    assert_the_tracers_traceparent(reply, headers)
+    reply = request_through_the_tracer(envoy_with, http2, spawn_upstream_span, headers, version,
+                                       upstream_instance=False)
     # Without a valid client traceparent the tracer starts a trace with an empty tracestate;
     # with one, it writes the client's tracestate back as it came, canary member and all.
     client_state = headers.get("tracestate", "") if "traceparent" in headers else ""
     assert upstream_saw(reply, "tracestate") == [client_state], describe(reply)
 
 
-@SPAWN
-@pytest.mark.parametrize("case,headers,version", CASES, ids=CASE_IDS)
+@every_case_under_both_spans
 def test_an_upstream_filter_instance_puts_our_member_first_after_the_tracer(
         envoy_with, http2, spawn_upstream_span, case, headers, version):
-    envoy = gateway(envoy_with, spawn_upstream_span, upstream_instance=True)
-    reply = envoy.request("/", headers=headers, http2=http2)
-    assert_answered(reply, version)
-    assert upstream_saw(reply, "x-canary-version") == [version]
-    assert_the_tracers_traceparent(reply, headers)
+    reply = request_through_the_tracer(envoy_with, http2, spawn_upstream_span, headers, version,
+                                       upstream_instance=True)
     [state] = upstream_saw(reply, "tracestate")
     members = state.split(",")
     assert members[0] == f"canary={version}", state

@@ -335,6 +335,13 @@ fn split_key(request: &OwnedRequest) -> String {
     entries[entries.len() - 2].to_string()
 }
 
+/// `id` signed by the `sticky_cookie` of `json` compiled with the keys `KEYS` = `keys`.
+fn signed_id(json: &str, keys: &str, id: &str) -> String {
+    let config = CompiledConfig::from_json_in(json.as_bytes(), &[("KEYS", keys)]).unwrap();
+    let signing = config.sticky_cookie.unwrap().signing.unwrap();
+    signing.sign(id.as_bytes()).as_str().to_string()
+}
+
 /// `sticky_cookie.signing` (SPEC §10): verifying a sticky cookie — valid, forged, unsigned,
 /// unknown key, garbage — and issuing a signed id allocate nothing while deciding; writing
 /// allocates the `Set-Cookie` only.
@@ -349,27 +356,15 @@ fn signed_sticky_cookies_decide_without_allocating() {
         "new:MDEyMzQ1Njc4OWFiY2RlZg==,old:ZmVkY2JhOTg3NjU0MzIxMA==",
     )];
     let config = CompiledConfig::from_json_in(json.as_bytes(), &environment).unwrap();
-    let keys = config
-        .sticky_cookie
-        .as_ref()
-        .unwrap()
-        .signing
-        .as_ref()
-        .unwrap();
     let id = "0123456789abcdef0123456789abcdef";
-    let signed = keys.sign(id.as_bytes()).as_str().to_string();
+    let signed = signed_id(json, environment[0].1, id);
     let forged = format!("{}0{}", &signed[..32], &signed[33..]);
     let cookies = [
         ("signed", Some(signed.clone())),
-        ("signed by the old key", {
-            let old = CompiledConfig::from_json_in(
-                json.as_bytes(),
-                &[("KEYS", "old:ZmVkY2JhOTg3NjU0MzIxMA==")],
-            )
-            .unwrap();
-            let old_keys = old.sticky_cookie.unwrap().signing.unwrap();
-            Some(old_keys.sign(id.as_bytes()).as_str().to_string())
-        }),
+        (
+            "signed by the old key",
+            Some(signed_id(json, "old:ZmVkY2JhOTg3NjU0MzIxMA==", id)),
+        ),
         ("forged", Some(forged)),
         ("unsigned", Some(id.to_string())),
         ("unknown key", Some(signed.replace(".new.", ".gone."))),
@@ -420,6 +415,45 @@ impl canary_tagger::sidecar::TraceTable for SlotList {
     }
 }
 
+/// Sidecar mode outbound: the restore decision and its effects written; the lines written.
+fn sidecar_outbound(
+    config: &CompiledConfig,
+    request: &SerializedRequest,
+    table: &SlotList,
+) -> usize {
+    let restored = canary_tagger::sidecar::restore(config, request, table);
+    let mut written = Written::default();
+    for effect in restored.request_effects(config, request) {
+        effect.apply(request, &mut written);
+    }
+    for effect in restored.response_effects(config) {
+        effect.apply(&mut written);
+    }
+    written.lines
+}
+
+/// Sidecar mode inbound: the version, the trace ids, their slots and entries (built on the
+/// stack); what it would store, so that none of it is optimized away.
+fn sidecar_inbound(
+    config: &CompiledConfig,
+    request: &SerializedRequest,
+    table: &SlotList,
+    memory: &canary_tagger::config::TraceMemory,
+) -> usize {
+    use canary_tagger::sidecar::{self, TraceKey};
+    let mut stored = 0;
+    if let Some(version) = sidecar::inbound_version(config, request) {
+        for (header, id) in sidecar::trace_ids(request) {
+            let key = TraceKey::new(header, id, memory);
+            stored += usize::try_from(sidecar::slot_to_write(table, key, memory, 1_000)).unwrap();
+            let mut buf = [0u8; sidecar::MAX_ENTRY];
+            stored +=
+                sidecar::encode_entry(key, 1_000, config.version_name(version), &mut buf).len();
+        }
+    }
+    stored
+}
+
 /// Sidecar mode's two paths over the filter's request type: inbound (the version, the
 /// trace ids, their slots and entries, built on the stack) and outbound (the restore
 /// decision from each source, and its effects written) allocate nothing. Reading a slot
@@ -460,31 +494,8 @@ fn sidecar_paths_do_not_allocate() {
     .iter()
     .map(fixtures::serialized)
     .collect();
-    let outbound = |request: &SerializedRequest| {
-        let restored = sidecar::restore(&config, request, &table);
-        let mut written = Written::default();
-        for effect in restored.request_effects(&config, request) {
-            effect.apply(request, &mut written);
-        }
-        for effect in restored.response_effects(&config) {
-            effect.apply(&mut written);
-        }
-        written.lines
-    };
-    let inbound = |request: &SerializedRequest| {
-        let mut stored = 0;
-        if let Some(version) = sidecar::inbound_version(&config, request) {
-            for (header, id) in sidecar::trace_ids(request) {
-                let key = TraceKey::new(header, id, &memory);
-                stored +=
-                    usize::try_from(sidecar::slot_to_write(&table, key, &memory, 1_000)).unwrap();
-                let mut buf = [0u8; sidecar::MAX_ENTRY];
-                stored +=
-                    sidecar::encode_entry(key, 1_000, config.version_name(version), &mut buf).len();
-            }
-        }
-        stored
-    };
+    let outbound = |request: &SerializedRequest| sidecar_outbound(&config, request, &table);
+    let inbound = |request: &SerializedRequest| sidecar_inbound(&config, request, &table, &memory);
     for request in &requests {
         outbound(request);
         inbound(request);

@@ -334,33 +334,45 @@ fn a_version_the_configuration_does_not_have_is_not_restored() {
     );
 }
 
+/// A request header an effect sets: name, value, how.
+type SetHeader = (String, String, SetMode);
+
+/// The request headers the restored decision sets and the response headers it adds (name,
+/// value).
+fn restored_effects(
+    config: &CompiledConfig,
+    request: &OwnedRequest,
+    table: &Table,
+) -> (Vec<SetHeader>, Vec<(String, String)>) {
+    let restored = sidecar::restore(config, request, table);
+    let set = restored
+        .request_effects(config, request)
+        .map(|e| {
+            (
+                e.name.to_string(),
+                String::from_utf8(e.value(request).into_owned()).unwrap(),
+                e.mode,
+            )
+        })
+        .collect();
+    let added = restored
+        .response_effects(config)
+        .map(|e| {
+            (
+                e.name.to_string(),
+                String::from_utf8(e.value().into_owned()).unwrap(),
+            )
+        })
+        .collect();
+    (set, added)
+}
+
 #[test]
 fn outbound_effects_replace_unknown_tags_and_write_baggage_when_configured() {
     let table = Table::default();
     let plain = sidecar(r#", "response_header": "x-served-as""#);
-    let effects = |config: &CompiledConfig, request: &OwnedRequest| {
-        let restored = sidecar::restore(config, request, &table);
-        let set: Vec<(String, String, SetMode)> = restored
-            .request_effects(config, request)
-            .map(|e| {
-                (
-                    e.name.to_string(),
-                    String::from_utf8(e.value(request).into_owned()).unwrap(),
-                    e.mode,
-                )
-            })
-            .collect();
-        let added: Vec<(String, String)> = restored
-            .response_effects(config)
-            .map(|e| {
-                (
-                    e.name.to_string(),
-                    String::from_utf8(e.value().into_owned()).unwrap(),
-                )
-            })
-            .collect();
-        (set, added)
-    };
+    let effects =
+        |config: &CompiledConfig, request: &OwnedRequest| restored_effects(config, request, &table);
     let tag = |value: &str, mode| ("x-canary-version".to_string(), value.to_string(), mode);
     assert_eq!(
         effects(&plain, &OwnedRequest::new()),
@@ -388,9 +400,8 @@ fn outbound_effects_replace_unknown_tags_and_write_baggage_when_configured() {
 
     let with_baggage = sidecar(r#", "baggage": true"#);
     let request = OwnedRequest::new().header("baggage", "tenant=acme,canary-version=v3");
-    let (set, _) = effects(&with_baggage, &request);
     assert_eq!(
-        set,
+        effects(&with_baggage, &request).0,
         vec![
             tag("v3", SetMode::Add),
             (

@@ -131,16 +131,11 @@ def _wait_for(port: int, path: str | None, deadline: float, what: str, proc) -> 
     raise AssertionError(f"{what} did not answer on port {port} within {START_TIMEOUT_S}s")
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """envoy.yaml + three echo.py processes on loopback; yields a request function."""
-    module = require_wasm()
-    envoy_bin = require_envoy()
-    workdir = tmp_path_factory.mktemp("compose-demo")
+def _loopback_bootstrap(module, edge: int, admin: int, echo_ports: dict[str, int]) -> dict:
+    """The compose demo's envoy.yaml with loopback ports (edge, admin, an echo per version)
+    and the locally built module."""
     (bootstrap,) = docs(COMPOSE / "envoy.yaml")
     bootstrap = copy.deepcopy(bootstrap)
-    edge, admin = _free_port(), _free_port()
-    echo_ports = {v: _free_port() for v in ("v1", "v2", "v3")}
     bootstrap["admin"]["address"]["socket_address"] = {"address": "127.0.0.1", "port_value": admin}
     listener = bootstrap["static_resources"]["listeners"][0]
     listener["address"]["socket_address"] = {"address": "127.0.0.1", "port_value": edge}
@@ -151,8 +146,31 @@ def demo(tmp_path_factory):
         address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"][
             "address"]["socket_address"]
         address.update(address="127.0.0.1", port_value=echo_ports[cluster["name"]])
+    return bootstrap
+
+
+def _stop(processes: list[subprocess.Popen]):
+    """SIGTERM each process still running, last started first; SIGKILL after 10 s."""
+    for proc in reversed(processes):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """envoy.yaml + three echo.py processes on loopback; yields a request function."""
+    module = require_wasm()
+    envoy_bin = require_envoy()
+    workdir = tmp_path_factory.mktemp("compose-demo")
+    edge, admin = _free_port(), _free_port()
+    echo_ports = {v: _free_port() for v in ("v1", "v2", "v3")}
     config = workdir / "envoy.yaml"
-    config.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
+    config.write_text(yaml.safe_dump(_loopback_bootstrap(module, edge, admin, echo_ports), sort_keys=False))
 
     processes = []
     log = (workdir / "envoy.log").open("w")
@@ -190,14 +208,7 @@ def demo(tmp_path_factory):
         request.prometheus = prometheus
         yield request
     finally:
-        for proc in reversed(processes):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        _stop(processes)
         log.close()
 
 

@@ -31,24 +31,26 @@ import crd_schema
 from recipes import ENVOYFILTER, docs, plugin_config_path, rel, render, yaml_files
 
 
-def _crd_documents():
+def _documents(has_schema):
+    """Every document under envoyfilter/ that `has_schema` picks, as (path, doc) params."""
     for path in yaml_files():
         for index, doc in enumerate(docs(path)):
-            if crd_schema.has_crd(doc):
+            if has_schema(doc):
                 yield pytest.param(path, doc, id=f"{rel(path)}#{index}-{doc.get('kind')}")
+
+
+def _crd_documents():
+    return _documents(crd_schema.has_crd)
+
+
+def _core_documents():
+    return _documents(core_schema.has_schema)
 
 
 @pytest.mark.parametrize("path,doc", list(_crd_documents()))
 def test_resource_matches_crd_schema(path, doc):
     problems = crd_schema.errors(doc)
     assert not problems, f"{rel(path)} {doc['kind']} {doc['metadata']['name']}: {problems}"
-
-
-def _core_documents():
-    for path in yaml_files():
-        for index, doc in enumerate(docs(path)):
-            if core_schema.has_schema(doc):
-                yield pytest.param(path, doc, id=f"{rel(path)}#{index}-{doc.get('kind')}")
 
 
 @pytest.mark.parametrize("path,doc", list(_core_documents()))

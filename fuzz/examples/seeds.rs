@@ -40,18 +40,7 @@ fn main() {
     let (dump, out) = (Path::new(dump), Path::new(out));
     let mut corpus = Corpus::default();
 
-    let mut requests: Vec<(Pairs, Option<Vec<u8>>)> = fixtures::templates()
-        .into_iter()
-        .map(|template| {
-            let pairs = template
-                .request
-                .headers()
-                .iter()
-                .map(|(name, value)| (name.as_bytes().to_vec(), value.clone()))
-                .collect();
-            (pairs, Some(fixtures::PEER.as_bytes().to_vec()))
-        })
-        .collect();
+    let mut requests = template_requests();
     for file in files(&dump.join("requests")) {
         let json: Value = serde_json::from_slice(&read(&file)).expect("a recorded request");
         requests.push(recorded_request(&json));
@@ -81,16 +70,23 @@ fn main() {
         );
     }
 
-    for (target, inputs) in &corpus.0 {
-        let dir = out.join(target);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("the seed folder");
-        for input in inputs.values() {
-            let name = Fnv1a64::default().write(input).finish();
-            std::fs::write(dir.join(format!("{name:016x}")), input).expect("a seed file");
-        }
-        println!("{target}: {} seeds", inputs.len());
-    }
+    corpus.write(out);
+}
+
+/// The shared request templates (fixtures/), as raw header pairs from the fixtures' peer.
+fn template_requests() -> Vec<(Pairs, Option<Vec<u8>>)> {
+    fixtures::templates()
+        .into_iter()
+        .map(|template| {
+            let pairs = template
+                .request
+                .headers()
+                .iter()
+                .map(|(name, value)| (name.as_bytes().to_vec(), value.clone()))
+                .collect();
+            (pairs, Some(fixtures::PEER.as_bytes().to_vec()))
+        })
+        .collect()
 }
 
 /// Seeds by target, deduplicated.
@@ -98,6 +94,20 @@ fn main() {
 struct Corpus(BTreeMap<&'static str, BTreeMap<Vec<u8>, Vec<u8>>>);
 
 impl Corpus {
+    /// Each target's seeds into `out/TARGET/` (emptied first), named by their FNV-1a hash.
+    fn write(&self, out: &Path) {
+        for (target, inputs) in &self.0 {
+            let dir = out.join(target);
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("the seed folder");
+            for input in inputs.values() {
+                let name = Fnv1a64::default().write(input).finish();
+                std::fs::write(dir.join(format!("{name:016x}")), input).expect("a seed file");
+            }
+            println!("{target}: {} seeds", inputs.len());
+        }
+    }
+
     fn add(&mut self, target: &'static str, input: Vec<u8>) {
         if input.len() <= MAX_SEED {
             self.0

@@ -180,6 +180,12 @@ pub fn encode_variant(index: u32, count: u32, out: &mut Vec<u8>) {
     u32::try_from(raw).unwrap_or(u32::MAX).encode(out);
 }
 
+/// Variant `index` of `count` whose one field is `field`: the variant, then the field.
+pub fn encode_variant_with(index: u32, count: u32, field: &impl Encode, out: &mut Vec<u8>) {
+    encode_variant(index, count, out);
+    field.encode(out);
+}
+
 macro_rules! encode_ints {
     ($($ty:ty),*) => {$(
         impl Encode for $ty {
@@ -244,14 +250,8 @@ impl Encode for Bytes {
 impl Encode for Text {
     fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            Text::Word(index) => {
-                encode_variant(0, 2, out);
-                index.encode(out);
-            }
-            Text::Raw(bytes) => {
-                encode_variant(1, 2, out);
-                bytes.encode(out);
-            }
+            Text::Word(index) => encode_variant_with(0, 2, index, out),
+            Text::Raw(bytes) => encode_variant_with(1, 2, bytes, out),
         }
     }
 }

@@ -6,7 +6,7 @@
 use arbitrary::Arbitrary;
 use canary_tagger::request::{serialize_header_map, OwnedRequest, SerializedRequest};
 
-use crate::input::{encode_variant, AddressForm, Bytes, Encode, Ip, Pad, Text};
+use crate::input::{encode_variant_with, AddressForm, Bytes, Encode, Ip, Pad, Text};
 
 /// A header name: one the fixed configurations read, or raw bytes (any case, any byte).
 #[derive(Arbitrary, Clone, Debug, PartialEq, Eq)]
@@ -334,8 +334,7 @@ impl Encode for FuzzRequest {
         match &self.peer {
             Some(Peer::Raw(bytes)) => {
                 true.encode(out);
-                encode_variant(1, 2, out);
-                bytes.encode(out);
+                encode_variant_with(1, 2, bytes, out);
             }
             _ => false.encode(out),
         }
@@ -343,18 +342,18 @@ impl Encode for FuzzRequest {
     }
 }
 
+impl Encode for HeaderName {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            HeaderName::Known(index) => encode_variant_with(0, 2, index, out),
+            HeaderName::Raw(bytes) => encode_variant_with(1, 2, bytes, out),
+        }
+    }
+}
+
 impl Encode for Header {
     fn encode(&self, out: &mut Vec<u8>) {
-        match &self.name {
-            HeaderName::Known(index) => {
-                encode_variant(0, 2, out);
-                index.encode(out);
-            }
-            HeaderName::Raw(bytes) => {
-                encode_variant(1, 2, out);
-                bytes.encode(out);
-            }
-        }
+        self.name.encode(out);
         self.value.encode(out);
     }
 }

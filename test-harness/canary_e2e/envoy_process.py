@@ -425,6 +425,23 @@ def _blocking_client(http2: bool) -> httpx.Client:
 
 # ---------------------------------------------------------------- the running stack
 
+def _checked_filter_mode(filter_mode: str | None, plugin_config: dict | None, lua_code: str | None,
+                         topology: str) -> str:
+    """EnvoyUnderTest's filter_mode (by default the one its options imply), once it and the
+    topology are known to go with the other options."""
+    if filter_mode is None:
+        filter_mode = "lua" if lua_code is not None else ("wasm" if plugin_config is not None else "none")
+    if filter_mode not in ("wasm", "lua", "none"):
+        raise ValueError(f"unknown filter_mode {filter_mode!r}")
+    if filter_mode == "wasm" and plugin_config is None:
+        raise ValueError("filter_mode 'wasm' needs a plugin_config")
+    if filter_mode == "lua" and not lua_code:
+        raise ValueError("filter_mode 'lua' needs lua_code")
+    if topology not in ("echo", "frontend_backend", "sidecar", "waypoint"):
+        raise ValueError(f"unknown topology {topology!r}")
+    return filter_mode
+
+
 class EnvoyUnderTest:
     """Envoy plus its loopback upstreams, started together, stopped together.
 
@@ -464,18 +481,8 @@ class EnvoyUnderTest:
                  internal_routes: list[dict] | None = None,
                  edge_tracing: dict | None = None,
                  upstream_plugin_config: dict | None = None):
-        if filter_mode is None:
-            filter_mode = "lua" if lua_code is not None else ("wasm" if plugin_config is not None else "none")
-        if filter_mode not in ("wasm", "lua", "none"):
-            raise ValueError(f"unknown filter_mode {filter_mode!r}")
-        if filter_mode == "wasm" and plugin_config is None:
-            raise ValueError("filter_mode 'wasm' needs a plugin_config")
-        if filter_mode == "lua" and not lua_code:
-            raise ValueError("filter_mode 'lua' needs lua_code")
-        if topology not in ("echo", "frontend_backend", "sidecar", "waypoint"):
-            raise ValueError(f"unknown topology {topology!r}")
+        self.filter_mode = _checked_filter_mode(filter_mode, plugin_config, lua_code, topology)
         self.plugin_config = plugin_config
-        self.filter_mode = filter_mode
         self.lua_code = lua_code
         self.versions = tuple(versions)
         self.default_route_version = default_route_version

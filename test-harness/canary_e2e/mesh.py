@@ -335,7 +335,48 @@ def start_gateway(config: dict, first_hop, options: dict, work_dir: Path) -> Gat
     return gateway
 
 
-class MeshUnderTest:
+class BehindTheGateway:
+    """What MeshUnderTest and AmbientUnderTest share: the Envoys behind the first hop
+    (`_start_hops`, which returns that hop) started first, then the gateway in front of it;
+    all stopped together (the gateway first); `request()` goes to the gateway, as a client's
+    would. `_hops()` names each Envoy behind the gateway for `state()`."""
+
+    gateway_config: dict
+    options: dict
+    work_dir: Path
+    gateway: GatewayUnderTest | None
+
+    def _start_hops(self) -> SidecarUnderTest:
+        raise NotImplementedError
+
+    def _hops(self) -> list[tuple[str, SidecarUnderTest]]:
+        raise NotImplementedError
+
+    def start(self):
+        try:
+            first_hop = self._start_hops()
+            self.gateway = start_gateway(self.gateway_config, first_hop, self.options, self.work_dir)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        close_thread_clients()
+        for envoy in [self.gateway, *(envoy for _, envoy in self._hops())]:
+            if envoy is not None:
+                envoy.stop()
+
+    def request(self, path: str, headers=None, http2: bool = False) -> Reply:
+        return send(self.gateway.edge_port, path, headers, http2, state=self.state)
+
+    def state(self) -> str:
+        parts = [f"gateway: {self.gateway.state(20)}" if self.gateway else "gateway: not started"]
+        parts += [f"{name}: {envoy.state(20)}" for name, envoy in self._hops()]
+        return "\n".join(parts)
+
+
+class MeshUnderTest(BehindTheGateway):
     """Gateway + sidecar(s) + apps, started and stopped together. `request()` goes to the
     gateway, as a client's would.
 
@@ -365,44 +406,26 @@ class MeshUnderTest:
     def sidecar(self) -> SidecarUnderTest:
         return self.sidecars[0]
 
-    def start(self) -> "MeshUnderTest":
-        try:
-            next_hop = None
-            (leaf, leaf_versions) = self.services[-1]
-            for index in reversed(range(len(self.services) - 1)):
-                name, app_versions = self.services[index]
-                (self.work_dir / name).mkdir(parents=True, exist_ok=True)
-                sidecar = SidecarUnderTest(
-                    self.sidecar_config, app_versions=app_versions, app_service=name,
-                    next_hop=next_hop, backend_versions=leaf_versions, backend_service=leaf,
-                    work_dir=self.work_dir / name, **self.options)
-                self.sidecars.insert(0, sidecar)
-                sidecar.start()
-                next_hop = sidecar.inbound_ports
-            self.gateway = start_gateway(self.gateway_config, self.sidecar, self.options,
-                                         self.work_dir)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def _start_hops(self) -> SidecarUnderTest:
+        next_hop = None
+        (leaf, leaf_versions) = self.services[-1]
+        for index in reversed(range(len(self.services) - 1)):
+            name, app_versions = self.services[index]
+            (self.work_dir / name).mkdir(parents=True, exist_ok=True)
+            sidecar = SidecarUnderTest(
+                self.sidecar_config, app_versions=app_versions, app_service=name,
+                next_hop=next_hop, backend_versions=leaf_versions, backend_service=leaf,
+                work_dir=self.work_dir / name, **self.options)
+            self.sidecars.insert(0, sidecar)
+            sidecar.start()
+            next_hop = sidecar.inbound_ports
+        return self.sidecar
 
-    def stop(self):
-        close_thread_clients()
-        if self.gateway is not None:
-            self.gateway.stop()
-        for sidecar in self.sidecars:
-            sidecar.stop()
-
-    def request(self, path: str, headers=None, http2: bool = False) -> Reply:
-        return send(self.gateway.edge_port, path, headers, http2, state=self.state)
-
-    def state(self) -> str:
-        parts = [f"gateway: {self.gateway.state(20)}" if self.gateway else "gateway: not started"]
-        parts += [f"sidecar of {s.app_service}: {s.state(20)}" for s in self.sidecars]
-        return "\n".join(parts)
+    def _hops(self) -> list[tuple[str, SidecarUnderTest]]:
+        return [(f"sidecar of {s.app_service}", s) for s in self.sidecars]
 
 
-class AmbientUnderTest:
+class AmbientUnderTest(BehindTheGateway):
     """Gateway + waypoint replicas A and B + apps (module docstring), started and stopped
     together. `request()` goes to the gateway; a request with `x-test-replica: b` has its
     second hop served by replica B, otherwise by A."""
@@ -420,38 +443,21 @@ class AmbientUnderTest:
         self.replicas: dict[str, SidecarUnderTest] = {}
         self.gateway: GatewayUnderTest | None = None
 
-    def start(self) -> "AmbientUnderTest":
-        try:
-            for name in ("b", "a"):
-                (self.work_dir / name).mkdir(parents=True, exist_ok=True)
-            # B first: A's frontends need B's outbound port.
-            self.replicas["b"] = SidecarUnderTest(self.waypoint_config, frontends=False, replica="b",
-                                                  work_dir=self.work_dir / "b", **self.options)
-            self.replicas["b"].start()
-            self.replicas["a"] = SidecarUnderTest(self.waypoint_config, replica="a",
-                                                  peers={"b": self.replicas["b"].edge_port},
-                                                  work_dir=self.work_dir / "a", **self.options)
-            self.replicas["a"].start()
-            self.gateway = start_gateway(self.gateway_config, self.replicas["a"], self.options,
-                                         self.work_dir)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def _start_hops(self) -> SidecarUnderTest:
+        for name in ("b", "a"):
+            (self.work_dir / name).mkdir(parents=True, exist_ok=True)
+        # B first: A's frontends need B's outbound port.
+        self.replicas["b"] = SidecarUnderTest(self.waypoint_config, frontends=False, replica="b",
+                                              work_dir=self.work_dir / "b", **self.options)
+        self.replicas["b"].start()
+        self.replicas["a"] = SidecarUnderTest(self.waypoint_config, replica="a",
+                                              peers={"b": self.replicas["b"].edge_port},
+                                              work_dir=self.work_dir / "a", **self.options)
+        self.replicas["a"].start()
+        return self.replicas["a"]
 
-    def stop(self):
-        close_thread_clients()
-        for envoy in [self.gateway, *self.replicas.values()]:
-            if envoy is not None:
-                envoy.stop()
-
-    def request(self, path: str, headers=None, http2: bool = False) -> Reply:
-        return send(self.gateway.edge_port, path, headers, http2, state=self.state)
-
-    def state(self) -> str:
-        parts = [f"gateway: {self.gateway.state(20)}" if self.gateway else "gateway: not started"]
-        parts += [f"waypoint replica {name}: {r.state(20)}" for name, r in self.replicas.items()]
-        return "\n".join(parts)
+    def _hops(self) -> list[tuple[str, SidecarUnderTest]]:
+        return [(f"waypoint replica {name}", r) for name, r in self.replicas.items()]
 
 
 # ---------------------------------------------------------------- a fast inbound flood
@@ -498,6 +504,48 @@ def _request_block(header_list: list[tuple[str, str]]) -> bytes:
     return bytes(block)
 
 
+def _split_frames(buffer: bytes) -> tuple[list[tuple[int, int, int, bytes]], bytes]:
+    """The whole frames at the start of `buffer` as (kind, flags, stream, payload), and the
+    bytes after them."""
+    frames = []
+    while len(buffer) >= 9:
+        length = int.from_bytes(buffer[:3], "big")
+        if len(buffer) < 9 + length:
+            break
+        kind, flags = buffer[3], buffer[4]
+        stream = int.from_bytes(buffer[5:9], "big") & 0x7FFFFFFF
+        payload, buffer = buffer[9:9 + length], buffer[9 + length:]
+        frames.append((kind, flags, stream, payload))
+    return frames, buffer
+
+
+def _on_frame(kind: int, flags: int, stream: int, payload: bytes, status_ok: dict[int, bool],
+              replies: list[bytes]) -> bool | None:
+    """One frame from the sidecar: SETTINGS and PING acknowledged and DATA's window given
+    back (into `replies`), a response's status noted in `status_ok` (our open streams).
+    Returns whether the stream was answered 200 when the frame ends one of ours (and drops
+    it from `status_ok`), otherwise None."""
+    if kind == FRAME_SETTINGS and not flags & FLAG_ACK:
+        replies.append(_frame(FRAME_SETTINGS, FLAG_ACK, 0))
+    elif kind == FRAME_PING and not flags & FLAG_ACK:
+        replies.append(_frame(FRAME_PING, FLAG_ACK, 0, payload))
+    elif kind == FRAME_GOAWAY:
+        raise AssertionError(f"the sidecar sent GOAWAY: {payload[:64]!r}")
+    elif kind == FRAME_HEADERS and stream in status_ok:
+        skip = (1 + payload[0] if flags & FLAG_PADDED else 0) + (5 if flags & FLAG_PRIORITY else 0)
+        if not flags & FLAG_END_HEADERS:
+            raise AssertionError("a response header block in CONTINUATION frames")
+        status_ok[stream] = status_ok[stream] or payload[skip:skip + 1] == b"\x88"
+    elif kind == FRAME_DATA and payload:
+        increment = len(payload).to_bytes(4, "big")
+        replies += [_frame(FRAME_WINDOW_UPDATE, 0, 0, increment),
+                    _frame(FRAME_WINDOW_UPDATE, 0, stream, increment)]
+    ends = kind == FRAME_RST_STREAM or (kind in (FRAME_HEADERS, FRAME_DATA) and flags & FLAG_END_STREAM)
+    if ends and stream in status_ok:
+        return status_ok.pop(stream)
+    return None
+
+
 def flood_inbound(port: int, headers: Iterable[list[tuple[str, str]]], *, connections: int = 4,
                   in_flight: int = 100, timeout_s: float = 180.0) -> int:
     """Send one GET per header list to 127.0.0.1:port over HTTP/2 (h2c prior knowledge),
@@ -528,35 +576,12 @@ def flood_inbound(port: int, headers: Iterable[list[tuple[str, str]]], *, connec
                 if not data:
                     raise AssertionError(f"the sidecar closed a connection with "
                                          f"{sent - done} streams open")
-                buffer += data
-                replies = []
-                while len(buffer) >= 9:
-                    length = int.from_bytes(buffer[:3], "big")
-                    if len(buffer) < 9 + length:
-                        break
-                    kind, flags = buffer[3], buffer[4]
-                    stream = int.from_bytes(buffer[5:9], "big") & 0x7FFFFFFF
-                    payload, buffer = buffer[9:9 + length], buffer[9 + length:]
-                    if kind == FRAME_SETTINGS and not flags & FLAG_ACK:
-                        replies.append(_frame(FRAME_SETTINGS, FLAG_ACK, 0))
-                    elif kind == FRAME_PING and not flags & FLAG_ACK:
-                        replies.append(_frame(FRAME_PING, FLAG_ACK, 0, payload))
-                    elif kind == FRAME_GOAWAY:
-                        raise AssertionError(f"the sidecar sent GOAWAY: {payload[:64]!r}")
-                    elif kind == FRAME_HEADERS and stream in status_ok:
-                        skip = (1 + payload[0] if flags & FLAG_PADDED else 0) \
-                            + (5 if flags & FLAG_PRIORITY else 0)
-                        if not flags & FLAG_END_HEADERS:
-                            raise AssertionError("a response header block in CONTINUATION frames")
-                        status_ok[stream] = status_ok[stream] or payload[skip:skip + 1] == b"\x88"
-                    elif kind == FRAME_DATA and length:
-                        increment = length.to_bytes(4, "big")
-                        replies += [_frame(FRAME_WINDOW_UPDATE, 0, 0, increment),
-                                    _frame(FRAME_WINDOW_UPDATE, 0, stream, increment)]
-                    if (kind == FRAME_RST_STREAM or (kind in (FRAME_HEADERS, FRAME_DATA)
-                                                     and flags & FLAG_END_STREAM)) \
-                            and stream in status_ok:
-                        ok += status_ok.pop(stream)
+                frames, buffer = _split_frames(buffer + data)
+                replies: list[bytes] = []
+                for frame in frames:
+                    answered_200 = _on_frame(*frame, status_ok, replies)
+                    if answered_200 is not None:
+                        ok += answered_200
                         done += 1
                 if replies:
                     writer.write(b"".join(replies))
