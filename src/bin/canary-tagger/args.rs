@@ -26,7 +26,7 @@ pub fn utf8_args(args: impl Iterator<Item = OsString>) -> Result<Vec<String>, Us
 /// `canary-tagger validate FILE...`
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
-    #[arg(short = 'h', long = "help")]
+    #[arg(short, long)]
     pub help: bool,
     pub files: Vec<String>,
 }
@@ -34,47 +34,43 @@ pub struct ValidateArgs {
 /// `canary-tagger explain FILE [options]`
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
-    #[arg(short = 'h', long = "help")]
+    #[arg(short, long)]
     pub help: bool,
     /// One FILE; checked by the command, which words its own message.
     pub files: Vec<String>,
     #[arg(
         short = 'H',
-        long = "header",
+        long,
         value_name = "NAME: VALUE",
         allow_hyphen_values = true
     )]
     pub header: Vec<String>,
     #[arg(
         short = 'b',
-        long = "cookie",
+        long,
         value_name = "NAME=VALUE",
         allow_hyphen_values = true
     )]
     pub cookie: Vec<String>,
-    #[arg(long = "ip", value_name = "ADDR", allow_hyphen_values = true)]
+    #[arg(long, value_name = "ADDR", allow_hyphen_values = true)]
     pub ip: Option<String>,
-    #[arg(long = "xff", value_name = "LIST", allow_hyphen_values = true)]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
     pub xff: Vec<String>,
-    #[arg(long = "path", value_name = "PATH", allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub path: Option<String>,
-    #[arg(long = "method", value_name = "METHOD", allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub method: Option<String>,
-    #[arg(long = "host", value_name = "HOST", allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub host: Option<String>,
-    #[arg(long = "seed", value_name = "N", allow_hyphen_values = true)]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub seed: Option<String>,
-    #[arg(long = "at", value_name = "TIME", allow_hyphen_values = true)]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
-    #[arg(long = "json")]
+    #[arg(long)]
     pub json: bool,
-    #[arg(long = "direction", value_name = "DIR", allow_hyphen_values = true)]
+    #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
     pub direction: Option<String>,
-    #[arg(
-        long = "remembered",
-        value_name = "ID=VERSION[@AGE_S]",
-        allow_hyphen_values = true
-    )]
+    #[arg(long, value_name = "ID=VERSION[@AGE_S]", allow_hyphen_values = true)]
     pub remembered: Vec<String>,
 }
 
@@ -92,80 +88,77 @@ pub enum RenderApi {
 /// --service are checked by the command: which are required depends on --api.
 #[derive(Args, Debug)]
 pub struct RenderArgs {
-    #[arg(short = 'h', long = "help")]
+    #[arg(short, long)]
     pub help: bool,
     pub files: Vec<String>,
-    #[arg(long = "api", value_name = "API", value_enum, default_value_t)]
+    #[arg(long, value_enum, default_value_t)]
     pub api: RenderApi,
-    #[arg(long = "host", value_name = "HOST", allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub host: Option<String>,
-    #[arg(long = "service", value_name = "SERVICE", allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub service: Option<String>,
-    #[arg(long = "namespace", value_name = "NS", allow_hyphen_values = true)]
+    #[arg(long, value_name = "NS", allow_hyphen_values = true)]
     pub namespace: Option<String>,
-    #[arg(long = "gateway", value_name = "GATEWAY", allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub gateway: Vec<String>,
-    #[arg(long = "name", value_name = "NAME", allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub name: Option<String>,
-    #[arg(
-        long = "gateway-namespace",
-        value_name = "NS",
-        allow_hyphen_values = true
-    )]
+    #[arg(long, value_name = "NS", allow_hyphen_values = true)]
     pub gateway_namespace: Option<String>,
-    #[arg(long = "port", value_name = "PORT", allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub port: Option<String>,
-    #[arg(long = "mesh")]
+    #[arg(long)]
     pub mesh: bool,
-    #[arg(long = "waypoint", value_name = "NAME", allow_hyphen_values = true)]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     pub waypoint: Option<String>,
+}
+
+/// Where `status` and `watch` read live counters: an Envoy's admin page or a Prometheus.
+#[derive(Args, Debug)]
+pub struct LiveSource {
+    #[arg(long, value_name = "URL", allow_hyphen_values = true)]
+    pub admin: Option<String>,
+    #[arg(long, value_name = "URL", allow_hyphen_values = true)]
+    pub prometheus: Option<String>,
 }
 
 /// `canary-tagger status (--admin URL | --prometheus URL | --stats FILE) [options]`
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    #[arg(short = 'h', long = "help")]
+    #[arg(short, long)]
     pub help: bool,
     /// None are taken; the command says so.
     pub extra: Vec<String>,
-    #[arg(long = "admin", value_name = "URL", allow_hyphen_values = true)]
-    pub admin: Option<String>,
-    #[arg(long = "prometheus", value_name = "URL", allow_hyphen_values = true)]
-    pub prometheus: Option<String>,
+    #[command(flatten)]
+    pub live: LiveSource,
     /// `-` is standard input.
-    #[arg(long = "stats", value_name = "FILE", allow_hyphen_values = true)]
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true)]
     pub stats: Option<String>,
-    #[arg(long = "json")]
+    #[arg(long)]
     pub json: bool,
-    #[arg(long = "window", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub window: Option<String>,
-    #[arg(
-        long = "cluster-version",
-        value_name = "REGEX",
-        allow_hyphen_values = true
-    )]
+    #[arg(long, value_name = "REGEX", allow_hyphen_values = true)]
     pub cluster_version: Option<String>,
 }
 
 /// `canary-tagger watch (--admin URL | --prometheus URL) [--interval DURATION]`
 #[derive(Args, Debug)]
 pub struct WatchArgs {
-    #[arg(short = 'h', long = "help")]
+    #[arg(short, long)]
     pub help: bool,
     /// None are taken; the command says so.
     pub extra: Vec<String>,
-    #[arg(long = "admin", value_name = "URL", allow_hyphen_values = true)]
-    pub admin: Option<String>,
-    #[arg(long = "prometheus", value_name = "URL", allow_hyphen_values = true)]
-    pub prometheus: Option<String>,
-    #[arg(long = "interval", value_name = "DURATION", allow_hyphen_values = true)]
+    #[command(flatten)]
+    pub live: LiveSource,
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub interval: Option<String>,
 }
 
 /// `canary-tagger schema`
 #[derive(Args, Debug)]
 pub struct SchemaArgs {
-    #[arg(short = 'h', long = "help")]
+    #[arg(short, long)]
     pub help: bool,
     /// None are taken; the command says so.
     pub extra: Vec<String>,
@@ -174,7 +167,7 @@ pub struct SchemaArgs {
 /// `canary-tagger completions SHELL`
 #[derive(Args, Debug)]
 pub struct CompletionsArgs {
-    #[arg(short = 'h', long = "help")]
+    #[arg(short, long)]
     pub help: bool,
     #[arg(required_unless_present = "help")]
     pub shell: Option<clap_complete::Shell>,
@@ -410,9 +403,9 @@ mod tests {
             &strings(&["--admin", "http://127.0.0.1:15000", "--interval", "500ms"]),
         )
         .unwrap();
-        assert_eq!(parsed.admin.as_deref(), Some("http://127.0.0.1:15000"));
+        assert_eq!(parsed.live.admin.as_deref(), Some("http://127.0.0.1:15000"));
         assert_eq!(parsed.interval.as_deref(), Some("500ms"));
-        assert!(parsed.prometheus.is_none() && parsed.extra.is_empty() && !parsed.help);
+        assert!(parsed.live.prometheus.is_none() && parsed.extra.is_empty() && !parsed.help);
     }
 
     #[test]
@@ -424,6 +417,6 @@ mod tests {
         .unwrap();
         assert_eq!(parsed.stats.as_deref(), Some("-"));
         assert_eq!(parsed.cluster_version.as_deref(), Some("^(v.)$"));
-        assert!(parsed.json && parsed.admin.is_none() && parsed.extra.is_empty());
+        assert!(parsed.json && parsed.live.admin.is_none() && parsed.extra.is_empty());
     }
 }

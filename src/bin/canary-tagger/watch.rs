@@ -49,7 +49,7 @@ pub fn options_from(parsed: &WatchArgs) -> Result<WatchOptions, UsageError> {
             "unexpected argument {extra:?}; see `canary-tagger help watch`"
         )));
     }
-    let source = match (&parsed.admin, &parsed.prometheus) {
+    let source = match (&parsed.live.admin, &parsed.live.prometheus) {
         (Some(url), None) => Source::Admin(status::admin_url(url).map_err(usage)?),
         (None, Some(url)) => Source::Prometheus(base_url("--prometheus", url).map_err(usage)?),
         _ => {
