@@ -90,6 +90,15 @@ fn temp_file(name: &str, content: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// The error lines of a command that finds its configuration invalid: exit status 1,
+/// nothing on stdout.
+fn rejected(args: &[&str]) -> Vec<String> {
+    let out = run(args);
+    assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+    assert_eq!(out.stdout, "", "{args:?}");
+    out.stderr_lines().into_iter().map(String::from).collect()
+}
+
 fn spec_example_file() -> String {
     repo("fixtures/configs/spec-example.json")
         .to_str()
@@ -124,11 +133,8 @@ fn validate_reports_every_error_structural_and_semantic() {
   ]
 }"#,
     );
-    let out = run(&["validate", &file]);
-    assert_eq!(out.code, 1);
-    assert_eq!(out.stdout, "");
     assert_eq!(
-        out.stderr_lines(),
+        rejected(&["validate", &file]),
         vec![
             format!(r#"{file}: $: unknown field "tag_headr" (did you mean "tag_header"?)"#),
             format!("{file}: client_ip.from: unknown variant `xf`, expected `peer` or `xff`"),
@@ -144,10 +150,8 @@ fn validate_reports_every_error_structural_and_semantic() {
         r#"{"versions": ["v1", "v2"], "default_version": "v3", "colour": "blue",
             "rules": [{"name": "half", "split": {"weights": [{"version": "v2", "percent": 40}, {"version": "v1", "percent": 50}], "sed": 1}}]}"#,
     );
-    let out = run(&["validate", &file]);
-    assert_eq!(out.code, 1);
     assert_eq!(
-        out.stderr_lines(),
+        rejected(&["validate", &file]),
         vec![
             format!("{file}: $: unknown field \"colour\"; expected one of schema, tag_header, versions, default_version, client_ip, trusted_tag_sources, normalize, rules, sticky_cookie, response_header, baggage, tracestate, mode, restore, trace_memory"),
             format!("{file}: rules[0].split: unknown field \"sed\"; expected one of weights, key, salt, ramp"),
@@ -207,10 +211,8 @@ spec:
       - {name: testers, match: {cookie: user, exact: tester}, versoin: v2}
 "#,
     );
-    let out = run(&["validate", &wasmplugin]);
-    assert_eq!(out.code, 1);
     assert_eq!(
-        out.stderr_lines(),
+        rejected(&["validate", &wasmplugin]),
         vec![format!(
             r#"{wasmplugin} (WasmPlugin istio-system/canary-tagger): spec.pluginConfig.rules[0]: unknown field "versoin" (did you mean "version"?)"#
         )]
@@ -236,10 +238,8 @@ spec:
               value: '{"versions": ["v1"], "default_version": "v2"}'
 "#,
     );
-    let out = run(&["validate", &envoyfilter]);
-    assert_eq!(out.code, 1);
     assert_eq!(
-        out.stderr_lines(),
+        rejected(&["validate", &envoyfilter]),
         vec![format!(
             r#"{envoyfilter} (EnvoyFilter istio-system/canary-tagger): spec.configPatches[0].patch.value.typed_config.config.configuration.value.default_version: unknown version "v2"; versions are v1"#
         )]
@@ -302,52 +302,51 @@ fn validate_reads_standard_input() {
 
 #[test]
 fn validate_input_errors_are_one_line() {
-    let out = run(&["validate", "/nonexistent/canary.json"]);
-    assert_eq!(out.code, 2);
-    assert_eq!(
-        out.stderr,
-        "canary-tagger: cannot read /nonexistent/canary.json: no such file or directory\n"
-    );
-
     let dir = env!("CARGO_TARGET_TMPDIR");
-    let out = run(&["validate", dir]);
-    assert_eq!(out.code, 2);
-    assert_eq!(
-        out.stderr,
-        format!("canary-tagger: cannot read {dir}: it is a directory\n")
-    );
-
     let bad_json = temp_file("bad.json", "{\"versions\": [\"v1\",,]}");
-    let out = run(&["validate", &bad_json]);
-    assert_eq!(out.code, 1);
-    assert_eq!(
-        out.stderr,
-        format!("{bad_json}: $: invalid JSON: expected value at line 1 column 20\n")
-    );
+    // An unreadable file exits 2, an unparseable one 1; each says so in these words.
+    let exact = [
+        (
+            "/nonexistent/canary.json",
+            2,
+            "canary-tagger: cannot read /nonexistent/canary.json: no such file or directory\n"
+                .to_string(),
+        ),
+        (
+            dir,
+            2,
+            format!("canary-tagger: cannot read {dir}: it is a directory\n"),
+        ),
+        (
+            bad_json.as_str(),
+            1,
+            format!("{bad_json}: $: invalid JSON: expected value at line 1 column 20\n"),
+        ),
+    ];
+    for (file, code, stderr) in &exact {
+        let out = run(&["validate", file]);
+        assert_eq!((out.code, &out.stderr), (*code, stderr), "{file}");
+    }
 
+    // One line, starting so (the YAML parser's own words follow).
     let bad_yaml = temp_file("bad.yaml", "versions: [v1\ndefault_version: v1\n");
-    let out = run(&["validate", &bad_yaml]);
-    assert_eq!(out.code, 1);
-    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .starts_with(&format!("{bad_yaml}: invalid YAML: ")),
-        "{}",
-        out.stderr
-    );
-
     let nothing = temp_file(
         "vs.yaml",
         "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\n",
     );
-    let out = run(&["validate", &nothing]);
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr
-            .starts_with(&format!("{nothing}: no canary-tagger configuration found")),
-        "{}",
-        out.stderr
-    );
+    let starts = [
+        (&bad_yaml, format!("{bad_yaml}: invalid YAML: ")),
+        (
+            &nothing,
+            format!("{nothing}: no canary-tagger configuration found"),
+        ),
+    ];
+    for (file, start) in &starts {
+        let out = run(&["validate", file]);
+        assert_eq!(out.code, 1, "{file}");
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(out.stderr.starts_with(start.as_str()), "{}", out.stderr);
+    }
 
     // Several files: each judged, the worst status wins.
     let out = run(&["validate", &spec_example_file(), &bad_json, "/nonexistent"]);
@@ -873,10 +872,8 @@ fn explain_rejects_an_invalid_config_with_every_error() {
         "bad.json",
         r#"{"versions": ["v1"], "default_version": "v2", "rules": [{"name": "a", "version": "v9"}]}"#,
     );
-    let out = run(&["explain", &file]);
-    assert_eq!(out.code, 1);
     assert_eq!(
-        out.stderr_lines(),
+        rejected(&["explain", &file]),
         vec![
             format!(r#"{file}: default_version: unknown version "v2"; versions are v1"#),
             format!(r#"{file}: rules[0].version: unknown version "v9"; versions are v1"#),
@@ -1531,10 +1528,8 @@ fn validate_names_a_sidecar_configuration_and_its_restore_order() {
         "sidecar-bad.json",
         r#"{"mode": "sidecar", "versions": ["v1"], "default_version": "v1", "rules": [], "restore": ["trace", "trace"]}"#,
     );
-    let out = run(&["validate", &bad]);
-    assert_eq!(out.code, 1);
     assert_eq!(
-        out.stderr_lines(),
+        rejected(&["validate", &bad]),
         vec![
             format!("{bad}: rules: only allowed when mode is \"gateway\""),
             format!("{bad}: restore[1]: \"trace\" is listed twice"),
@@ -1579,30 +1574,23 @@ fn explain_outbound_shows_each_source_and_the_restored_tag() {
         .as_str()
         .unwrap()
         .starts_with("explain cannot see Envoy's trace table"));
-    let remembered = format!("{TRACE_ID}=v3");
-    let found = explain_json(&[
-        file,
-        "--direction",
-        "outbound",
-        "-H",
-        &tp,
-        "--remembered",
-        &remembered,
-    ]);
+    let remembering = |entry: &str| {
+        explain_json(&[
+            file,
+            "--direction",
+            "outbound",
+            "-H",
+            &tp,
+            "--remembered",
+            entry,
+        ])
+    };
+    let found = remembering(&format!("{TRACE_ID}=v3"));
     assert_eq!(found["version"], "v3");
     assert_eq!(found["restored_by"], "trace");
     assert_eq!(found["request_headers"][0]["value"], "v3");
     assert_eq!(found["note"], Value::Null);
-    let old = format!("{TRACE_ID}=v3@301");
-    let expired = explain_json(&[
-        file,
-        "--direction",
-        "outbound",
-        "-H",
-        &tp,
-        "--remembered",
-        &old,
-    ]);
+    let expired = remembering(&format!("{TRACE_ID}=v3@301"));
     assert_eq!(expired["version"], "v1");
     assert_eq!(
         expired["sources"][2]["detail"],
