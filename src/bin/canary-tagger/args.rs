@@ -26,16 +26,12 @@ pub fn utf8_args(args: impl Iterator<Item = OsString>) -> Result<Vec<String>, Us
 /// `canary-tagger validate FILE...`
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
-    #[arg(short, long)]
-    pub help: bool,
     pub files: Vec<String>,
 }
 
 /// `canary-tagger explain FILE [options]`
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
-    #[arg(short, long)]
-    pub help: bool,
     /// One FILE; checked by the command, which words its own message.
     pub files: Vec<String>,
     #[arg(
@@ -88,8 +84,6 @@ pub enum RenderApi {
 /// --service are checked by the command: which are required depends on --api.
 #[derive(Args, Debug)]
 pub struct RenderArgs {
-    #[arg(short, long)]
-    pub help: bool,
     pub files: Vec<String>,
     #[arg(long, value_enum, default_value_t)]
     pub api: RenderApi,
@@ -125,8 +119,6 @@ pub struct LiveSource {
 /// `canary-tagger status (--admin URL | --prometheus URL | --stats FILE) [options]`
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    #[arg(short, long)]
-    pub help: bool,
     /// None are taken; the command says so.
     pub extra: Vec<String>,
     #[command(flatten)]
@@ -145,8 +137,6 @@ pub struct StatusArgs {
 /// `canary-tagger watch (--admin URL | --prometheus URL) [--interval DURATION]`
 #[derive(Args, Debug)]
 pub struct WatchArgs {
-    #[arg(short, long)]
-    pub help: bool,
     /// None are taken; the command says so.
     pub extra: Vec<String>,
     #[command(flatten)]
@@ -158,8 +148,6 @@ pub struct WatchArgs {
 /// `canary-tagger schema`
 #[derive(Args, Debug)]
 pub struct SchemaArgs {
-    #[arg(short, long)]
-    pub help: bool,
     /// None are taken; the command says so.
     pub extra: Vec<String>,
 }
@@ -167,9 +155,7 @@ pub struct SchemaArgs {
 /// `canary-tagger completions SHELL`
 #[derive(Args, Debug)]
 pub struct CompletionsArgs {
-    #[arg(short, long)]
-    pub help: bool,
-    #[arg(required_unless_present = "help")]
+    #[arg(required_unless_present = HELP)]
     pub shell: Option<clap_complete::Shell>,
 }
 
@@ -191,19 +177,30 @@ pub fn command_tree() -> clap::Command {
         .subcommand(clap::Command::new("version"))
 }
 
+/// Every command takes `-h` / `--help` (ours: clap's is disabled), declared first.
+const HELP: &str = "help";
+
 fn with_name<A: Args>(name: &'static str) -> clap::Command {
-    A::augment_args(clap::Command::new(name))
+    let help = clap::Arg::new(HELP)
+        .short('h')
+        .long(HELP)
+        .action(clap::ArgAction::SetTrue);
+    A::augment_args(clap::Command::new(name).arg(help))
         .disable_help_flag(true)
         .disable_version_flag(true)
 }
 
-/// Parses the arguments after the command word into `A`.
-pub fn parse<A: Args>(command: &'static str, args: &[String]) -> Result<A, UsageError> {
+/// Parses the arguments after the command word into `A`; `None` when they ask for the
+/// command's help (once they parse: a bad flag beside `--help` is still an error).
+pub fn parse<A: Args>(command: &'static str, args: &[String]) -> Result<Option<A>, UsageError> {
     let mut cli = with_name::<A>(command).no_binary_name(true);
     let matches = cli
         .try_get_matches_from_mut(args)
         .map_err(|error| usage_error(command, &cli, &error))?;
-    A::from_arg_matches(&matches).map_err(|error| usage_error(command, &cli, &error))
+    let parsed =
+        A::from_arg_matches(&matches).map_err(|error| usage_error(command, &cli, &error))?;
+    let help = matches!(matches.try_get_one::<bool>(HELP), Ok(Some(true)));
+    Ok((!help).then_some(parsed))
 }
 
 /// One of clap's parse errors as our one-line message: by its kind, naming the flag from
@@ -325,7 +322,7 @@ mod tests {
 
     #[test]
     fn flags_values_and_positionals() {
-        let parsed: ExplainArgs = parse(
+        let parsed: ExplainArgs = parse::<ExplainArgs>(
             "explain",
             &strings(&[
                 "cfg.json",
@@ -341,13 +338,13 @@ mod tests {
                 "--odd",
             ]),
         )
-        .unwrap();
+        .unwrap()
+        .expect("no --help: the arguments");
         assert_eq!(parsed.files, vec!["cfg.json", "--odd"]);
         assert_eq!(parsed.header, vec!["a: 1", "b: 2"]);
         assert_eq!(parsed.path.as_deref(), Some("/x"));
         assert_eq!(parsed.xff, vec!["-1"]);
         assert!(parsed.json);
-        assert!(!parsed.help);
     }
 
     #[test]
@@ -385,9 +382,16 @@ mod tests {
             render(&["x.json", "--mesh=no"]),
             "render: --mesh takes no value"
         );
-        let parsed = parse::<RenderArgs>("render", &strings(&["--help"])).unwrap();
-        assert!(parsed.help);
-        assert_eq!(parsed.api, RenderApi::Istio, "istio is the default");
+        let help = parse::<RenderArgs>("render", &strings(&["--help"])).unwrap();
+        assert!(help.is_none(), "--help asks for the help text");
+        let help = parse::<RenderArgs>("render", &strings(&["-h", "x.json"])).unwrap();
+        assert!(help.is_none(), "-h asks for the help text");
+        let parsed = parse::<RenderArgs>("render", &strings(&["x.json"])).unwrap();
+        assert_eq!(
+            parsed.map(|p| p.api),
+            Some(RenderApi::Istio),
+            "istio is the default"
+        );
         let status = |args: &[&str]| parse::<StatusArgs>("status", &strings(args)).unwrap_err().0;
         assert_eq!(status(&["--window"]), "status: --window needs a value");
         assert_eq!(
@@ -398,23 +402,25 @@ mod tests {
 
     #[test]
     fn watch_takes_a_source_and_an_interval() {
-        let parsed: WatchArgs = parse(
+        let parsed: WatchArgs = parse::<WatchArgs>(
             "watch",
             &strings(&["--admin", "http://127.0.0.1:15000", "--interval", "500ms"]),
         )
-        .unwrap();
+        .unwrap()
+        .expect("no --help: the arguments");
         assert_eq!(parsed.live.admin.as_deref(), Some("http://127.0.0.1:15000"));
         assert_eq!(parsed.interval.as_deref(), Some("500ms"));
-        assert!(parsed.live.prometheus.is_none() && parsed.extra.is_empty() && !parsed.help);
+        assert!(parsed.live.prometheus.is_none() && parsed.extra.is_empty());
     }
 
     #[test]
     fn status_reads_standard_input_as_a_dump() {
-        let parsed: StatusArgs = parse(
+        let parsed: StatusArgs = parse::<StatusArgs>(
             "status",
             &strings(&["--stats", "-", "--json", "--cluster-version", "^(v.)$"]),
         )
-        .unwrap();
+        .unwrap()
+        .expect("no --help: the arguments");
         assert_eq!(parsed.stats.as_deref(), Some("-"));
         assert_eq!(parsed.cluster_version.as_deref(), Some("^(v.)$"));
         assert!(parsed.json && parsed.live.admin.is_none() && parsed.extra.is_empty());
