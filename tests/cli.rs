@@ -568,16 +568,17 @@ fn explain_a_split_names_key_source_and_bucket() {
     let bucket = hash::bucket(b"android", b"alice");
     let version = if bucket < 5000 { "v2" } else { "v1" };
 
-    let out = run(&[
-        "explain",
-        &file,
+    // One request, explained as text and as JSON.
+    let request = [
+        file.as_str(),
         "--header",
         ANDROID,
         "--cookie",
         "uid=alice",
         "--ip",
         "10.1.2.3:40000",
-    ]);
+    ];
+    let out = run(&[&["explain"], &request[..]].concat());
     assert_eq!(out.code, 0, "{}", out.stderr);
     let expected = format!(
         "\
@@ -603,15 +604,7 @@ response headers added:
     );
     assert_eq!(out.stdout, expected);
 
-    let json = explain_json(&[
-        &file,
-        "--header",
-        ANDROID,
-        "--cookie",
-        "uid=alice",
-        "--ip",
-        "10.1.2.3:40000",
-    ]);
+    let json = explain_json(&request);
     assert_eq!(json["version"], version);
     assert_eq!(
         json["decided_by"],
