@@ -49,6 +49,7 @@ mod cli {
     use crate::render;
     use crate::render_gateway_api;
     use crate::status;
+    use crate::status_source::SourceError;
     use crate::watch;
 
     const USAGE: &str = "\
@@ -137,6 +138,13 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
 
     impl From<UsageError> for Failure {
         fn from(error: UsageError) -> Failure {
+            Failure::Usage(error.0)
+        }
+    }
+
+    /// A source `status` or `watch` cannot read is unusable input.
+    impl From<SourceError> for Failure {
+        fn from(error: SourceError) -> Failure {
             Failure::Usage(error.0)
         }
     }
@@ -463,7 +471,7 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
             return Ok(0);
         };
         let options = status::options_from(&parsed)?;
-        let report = status::run(&options).map_err(|error| Failure::Usage(error.0))?;
+        let report = status::run(&options)?;
         print(&report)?;
         Ok(0)
     }
@@ -473,7 +481,7 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
             return Ok(0);
         };
         let options = watch::options_from(&parsed)?;
-        watch::run(&options).map_err(|error| Failure::Usage(error.0))?;
+        watch::run(&options)?;
         Ok(0)
     }
 
