@@ -34,39 +34,29 @@ pub struct ValidateArgs {
 pub struct ExplainArgs {
     /// One FILE; checked by the command, which words its own message.
     pub files: Vec<String>,
-    #[arg(
-        short = 'H',
-        long,
-        value_name = "NAME: VALUE",
-        allow_hyphen_values = true
-    )]
+    #[arg(short = 'H', long, value_name = "NAME: VALUE")]
     pub header: Vec<String>,
-    #[arg(
-        short = 'b',
-        long,
-        value_name = "NAME=VALUE",
-        allow_hyphen_values = true
-    )]
+    #[arg(short = 'b', long, value_name = "NAME=VALUE")]
     pub cookie: Vec<String>,
-    #[arg(long, value_name = "ADDR", allow_hyphen_values = true)]
+    #[arg(long, value_name = "ADDR")]
     pub ip: Option<String>,
-    #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
+    #[arg(long, value_name = "LIST")]
     pub xff: Vec<String>,
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long)]
     pub path: Option<String>,
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long)]
     pub method: Option<String>,
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long)]
     pub host: Option<String>,
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    #[arg(long, value_name = "N")]
     pub seed: Option<String>,
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     #[arg(long)]
     pub json: bool,
-    #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
+    #[arg(long, value_name = "DIR")]
     pub direction: Option<String>,
-    #[arg(long, value_name = "ID=VERSION[@AGE_S]", allow_hyphen_values = true)]
+    #[arg(long, value_name = "ID=VERSION[@AGE_S]")]
     pub remembered: Vec<String>,
 }
 
@@ -87,32 +77,32 @@ pub struct RenderArgs {
     pub files: Vec<String>,
     #[arg(long, value_enum, default_value_t)]
     pub api: RenderApi,
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long)]
     pub host: Option<String>,
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long)]
     pub service: Option<String>,
-    #[arg(long, value_name = "NS", allow_hyphen_values = true)]
+    #[arg(long, value_name = "NS")]
     pub namespace: Option<String>,
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long)]
     pub gateway: Vec<String>,
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long)]
     pub name: Option<String>,
-    #[arg(long, value_name = "NS", allow_hyphen_values = true)]
+    #[arg(long, value_name = "NS")]
     pub gateway_namespace: Option<String>,
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long)]
     pub port: Option<String>,
     #[arg(long)]
     pub mesh: bool,
-    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+    #[arg(long, value_name = "NAME")]
     pub waypoint: Option<String>,
 }
 
 /// Where `status` and `watch` read live counters: an Envoy's admin page or a Prometheus.
 #[derive(Args, Debug)]
 pub struct LiveSource {
-    #[arg(long, value_name = "URL", allow_hyphen_values = true)]
+    #[arg(long, value_name = "URL")]
     pub admin: Option<String>,
-    #[arg(long, value_name = "URL", allow_hyphen_values = true)]
+    #[arg(long, value_name = "URL")]
     pub prometheus: Option<String>,
 }
 
@@ -124,13 +114,13 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub live: LiveSource,
     /// `-` is standard input.
-    #[arg(long, value_name = "FILE", allow_hyphen_values = true)]
+    #[arg(long, value_name = "FILE")]
     pub stats: Option<String>,
     #[arg(long)]
     pub json: bool,
-    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION")]
     pub window: Option<String>,
-    #[arg(long, value_name = "REGEX", allow_hyphen_values = true)]
+    #[arg(long, value_name = "REGEX")]
     pub cluster_version: Option<String>,
 }
 
@@ -141,7 +131,7 @@ pub struct WatchArgs {
     pub extra: Vec<String>,
     #[command(flatten)]
     pub live: LiveSource,
-    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION")]
     pub interval: Option<String>,
 }
 
@@ -186,8 +176,18 @@ fn with_name<A: Args>(name: &'static str) -> clap::Command {
         .long(HELP)
         .action(clap::ArgAction::SetTrue);
     A::augment_args(clap::Command::new(name).arg(help))
+        .mut_args(free_text_values)
         .disable_help_flag(true)
         .disable_version_flag(true)
+}
+
+/// An option's value is text that may begin with `-` (`--seed -1`, `--xff -`), unless it
+/// is one of a fixed set (`--api`): then a flag after it is a missing value.
+fn free_text_values(arg: clap::Arg) -> clap::Arg {
+    let free_text = !arg.is_positional()
+        && arg.get_action().takes_values()
+        && arg.get_possible_values().is_empty();
+    arg.allow_hyphen_values(free_text)
 }
 
 /// Parses the arguments after the command word into `A`; `None` when they ask for the
