@@ -90,6 +90,13 @@ fn temp_file(name: &str, content: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// The stdout of a command that succeeds (exit status 0).
+fn stdout_of(args: &[&str]) -> String {
+    let out = run(args);
+    assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+    out.stdout
+}
+
 /// The error lines of a command that finds its configuration invalid: exit status 1,
 /// nothing on stdout.
 fn rejected(args: &[&str]) -> Vec<String> {

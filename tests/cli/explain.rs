@@ -6,10 +6,9 @@ use super::*;
 fn validate_prints_each_ramps_schedule_and_where_it_is_now() {
     let file = repo("fixtures/configs/ramp.json");
     let file = file.to_str().unwrap();
-    let out = run(&["validate", file]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    let stdout = stdout_of(&["validate", file]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
     assert_eq!(lines[0], format!("{file}: ok (3 versions, 2 rules)"));
     let (schedule, now) = lines[1].split_once("; now (").unwrap();
     assert_eq!(
@@ -25,9 +24,8 @@ fn validate_prints_each_ramps_schedule_and_where_it_is_now() {
             "weights": [{"version": "v2", "percent": 12.5}, {"version": "v1", "percent": 87.5}],
             "ramp": {"start": "2999-01-01T00:00:00Z", "duration_s": 86400, "to": 50.25}}}]}"#,
     );
-    let out = run(&["validate", &future]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let line = out.stdout.lines().nth(1).unwrap();
+    let stdout = stdout_of(&["validate", &future]);
+    let line = stdout.lines().nth(1).unwrap();
     assert!(
         line.starts_with(r#"  rules[0] "later" ramp: v2 12.5% at 2999-01-01T00:00:00Z -> 50.25% at 2999-01-02T00:00:00Z (86400 s); now ("#)
             && line.ends_with("Z): v2 12.5% (not started)"),

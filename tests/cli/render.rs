@@ -90,23 +90,13 @@ fn render_maps_versions_to_valid_subset_names() {
         "config.json",
         r#"{"versions": ["stable", "v2.1_RC"], "default_version": "stable"}"#,
     );
-    let out = run(&["render", &file, "--host", "api", "--service", "api"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let yaml = stdout_of(&["render", &file, "--host", "api", "--service", "api"]);
     assert!(
-        out.stdout
-            .contains("  - name: v2-1-rc\n    labels:\n      version: v2.1_RC\n"),
-        "{}",
-        out.stdout
+        yaml.contains("  - name: v2-1-rc\n    labels:\n      version: v2.1_RC\n"),
+        "{yaml}"
     );
-    assert!(
-        out.stdout.contains("          exact: v2.1_RC\n"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        !out.stdout.contains("namespace:"),
-        "no --namespace, no namespace"
-    );
+    assert!(yaml.contains("          exact: v2.1_RC\n"), "{yaml}");
+    assert!(!yaml.contains("namespace:"), "no --namespace, no namespace");
 
     let file = temp_file(
         "config.json",
@@ -140,9 +130,9 @@ fn render_gateway_api(extra: &[&str]) -> (Vec<Value>, Vec<String>) {
         "--gateway",
         "shop-gw",
     ];
-    let out = run(&[&common[..], &["--service", "frontend"], extra].concat());
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let docs = yaml_documents(&out.stdout);
+    let docs = yaml_documents(&stdout_of(
+        &[&common[..], &["--service", "frontend"], extra].concat(),
+    ));
     let kinds = docs
         .iter()
         .map(|d| d["kind"].as_str().unwrap().to_string())

@@ -12,13 +12,11 @@ fn traceparent() -> String {
 #[test]
 fn validate_names_a_sidecar_configuration_and_its_restore_order() {
     let file = repo(SIDECAR);
-    let out = run(&["validate", file.to_str().unwrap()]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let stdout = stdout_of(&["validate", file.to_str().unwrap()]);
     assert!(
-        out.stdout
+        stdout
             .ends_with("sidecar.json: ok (sidecar, 3 versions, restore header, baggage, trace)\n"),
-        "{}",
-        out.stdout
+        "{stdout}"
     );
     let bad = temp_file(
         "sidecar-bad.json",

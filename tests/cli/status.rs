@@ -44,9 +44,8 @@ fn status_reads_every_saved_page_alike() {
     });
     for dump in GATEWAY_DUMPS {
         let file = repo(dump);
-        let out = run(&["status", "--stats", file.to_str().unwrap(), "--json"]);
-        assert_eq!(out.code, 0, "{dump}: {}", out.stderr);
-        assert_eq!(status_counts(&out.stdout), expected, "{dump}");
+        let json = stdout_of(&["status", "--stats", file.to_str().unwrap(), "--json"]);
+        assert_eq!(status_counts(&json), expected, "{dump}");
         let text = std::fs::read_to_string(&file).unwrap();
         let piped = run_with_stdin(&["status", "--stats", "-", "--json"], &text);
         assert_eq!(status_counts(&piped.stdout), expected, "{dump} on stdin");
@@ -56,8 +55,7 @@ fn status_reads_every_saved_page_alike() {
 #[test]
 fn status_shows_a_table_per_section() {
     let file = repo(GATEWAY_DUMPS[0]);
-    let out = run(&["status", "--stats", file.to_str().unwrap()]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let stdout = stdout_of(&["status", "--stats", file.to_str().unwrap()]);
     let expected = format!(
         "stats dump {} — totals\n{}",
         file.to_str().unwrap(),
@@ -90,17 +88,16 @@ v2                        3          0   0.0%     1.1 ms
 v3                       17          0   0.0%     0.0 ms
 "
     );
-    assert_eq!(out.stdout, expected);
-    assert!(out.stdout.lines().all(|line| line.chars().count() <= 80));
+    assert_eq!(stdout, expected);
+    assert!(stdout.lines().all(|line| line.chars().count() <= 80));
 }
 
 #[test]
 fn status_of_a_sidecar_shows_restores_and_maps_clusters_by_a_regex() {
     let file = repo("tests/data/status/sidecar-stats.txt");
     let file = file.to_str().unwrap();
-    let out = run(&["status", "--stats", file, "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let report: Value =
+        serde_json::from_str(&stdout_of(&["status", "--stats", file, "--json"])).unwrap();
     assert_eq!(
         report["versions"],
         serde_json::json!({"v1": {"requests": 2, "share": 0.5}, "v2": {"requests": 1, "share": 0.25},
