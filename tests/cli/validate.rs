@@ -143,15 +143,9 @@ spec:
         "empty-plugin.yaml",
         "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {name: p}\nspec: {url: oci://x/y:1}\n",
     );
-    let out = run(&["validate", &missing]);
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr.starts_with(&format!(
-            "{missing} (WasmPlugin p): spec.pluginConfig: missing"
-        )),
-        "{}",
-        out.stderr
-    );
+    let errors = rejected(&["validate", &missing]);
+    let expected = format!("{missing} (WasmPlugin p): spec.pluginConfig: missing");
+    assert!(errors[0].starts_with(&expected), "{errors:?}");
 }
 
 #[test]
