@@ -26,55 +26,37 @@ pub fn utf8_args(args: impl Iterator<Item = OsString>) -> Result<Vec<String>, Us
 /// `canary-tagger validate FILE...`
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
-    #[arg(short = 'h', long = "help")]
-    pub help: bool,
     pub files: Vec<String>,
 }
 
 /// `canary-tagger explain FILE [options]`
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
-    #[arg(short = 'h', long = "help")]
-    pub help: bool,
     /// One FILE; checked by the command, which words its own message.
     pub files: Vec<String>,
-    #[arg(
-        short = 'H',
-        long = "header",
-        value_name = "NAME: VALUE",
-        allow_hyphen_values = true
-    )]
+    #[arg(short = 'H', long, value_name = "NAME: VALUE")]
     pub header: Vec<String>,
-    #[arg(
-        short = 'b',
-        long = "cookie",
-        value_name = "NAME=VALUE",
-        allow_hyphen_values = true
-    )]
+    #[arg(short = 'b', long, value_name = "NAME=VALUE")]
     pub cookie: Vec<String>,
-    #[arg(long = "ip", value_name = "ADDR", allow_hyphen_values = true)]
+    #[arg(long, value_name = "ADDR")]
     pub ip: Option<String>,
-    #[arg(long = "xff", value_name = "LIST", allow_hyphen_values = true)]
+    #[arg(long, value_name = "LIST")]
     pub xff: Vec<String>,
-    #[arg(long = "path", value_name = "PATH", allow_hyphen_values = true)]
+    #[arg(long)]
     pub path: Option<String>,
-    #[arg(long = "method", value_name = "METHOD", allow_hyphen_values = true)]
+    #[arg(long)]
     pub method: Option<String>,
-    #[arg(long = "host", value_name = "HOST", allow_hyphen_values = true)]
+    #[arg(long)]
     pub host: Option<String>,
-    #[arg(long = "seed", value_name = "N", allow_hyphen_values = true)]
+    #[arg(long, value_name = "N")]
     pub seed: Option<String>,
-    #[arg(long = "at", value_name = "TIME", allow_hyphen_values = true)]
+    #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
-    #[arg(long = "json")]
+    #[arg(long)]
     pub json: bool,
-    #[arg(long = "direction", value_name = "DIR", allow_hyphen_values = true)]
+    #[arg(long, value_name = "DIR")]
     pub direction: Option<String>,
-    #[arg(
-        long = "remembered",
-        value_name = "ID=VERSION[@AGE_S]",
-        allow_hyphen_values = true
-    )]
+    #[arg(long, value_name = "ID=VERSION[@AGE_S]")]
     pub remembered: Vec<String>,
 }
 
@@ -92,81 +74,70 @@ pub enum RenderApi {
 /// --service are checked by the command: which are required depends on --api.
 #[derive(Args, Debug)]
 pub struct RenderArgs {
-    #[arg(short = 'h', long = "help")]
-    pub help: bool,
     pub files: Vec<String>,
-    #[arg(long = "api", value_name = "API", value_enum, default_value_t)]
+    #[arg(long, value_enum, default_value_t)]
     pub api: RenderApi,
-    #[arg(long = "host", value_name = "HOST", allow_hyphen_values = true)]
+    #[arg(long)]
     pub host: Option<String>,
-    #[arg(long = "service", value_name = "SERVICE", allow_hyphen_values = true)]
+    #[arg(long)]
     pub service: Option<String>,
-    #[arg(long = "namespace", value_name = "NS", allow_hyphen_values = true)]
+    #[arg(long, value_name = "NS")]
     pub namespace: Option<String>,
-    #[arg(long = "gateway", value_name = "GATEWAY", allow_hyphen_values = true)]
+    #[arg(long)]
     pub gateway: Vec<String>,
-    #[arg(long = "name", value_name = "NAME", allow_hyphen_values = true)]
+    #[arg(long)]
     pub name: Option<String>,
-    #[arg(
-        long = "gateway-namespace",
-        value_name = "NS",
-        allow_hyphen_values = true
-    )]
+    #[arg(long, value_name = "NS")]
     pub gateway_namespace: Option<String>,
-    #[arg(long = "port", value_name = "PORT", allow_hyphen_values = true)]
+    #[arg(long)]
     pub port: Option<String>,
-    #[arg(long = "mesh")]
+    #[arg(long)]
     pub mesh: bool,
-    #[arg(long = "waypoint", value_name = "NAME", allow_hyphen_values = true)]
+    #[arg(long, value_name = "NAME")]
     pub waypoint: Option<String>,
+}
+
+/// Where `status` and `watch` read live counters: an Envoy's admin page or a Prometheus.
+#[derive(Args, Debug)]
+pub struct LiveSource {
+    #[arg(long, value_name = "URL")]
+    pub admin: Option<String>,
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
 }
 
 /// `canary-tagger status (--admin URL | --prometheus URL | --stats FILE) [options]`
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    #[arg(short = 'h', long = "help")]
-    pub help: bool,
     /// None are taken; the command says so.
     pub extra: Vec<String>,
-    #[arg(long = "admin", value_name = "URL", allow_hyphen_values = true)]
-    pub admin: Option<String>,
-    #[arg(long = "prometheus", value_name = "URL", allow_hyphen_values = true)]
-    pub prometheus: Option<String>,
+    #[command(flatten)]
+    pub live: LiveSource,
     /// `-` is standard input.
-    #[arg(long = "stats", value_name = "FILE", allow_hyphen_values = true)]
+    #[arg(long, value_name = "FILE")]
     pub stats: Option<String>,
-    #[arg(long = "json")]
+    #[arg(long)]
     pub json: bool,
-    #[arg(long = "window", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION")]
     pub window: Option<String>,
-    #[arg(
-        long = "cluster-version",
-        value_name = "REGEX",
-        allow_hyphen_values = true
-    )]
+    #[arg(long, value_name = "REGEX")]
     pub cluster_version: Option<String>,
 }
 
 /// `canary-tagger watch (--admin URL | --prometheus URL) [--interval DURATION]`
 #[derive(Args, Debug)]
 pub struct WatchArgs {
-    #[arg(short = 'h', long = "help")]
-    pub help: bool,
     /// None are taken; the command says so.
     pub extra: Vec<String>,
-    #[arg(long = "admin", value_name = "URL", allow_hyphen_values = true)]
-    pub admin: Option<String>,
-    #[arg(long = "prometheus", value_name = "URL", allow_hyphen_values = true)]
-    pub prometheus: Option<String>,
-    #[arg(long = "interval", value_name = "DURATION", allow_hyphen_values = true)]
+    #[command(flatten)]
+    pub live: LiveSource,
+    #[arg(long, value_name = "DURATION")]
     pub interval: Option<String>,
 }
 
 /// `canary-tagger schema`
 #[derive(Args, Debug)]
 pub struct SchemaArgs {
-    #[arg(short = 'h', long = "help")]
-    pub help: bool,
     /// None are taken; the command says so.
     pub extra: Vec<String>,
 }
@@ -174,9 +145,7 @@ pub struct SchemaArgs {
 /// `canary-tagger completions SHELL`
 #[derive(Args, Debug)]
 pub struct CompletionsArgs {
-    #[arg(short = 'h', long = "help")]
-    pub help: bool,
-    #[arg(required_unless_present = "help")]
+    #[arg(required_unless_present = HELP)]
     pub shell: Option<clap_complete::Shell>,
 }
 
@@ -198,19 +167,40 @@ pub fn command_tree() -> clap::Command {
         .subcommand(clap::Command::new("version"))
 }
 
+/// Every command takes `-h` / `--help` (ours: clap's is disabled), declared first.
+const HELP: &str = "help";
+
 fn with_name<A: Args>(name: &'static str) -> clap::Command {
-    A::augment_args(clap::Command::new(name))
+    let help = clap::Arg::new(HELP)
+        .short('h')
+        .long(HELP)
+        .action(clap::ArgAction::SetTrue);
+    A::augment_args(clap::Command::new(name).arg(help))
+        .mut_args(free_text_values)
         .disable_help_flag(true)
         .disable_version_flag(true)
 }
 
-/// Parses the arguments after the command word into `A`.
-pub fn parse<A: Args>(command: &'static str, args: &[String]) -> Result<A, UsageError> {
+/// An option's value is text that may begin with `-` (`--seed -1`, `--xff -`), unless it
+/// is one of a fixed set (`--api`): then a flag after it is a missing value.
+fn free_text_values(arg: clap::Arg) -> clap::Arg {
+    let free_text = !arg.is_positional()
+        && arg.get_action().takes_values()
+        && arg.get_possible_values().is_empty();
+    arg.allow_hyphen_values(free_text)
+}
+
+/// Parses the arguments after the command word into `A`; `None` when they ask for the
+/// command's help (once they parse: a bad flag beside `--help` is still an error).
+pub fn parse<A: Args>(command: &'static str, args: &[String]) -> Result<Option<A>, UsageError> {
     let mut cli = with_name::<A>(command).no_binary_name(true);
     let matches = cli
         .try_get_matches_from_mut(args)
         .map_err(|error| usage_error(command, &cli, &error))?;
-    A::from_arg_matches(&matches).map_err(|error| usage_error(command, &cli, &error))
+    let parsed =
+        A::from_arg_matches(&matches).map_err(|error| usage_error(command, &cli, &error))?;
+    let help = matches!(matches.try_get_one::<bool>(HELP), Ok(Some(true)));
+    Ok((!help).then_some(parsed))
 }
 
 /// One of clap's parse errors as our one-line message: by its kind, naming the flag from
@@ -332,7 +322,7 @@ mod tests {
 
     #[test]
     fn flags_values_and_positionals() {
-        let parsed: ExplainArgs = parse(
+        let parsed: ExplainArgs = parse::<ExplainArgs>(
             "explain",
             &strings(&[
                 "cfg.json",
@@ -348,13 +338,13 @@ mod tests {
                 "--odd",
             ]),
         )
-        .unwrap();
+        .unwrap()
+        .expect("no --help: the arguments");
         assert_eq!(parsed.files, vec!["cfg.json", "--odd"]);
         assert_eq!(parsed.header, vec!["a: 1", "b: 2"]);
         assert_eq!(parsed.path.as_deref(), Some("/x"));
         assert_eq!(parsed.xff, vec!["-1"]);
         assert!(parsed.json);
-        assert!(!parsed.help);
     }
 
     #[test]
@@ -392,9 +382,16 @@ mod tests {
             render(&["x.json", "--mesh=no"]),
             "render: --mesh takes no value"
         );
-        let parsed = parse::<RenderArgs>("render", &strings(&["--help"])).unwrap();
-        assert!(parsed.help);
-        assert_eq!(parsed.api, RenderApi::Istio, "istio is the default");
+        let help = parse::<RenderArgs>("render", &strings(&["--help"])).unwrap();
+        assert!(help.is_none(), "--help asks for the help text");
+        let help = parse::<RenderArgs>("render", &strings(&["-h", "x.json"])).unwrap();
+        assert!(help.is_none(), "-h asks for the help text");
+        let parsed = parse::<RenderArgs>("render", &strings(&["x.json"])).unwrap();
+        assert_eq!(
+            parsed.map(|p| p.api),
+            Some(RenderApi::Istio),
+            "istio is the default"
+        );
         let status = |args: &[&str]| parse::<StatusArgs>("status", &strings(args)).unwrap_err().0;
         assert_eq!(status(&["--window"]), "status: --window needs a value");
         assert_eq!(
@@ -405,25 +402,27 @@ mod tests {
 
     #[test]
     fn watch_takes_a_source_and_an_interval() {
-        let parsed: WatchArgs = parse(
+        let parsed: WatchArgs = parse::<WatchArgs>(
             "watch",
             &strings(&["--admin", "http://127.0.0.1:15000", "--interval", "500ms"]),
         )
-        .unwrap();
-        assert_eq!(parsed.admin.as_deref(), Some("http://127.0.0.1:15000"));
+        .unwrap()
+        .expect("no --help: the arguments");
+        assert_eq!(parsed.live.admin.as_deref(), Some("http://127.0.0.1:15000"));
         assert_eq!(parsed.interval.as_deref(), Some("500ms"));
-        assert!(parsed.prometheus.is_none() && parsed.extra.is_empty() && !parsed.help);
+        assert!(parsed.live.prometheus.is_none() && parsed.extra.is_empty());
     }
 
     #[test]
     fn status_reads_standard_input_as_a_dump() {
-        let parsed: StatusArgs = parse(
+        let parsed: StatusArgs = parse::<StatusArgs>(
             "status",
             &strings(&["--stats", "-", "--json", "--cluster-version", "^(v.)$"]),
         )
-        .unwrap();
+        .unwrap()
+        .expect("no --help: the arguments");
         assert_eq!(parsed.stats.as_deref(), Some("-"));
         assert_eq!(parsed.cluster_version.as_deref(), Some("^(v.)$"));
-        assert!(parsed.json && parsed.admin.is_none() && parsed.extra.is_empty());
+        assert!(parsed.json && parsed.live.admin.is_none() && parsed.extra.is_empty());
     }
 }

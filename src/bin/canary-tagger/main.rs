@@ -49,6 +49,7 @@ mod cli {
     use crate::render;
     use crate::render_gateway_api;
     use crate::status;
+    use crate::status_source::SourceError;
     use crate::watch;
 
     const USAGE: &str = "\
@@ -137,6 +138,13 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
 
     impl From<UsageError> for Failure {
         fn from(error: UsageError) -> Failure {
+            Failure::Usage(error.0)
+        }
+    }
+
+    /// A source `status` or `watch` cannot read is unusable input.
+    impl From<SourceError> for Failure {
+        fn from(error: SourceError) -> Failure {
             Failure::Usage(error.0)
         }
     }
@@ -235,6 +243,26 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
         Ok(0)
     }
 
+    /// A command's arguments, or `None` once its help text is printed (`-h`, `--help`).
+    fn arguments<A: clap::Args>(
+        command: &'static str,
+        rest: &[String],
+        help: &str,
+    ) -> Result<Option<A>, Failure> {
+        let parsed = args::parse(command, rest)?;
+        if parsed.is_none() {
+            print(help)?;
+        }
+        Ok(parsed)
+    }
+
+    /// `value` as pretty JSON on stdout, with a newline.
+    fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+        let json = serde_json::to_string_pretty(value)
+            .map_err(|error| Failure::Usage(format!("cannot write JSON: {error}")))?;
+        print(&format!("{json}\n"))
+    }
+
     fn load_error(error: LoadError) -> Failure {
         match error {
             LoadError::Usage(message) => Failure::Usage(message),
@@ -265,11 +293,9 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
     }
 
     fn validate(rest: &[String]) -> Result<u8, Failure> {
-        let parsed: ValidateArgs = args::parse("validate", rest)?;
-        if parsed.help {
-            print(VALIDATE_HELP)?;
+        let Some(parsed) = arguments::<ValidateArgs>("validate", rest, VALIDATE_HELP)? else {
             return Ok(0);
-        }
+        };
         if parsed.files.is_empty() {
             return Err(Failure::Usage(
                 "validate: give at least one FILE; see `canary-tagger help validate`".into(),
@@ -380,11 +406,9 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
     }
 
     fn explain(rest: &[String]) -> Result<u8, Failure> {
-        let parsed: ExplainArgs = args::parse("explain", rest)?;
-        if parsed.help {
-            print(explain::HELP)?;
+        let Some(parsed) = arguments::<ExplainArgs>("explain", rest, explain::HELP)? else {
             return Ok(0);
-        }
+        };
         // Flags first: a typo in a flag is reported before the file is read.
         let (request, seed) = explain::request_from(&parsed)?;
         let at = explain::at_from(&parsed)?;
@@ -403,9 +427,7 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
             };
             let explained = explain::sidecar::explain(&config, &request, &sidecar_flags, direction);
             if parsed.json {
-                let json = serde_json::to_string_pretty(&explained)
-                    .map_err(|error| Failure::Usage(format!("cannot write JSON: {error}")))?;
-                print(&format!("{json}\n"))?;
+                print_json(&explained)?;
             } else {
                 print(&explain::sidecar::render_text(&config, &explained))?;
             }
@@ -421,9 +443,7 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
         let entropy = explain::entropy_from_seed(seed);
         let explained = explain::explain(&config, &request, entropy, at);
         if parsed.json {
-            let json = serde_json::to_string_pretty(&explained)
-                .map_err(|error| Failure::Usage(format!("cannot write JSON: {error}")))?;
-            print(&format!("{json}\n"))?;
+            print_json(&explained)?;
         } else {
             print(&explain::render_text(&config, &explained))?;
         }
@@ -431,11 +451,9 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
     }
 
     fn render(rest: &[String]) -> Result<u8, Failure> {
-        let parsed: RenderArgs = args::parse("render", rest)?;
-        if parsed.help {
-            print(render::HELP)?;
+        let Some(parsed) = arguments::<RenderArgs>("render", rest, render::HELP)? else {
             return Ok(0);
-        }
+        };
         if parsed.api == RenderApi::GatewayApi {
             return render_gateway_api(&parsed);
         }
@@ -449,25 +467,21 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
     }
 
     fn status_command(rest: &[String]) -> Result<u8, Failure> {
-        let parsed: StatusArgs = args::parse("status", rest)?;
-        if parsed.help {
-            print(status::HELP)?;
+        let Some(parsed) = arguments::<StatusArgs>("status", rest, status::HELP)? else {
             return Ok(0);
-        }
+        };
         let options = status::options_from(&parsed)?;
-        let report = status::run(&options).map_err(|error| Failure::Usage(error.0))?;
+        let report = status::run(&options)?;
         print(&report)?;
         Ok(0)
     }
 
     fn watch_command(rest: &[String]) -> Result<u8, Failure> {
-        let parsed: WatchArgs = args::parse("watch", rest)?;
-        if parsed.help {
-            print(watch::HELP)?;
+        let Some(parsed) = arguments::<WatchArgs>("watch", rest, watch::HELP)? else {
             return Ok(0);
-        }
+        };
         let options = watch::options_from(&parsed)?;
-        watch::run(&options).map_err(|error| Failure::Usage(error.0))?;
+        watch::run(&options)?;
         Ok(0)
     }
 
@@ -489,29 +503,28 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
     }
 
     fn completions(rest: &[String]) -> Result<u8, Failure> {
-        let parsed: CompletionsArgs = args::parse("completions", rest)?;
+        let Some(parsed) = arguments::<CompletionsArgs>("completions", rest, COMPLETIONS_HELP)?
+        else {
+            return Ok(0);
+        };
         match parsed.shell {
-            Some(shell) if !parsed.help => print(&args::completion_script(shell))?,
-            _ => print(COMPLETIONS_HELP)?,
+            Some(shell) => print(&args::completion_script(shell))?,
+            None => print(COMPLETIONS_HELP)?,
         }
         Ok(0)
     }
 
     fn schema_command(rest: &[String]) -> Result<u8, Failure> {
-        let parsed: SchemaArgs = args::parse("schema", rest)?;
-        if parsed.help {
-            print(SCHEMA_HELP)?;
+        let Some(parsed) = arguments::<SchemaArgs>("schema", rest, SCHEMA_HELP)? else {
             return Ok(0);
-        }
+        };
         if let Some(extra) = parsed.extra.first() {
             return Err(Failure::Usage(format!(
                 "schema: unexpected argument {extra:?}; it takes none"
             )));
         }
         let schema = schema::plugin_config_schema();
-        let json = serde_json::to_string_pretty(&schema)
-            .map_err(|error| Failure::Usage(format!("cannot write JSON: {error}")))?;
-        print(&format!("{json}\n"))?;
+        print_json(&schema)?;
         Ok(0)
     }
 }

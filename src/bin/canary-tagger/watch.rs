@@ -49,7 +49,7 @@ pub fn options_from(parsed: &WatchArgs) -> Result<WatchOptions, UsageError> {
             "unexpected argument {extra:?}; see `canary-tagger help watch`"
         )));
     }
-    let source = match (&parsed.admin, &parsed.prometheus) {
+    let source = match (&parsed.live.admin, &parsed.live.prometheus) {
         (Some(url), None) => Source::Admin(status::admin_url(url).map_err(usage)?),
         (None, Some(url)) => Source::Prometheus(base_url("--prometheus", url).map_err(usage)?),
         _ => {
@@ -279,13 +279,19 @@ fn version_lines(reading: &Reading, styles: &Styles) -> Vec<Line<'static>> {
     lines
 }
 
-fn ramp_lines(totals: &Status, styles: &Styles) -> Vec<Line<'static>> {
-    if totals.ramps.is_empty() {
+/// A section without a heading: a blank line, then a line per item; nothing for no items.
+fn section<T>(items: &[T], line: impl Fn(&T) -> Line<'static>) -> Vec<Line<'static>> {
+    if items.is_empty() {
         return Vec::new();
     }
-    let mut lines = vec![Line::default()];
-    for ramp in &totals.ramps {
-        lines.push(Line::from(vec![
+    std::iter::once(Line::default())
+        .chain(items.iter().map(line))
+        .collect()
+}
+
+fn ramp_lines(totals: &Status, styles: &Styles) -> Vec<Line<'static>> {
+    section(&totals.ramps, |ramp| {
+        Line::from(vec![
             Span::styled("RAMP ", styles.heading),
             Span::raw(format!(
                 "{:<20} {:>4.0}% ",
@@ -293,31 +299,25 @@ fn ramp_lines(totals: &Status, styles: &Styles) -> Vec<Line<'static>> {
                 ramp.percent.0
             )),
             Span::styled(bar(ramp.percent.0 / 100.0, 40), styles.bar),
-        ]));
-    }
-    lines
+        ])
+    })
 }
 
 fn rule_lines(totals: &Status, styles: &Styles) -> Vec<Line<'static>> {
-    if totals.rules.is_empty() {
-        return Vec::new();
-    }
-    let mut lines = vec![Line::default()];
-    for rule in &totals.rules {
+    section(&totals.rules, |rule| {
         let sent: Vec<String> = rule
             .versions
             .iter()
             .map(|(version, n)| format!("{version} {:.0}", n.0))
             .collect();
-        lines.push(Line::from(vec![
+        Line::from(vec![
             Span::styled("RULE ", styles.heading),
             Span::raw(clip(
                 &format!("{:<20} → {}", clip(&rule.rule, 20), sent.join(", ")),
                 74,
             )),
-        ]));
-    }
-    lines
+        ])
+    })
 }
 
 fn upstream_lines(reading: &Reading, styles: &Styles) -> Vec<Line<'static>> {

@@ -111,6 +111,19 @@ pub(super) fn compile_condition(
         .map_err(|kind| errors.add(path.clone(), kind))
         .ok()?;
     reject_operators(c, path, kind_name, &kind, errors)?;
+    compile_kind(c, path, kind_name, kind, known, errors)
+}
+
+/// The condition of `c`'s one kind, `kind_name`, with what that kind reads (at its field
+/// under `path`) checked.
+fn compile_kind(
+    c: &ConditionDto,
+    path: &JsonPath,
+    kind_name: &'static str,
+    kind: ConditionKind<'_>,
+    known: &Known,
+    errors: &mut Errors,
+) -> Option<Condition> {
     let field_path = path.key(kind_name);
     match kind {
         ConditionKind::Header(name) => {

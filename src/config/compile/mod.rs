@@ -87,30 +87,15 @@ impl TryFrom<(PluginConfigDto, &dyn Environment)> for CompiledConfig {
     ) -> Result<Self, ConfigErrors> {
         let mut errors = Errors::default();
         let root = JsonPath::root();
-
-        if let Some(schema) = dto.schema {
-            if schema != SUPPORTED_SCHEMA {
-                errors.add(root.key("schema"), ErrorKind::UnsupportedSchema(schema));
-            }
-        }
-
-        let tag_header = match &dto.tag_header {
-            Some(name) => header_name(name, &root.key("tag_header"), false, &mut errors),
-            None => DEFAULT_TAG_HEADER.to_string(),
-        };
-
+        check_schema(dto.schema, &root, &mut errors);
+        let tag_header = compile_tag_header(dto.tag_header.as_deref(), &root, &mut errors);
         check_versions(&dto.versions, &root.key("versions"), &mut errors);
         let known = Known {
             versions: &dto.versions,
             tag_header: &tag_header,
         };
-        let default_path = root.key("default_version");
-        let default_version = if dto.default_version.is_empty() {
-            errors.add(default_path, ErrorKind::Empty);
-            VersionId(0)
-        } else {
-            known.version(&dto.default_version, &default_path, &mut errors)
-        };
+        let default_version =
+            compile_default_version(&dto.default_version, &root, &known, &mut errors);
 
         let client_ip = compile_client_ip(dto.client_ip.as_ref(), &root, &mut errors);
 
@@ -122,25 +107,14 @@ impl TryFrom<(PluginConfigDto, &dyn Environment)> for CompiledConfig {
             &mut errors,
         );
 
-        let normalize = compile_normalize_list(
-            dto.normalize.as_deref().unwrap_or_default(),
-            &root.key("normalize"),
-            &known,
-            &mut errors,
-        );
+        let normalize =
+            compile_normalize_list(dto.normalize.as_deref(), &root, &known, &mut errors);
 
-        let rules = compile_rules(
-            dto.rules.as_deref().unwrap_or_default(),
-            &root,
-            &known,
-            &mut errors,
-        );
+        let rules = compile_rules(dto.rules.as_deref(), &root, &known, &mut errors);
 
-        let sticky_path = root.key("sticky_cookie");
-        let sticky_cookie = dto
-            .sticky_cookie
-            .as_ref()
-            .map(|sticky| compile_sticky_cookie(sticky, &sticky_path, environment, &mut errors));
+        let sticky_cookie = dto.sticky_cookie.as_ref().map(|sticky| {
+            compile_sticky_cookie(sticky, &root.key("sticky_cookie"), environment, &mut errors)
+        });
 
         let response_header = dto
             .response_header
@@ -165,6 +139,37 @@ impl TryFrom<(PluginConfigDto, &dyn Environment)> for CompiledConfig {
             }),
             _ => Err(ConfigErrors(errors.0)),
         }
+    }
+}
+
+/// `schema`, when given: the one this build reads.
+fn check_schema(schema: Option<u64>, root: &JsonPath, errors: &mut Errors) {
+    if let Some(schema) = schema.filter(|schema| *schema != SUPPORTED_SCHEMA) {
+        errors.add(root.key("schema"), ErrorKind::UnsupportedSchema(schema));
+    }
+}
+
+/// `tag_header`, lower-cased; the default when not given.
+fn compile_tag_header(name: Option<&str>, root: &JsonPath, errors: &mut Errors) -> String {
+    match name {
+        Some(name) => header_name(name, &root.key("tag_header"), false, errors),
+        None => DEFAULT_TAG_HEADER.to_string(),
+    }
+}
+
+/// `default_version`: one of `versions`.
+fn compile_default_version(
+    name: &str,
+    root: &JsonPath,
+    known: &Known,
+    errors: &mut Errors,
+) -> VersionId {
+    let path = root.key("default_version");
+    if name.is_empty() {
+        errors.add(path, ErrorKind::Empty);
+        VersionId(0)
+    } else {
+        known.version(name, &path, errors)
     }
 }
 
@@ -201,11 +206,13 @@ fn compile_client_ip(
 
 /// `normalize`: at most [`MAX_NORMALIZE`] entries, each compiled.
 fn compile_normalize_list(
-    entries: &[NormalizeDto],
-    path: &JsonPath,
+    entries: Option<&[NormalizeDto]>,
+    root: &JsonPath,
     known: &Known,
     errors: &mut Errors,
 ) -> Vec<Normalize> {
+    let entries = entries.unwrap_or_default();
+    let path = root.key("normalize");
     if entries.len() > MAX_NORMALIZE {
         errors.add(path.clone(), ErrorKind::TooManyNormalize(entries.len()));
     }
@@ -218,11 +225,12 @@ fn compile_normalize_list(
 
 /// `rules`, in order, each name given only once.
 fn compile_rules(
-    rules: &[RuleDto],
+    rules: Option<&[RuleDto]>,
     root: &JsonPath,
     known: &Known,
     errors: &mut Errors,
 ) -> Vec<Rule> {
+    let rules = rules.unwrap_or_default();
     let mut rule_names = HashSet::new();
     rules
         .iter()

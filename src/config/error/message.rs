@@ -53,16 +53,7 @@ impl ErrorKind {
                     "unknown field \"ramp\" (a ramp belongs in the rule's split, next to its weights)",
                 )
             }
-            ErrorKind::UnknownField { field, known } => match closest_name(field, known) {
-                Some(suggestion) => {
-                    write!(f, "unknown field \"{field}\" (did you mean \"{suggestion}\"?)")
-                }
-                None => write!(
-                    f,
-                    "unknown field \"{field}\"; expected one of {}",
-                    known.join(", ")
-                ),
-            },
+            ErrorKind::UnknownField { field, known } => write_unknown_field(f, field, known),
             ErrorKind::DuplicateField(field) => write!(f, "duplicate field `{field}`"),
             ErrorKind::InvalidType { found, expected } => {
                 f.write_str("invalid type: ")?;
@@ -87,16 +78,7 @@ impl ErrorKind {
                 write!(f, "unsupported schema {schema}, expected {SUPPORTED_SCHEMA}")
             }
             ErrorKind::Empty => f.write_str("must not be empty"),
-            ErrorKind::EmptyList(of) => {
-                let noun = match of {
-                    ListOf::Version => "version",
-                    ListOf::Value => "value",
-                    ListOf::AddressOrRange => "address or CIDR range",
-                    ListOf::Condition => "condition",
-                    ListOf::RestoreSource => "restore source (header, baggage, tracestate, trace)",
-                };
-                write!(f, "must list at least one {noun}")
-            }
+            ErrorKind::EmptyList(of) => write!(f, "must list at least one {}", of.noun()),
             ErrorKind::ExactlyOne {
                 noun,
                 choices,
@@ -184,33 +166,12 @@ impl ErrorKind {
             ErrorKind::PercentTooPrecise(percent) => {
                 write!(f, "{percent} has more than two decimals")
             }
-            ErrorKind::PercentSum(buckets) => {
-                let (whole, fraction) = (buckets / 100, buckets % 100);
-                match fraction {
-                    0 => write!(f, "percents sum to {whole}, expected 100"),
-                    tenths if tenths % 10 == 0 => {
-                        write!(f, "percents sum to {whole}.{}, expected 100", tenths / 10)
-                    }
-                    hundredths => write!(f, "percents sum to {whole}.{hundredths:02}, expected 100"),
-                }
-            }
+            ErrorKind::PercentSum(buckets) => write_percent_sum(f, *buckets),
             ErrorKind::InvalidValueSource {
                 text,
                 allowed,
                 source_ip,
-            } => {
-                write!(f, "\"{text}\" is not one of ")?;
-                for (i, kind) in allowed.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{kind}:NAME")?;
-                }
-                if *source_ip {
-                    f.write_str(", source_ip")?;
-                }
-                Ok(())
-            }
+            } => write_value_source_forms(f, text, allowed, *source_ip),
             ErrorKind::SourceNamesNothing { text, kind } => write!(f, "\"{text}\" names no {kind}"),
             ErrorKind::ZeroMaxAge => f.write_str("must be positive (0 would delete the cookie)"),
             ErrorKind::InvalidEnvName(name) => write!(
@@ -246,6 +207,68 @@ impl ErrorKind {
             ErrorKind::Schema(keyword) => write_schema_keyword(f, keyword),
         }
     }
+}
+
+/// An unknown field, with the closest known one when a typo is likely, else all of them.
+fn write_unknown_field(f: &mut dyn fmt::Write, field: &str, known: &[String]) -> fmt::Result {
+    match closest_name(field, known) {
+        Some(suggestion) => {
+            write!(
+                f,
+                "unknown field \"{field}\" (did you mean \"{suggestion}\"?)"
+            )
+        }
+        None => write!(
+            f,
+            "unknown field \"{field}\"; expected one of {}",
+            known.join(", ")
+        ),
+    }
+}
+
+impl ListOf {
+    /// What one item of the list is called.
+    fn noun(&self) -> &'static str {
+        match self {
+            ListOf::Version => "version",
+            ListOf::Value => "value",
+            ListOf::AddressOrRange => "address or CIDR range",
+            ListOf::Condition => "condition",
+            ListOf::RestoreSource => "restore source (header, baggage, tracestate, trace)",
+        }
+    }
+}
+
+/// A split's weights in hundredths of a percent: the sum written with the decimals it has.
+fn write_percent_sum(f: &mut dyn fmt::Write, buckets: u32) -> fmt::Result {
+    let (whole, fraction) = (buckets / 100, buckets % 100);
+    match fraction {
+        0 => write!(f, "percents sum to {whole}, expected 100"),
+        tenths if tenths % 10 == 0 => {
+            write!(f, "percents sum to {whole}.{}, expected 100", tenths / 10)
+        }
+        hundredths => write!(f, "percents sum to {whole}.{hundredths:02}, expected 100"),
+    }
+}
+
+/// `"TEXT" is not one of header:NAME, cookie:NAME[, source_ip]`.
+fn write_value_source_forms(
+    f: &mut dyn fmt::Write,
+    text: &str,
+    allowed: &[&str],
+    source_ip: bool,
+) -> fmt::Result {
+    write!(f, "\"{text}\" is not one of ")?;
+    for (i, kind) in allowed.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{kind}:NAME")?;
+    }
+    if source_ip {
+        f.write_str(", source_ip")?;
+    }
+    Ok(())
 }
 
 fn write_time_error(f: &mut dyn fmt::Write, text: &str, error: TimeError) -> fmt::Result {

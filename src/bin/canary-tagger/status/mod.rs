@@ -65,7 +65,7 @@ pub fn options_from(parsed: &StatusArgs) -> Result<Options, UsageError> {
         )));
     }
     let usage = |message: String| UsageError(format!("status: {message}"));
-    let source = match (&parsed.admin, &parsed.prometheus, &parsed.stats) {
+    let source = match (&parsed.live.admin, &parsed.live.prometheus, &parsed.stats) {
         (Some(url), None, None) => Source::Admin(admin_url(url).map_err(usage)?),
         (None, Some(url), None) => {
             Source::Prometheus(base_url("--prometheus", url).map_err(usage)?)
