@@ -17,13 +17,8 @@ members::rewrites!("baggage");
 
 pub use members::STACK_VALUE;
 
-/// [`with_version`]'s value: the kept members with commas between them, then
+/// The layout of [`with_version`]'s value: the kept members with commas between them, then
 /// `canary-version=<version>`.
-struct Value<'v, I> {
-    existing: I,
-    version: Option<&'v str>,
-}
-
 impl<'a, I: Iterator<Item = &'a [u8]> + Clone> Pieces for Value<'_, I> {
     fn each(&self, piece: &mut dyn FnMut(&[u8]) -> bool) -> bool {
         let mut first = true;

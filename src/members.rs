@@ -82,14 +82,21 @@ pub fn each_member<'a>(
     true
 }
 
-/// A list module's three ways to the new value, defined once over its `Value { existing,
-/// version }` (its [`Pieces`]: the list rebuilt from the request's existing lines, which
-/// several headers make one list, with our member naming `version`, or `None`: ours removed):
-/// `with_version` collects it, `write_with_version` hands it to `write` built on the stack
-/// unless it is long ([`write`]), `is_current` says whether `line`, the request's only
-/// header of the list, already is exactly it (then there is nothing to write).
+/// What a list module shares with the others, defined once: its `Value { existing, version }`
+/// (the list rebuilt from the request's existing lines, which several headers make one
+/// list, with our member naming `version`, or `None`: ours removed), whose [`Pieces`] the
+/// module writes (the layout is all that differs), and three ways to it: `with_version`
+/// collects it, `write_with_version` hands it to `write` built on the stack unless it is
+/// long ([`write`]), `is_current` says whether `line`, the request's only header of the
+/// list, already is exactly it (then there is nothing to write).
 macro_rules! rewrites {
     ($header:literal) => {
+        #[doc = concat!("The new `", $header, "` value (see the module documentation).")]
+        struct Value<'v, I> {
+            existing: I,
+            version: Option<&'v str>,
+        }
+
         #[doc = concat!("The new `", $header, "` value (see the module documentation).")]
         pub fn with_version<'a>(
             existing: impl Iterator<Item = &'a [u8]> + Clone,

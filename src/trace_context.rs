@@ -152,12 +152,8 @@ pub fn is_valid_member(member: &[u8]) -> bool {
 
 members::rewrites!("tracestate");
 
-/// [`with_version`]'s value: `canary=<version>` first, then the other valid members.
-struct Value<'v, I> {
-    existing: I,
-    version: Option<&'v str>,
-}
-
+/// The layout of [`with_version`]'s value: `canary=<version>` first, then the other valid
+/// members.
 impl<'a, I: Iterator<Item = &'a [u8]> + Clone> Pieces for Value<'_, I> {
     fn each(&self, piece: &mut dyn FnMut(&[u8]) -> bool) -> bool {
         let mut count = 0;
