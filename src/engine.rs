@@ -269,6 +269,9 @@ pub fn decide<R: RequestView>(config: &CompiledConfig, request: &R, entropy: u12
 }
 
 /// [`decide`], reporting each step to `observer` (see [`Observer`] for the order).
+// One function (113 lines) on purpose: each split into steps tried (the client tag, the
+// `normalize` entries, the rules; as methods, inlined or not, loops or `find_map`) grew the
+// module by 23 to 88 bytes.
 pub fn decide_observed<R: RequestView, O: Observer>(
     config: &CompiledConfig,
     request: &R,
