@@ -1,5 +1,9 @@
 //! The W3C `baggage` header: add, replace or remove our `canary-version` member, keep the
 //! others.
+//!
+//! The new value given the request's existing values (several headers are one
+//! comma-separated list): every member but ours kept verbatim, then ours naming `version`
+//! (`None`: ours removed, SPEC §7). Empty members are dropped.
 
 use crate::members::{self, Pieces};
 
@@ -9,46 +13,12 @@ pub const HEADER: &str = "baggage";
 /// The baggage member key that carries the version.
 pub const MEMBER_KEY: &str = "canary-version";
 
-/// The new `baggage` value given the request's existing values (several headers are one
-/// comma-separated list): every member but ours kept verbatim, then ours naming `version`
-/// (`None`: ours removed, SPEC §7). Empty members are dropped.
-pub fn with_version<'a>(
-    existing: impl Iterator<Item = &'a [u8]> + Clone,
-    version: Option<&str>,
-) -> Vec<u8> {
-    members::collect(&Value { existing, version })
-}
+members::rewrites!("baggage");
 
 pub use members::STACK_VALUE;
 
-/// Hands [`with_version`]'s value to `write`, built on the stack unless it is long
-/// ([`members::write`]).
-pub fn write_with_version<'a, T>(
-    existing: impl Iterator<Item = &'a [u8]> + Clone,
-    version: Option<&str>,
-    write: impl FnOnce(&[u8]) -> T,
-) -> T {
-    members::write(&Value { existing, version }, write)
-}
-
-/// Whether `line`, the request's only `baggage` header, already is exactly
-/// [`with_version`]'s value (our member last and naming `version`), so that there is
-/// nothing to write.
-pub fn is_current(line: &[u8], version: &str) -> bool {
-    let value = Value {
-        existing: std::iter::once(line),
-        version: Some(version),
-    };
-    members::is_exactly(&value, line)
-}
-
-/// [`with_version`]'s value: the kept members with commas between them, then
+/// The layout of [`with_version`]'s value: the kept members with commas between them, then
 /// `canary-version=<version>`.
-struct Value<'v, I> {
-    existing: I,
-    version: Option<&'v str>,
-}
-
 impl<'a, I: Iterator<Item = &'a [u8]> + Clone> Pieces for Value<'_, I> {
     fn each(&self, piece: &mut dyn FnMut(&[u8]) -> bool) -> bool {
         let mut first = true;

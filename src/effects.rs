@@ -254,6 +254,22 @@ impl Decision {
                 ClientTag::Kept => SetMode::Unchanged,
             },
         };
+        let (baggage, tracestate) = self.carrier_effects(config, request, version);
+        normalized
+            .chain(std::iter::once(tag))
+            .chain(baggage)
+            .chain(tracestate)
+    }
+
+    /// [`Decision::request_effects`]' `baggage` and `tracestate`: each written with the
+    /// version when configured, else only a client's member of ours removed (the whole
+    /// header when it had no other).
+    fn carrier_effects<'a, R: RequestView>(
+        &'a self,
+        config: &'a CompiledConfig,
+        request: &'a R,
+        version: &'a str,
+    ) -> (Option<SetHeader<'a>>, Option<SetHeader<'a>>) {
         // A carrier the tag or a `normalize` entry already set is replaced as a whole.
         let set_before = move |name: &str| {
             config.tag_header == name
@@ -290,10 +306,7 @@ impl Decision {
             }
             None => None,
         };
-        normalized
-            .chain(std::iter::once(tag))
-            .chain(baggage)
-            .chain(tracestate)
+        (baggage, tracestate)
     }
 
     /// The response headers to add, in order: the sticky id's `Set-Cookie` when a split

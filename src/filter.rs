@@ -14,7 +14,7 @@ use proxy_wasm::types::{Action, ContextType};
 use crate::config::{
     CompiledConfig, Mode as ConfigMode, ProcessEnvironment, RestoreSource, VersionId,
 };
-use crate::effects::HeaderWriter;
+use crate::effects::{AddHeader, HeaderWriter};
 use crate::engine::{self, ClientTag, DecidedBy, Decision};
 use crate::host::{self, HeaderMap, MetricType};
 use crate::metrics::{self, MetricNames, SidecarMetricNames};
@@ -397,11 +397,17 @@ impl HttpContext for CanaryRequest {
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if let Some(decision) = &self.decision {
-            for effect in decision.response_effects(&self.active.config) {
-                effect.apply(&mut HostHeaders(HeaderMap::Response));
-            }
+            add_to_response(decision.response_effects(&self.active.config));
         }
         Action::Continue
+    }
+}
+
+/// Adds a decision's response headers (either mode's `response_effects`) to the response.
+#[inline]
+fn add_to_response<'a>(effects: impl Iterator<Item = AddHeader<'a>>) {
+    for effect in effects {
+        effect.apply(&mut HostHeaders(HeaderMap::Response));
     }
 }
 
@@ -599,9 +605,7 @@ impl HttpContext for SidecarRequest {
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if let Some(restore) = &self.restored {
-            for effect in restore.response_effects(&self.active.config) {
-                effect.apply(&mut HostHeaders(HeaderMap::Response));
-            }
+            add_to_response(restore.response_effects(&self.active.config));
         }
         Action::Continue
     }

@@ -225,23 +225,22 @@ pub fn has_header(map: HeaderMap, name: &str) -> Result<bool, Status> {
 
 /// Adds one header line (the map may then hold the name more than once).
 pub fn add_header(map: HeaderMap, name: &str, value: &[u8]) -> Result<(), Status> {
-    // SAFETY: the host reads both live slices for the duration of the call.
-    status(unsafe {
-        proxy_add_header_map_value(
-            map as u32,
-            name.as_ptr(),
-            name.len(),
-            value.as_ptr(),
-            value.len(),
-        )
-    })
+    write_header(proxy_add_header_map_value, map, name, value)
 }
 
 /// Sets a header to exactly one value, replacing every line of that name.
 pub fn replace_header(map: HeaderMap, name: &str, value: &[u8]) -> Result<(), Status> {
+    write_header(proxy_replace_header_map_value, map, name, value)
+}
+
+/// The ABI's header writes (`proxy_add_header_map_value`, `proxy_replace_header_map_value`):
+/// a map, a name and a value.
+type HeaderWrite = unsafe extern "C" fn(u32, *const u8, usize, *const u8, usize) -> u32;
+
+fn write_header(call: HeaderWrite, map: HeaderMap, name: &str, value: &[u8]) -> Result<(), Status> {
     // SAFETY: the host reads both live slices for the duration of the call.
     status(unsafe {
-        proxy_replace_header_map_value(
+        call(
             map as u32,
             name.as_ptr(),
             name.len(),

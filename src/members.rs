@@ -81,3 +81,49 @@ pub fn each_member<'a>(
     }
     true
 }
+
+/// What a list module shares with the others, defined once: its `Value { existing, version }`
+/// (the list rebuilt from the request's existing lines, which several headers make one
+/// list, with our member naming `version`, or `None`: ours removed), whose [`Pieces`] the
+/// module writes (the layout is all that differs), and three ways to it: `with_version`
+/// collects it, `write_with_version` hands it to `write` built on the stack unless it is
+/// long ([`write`]), `is_current` says whether `line`, the request's only header of the
+/// list, already is exactly it (then there is nothing to write).
+macro_rules! rewrites {
+    ($header:literal) => {
+        #[doc = concat!("The new `", $header, "` value (see the module documentation).")]
+        struct Value<'v, I> {
+            existing: I,
+            version: Option<&'v str>,
+        }
+
+        #[doc = concat!("The new `", $header, "` value (see the module documentation).")]
+        pub fn with_version<'a>(
+            existing: impl Iterator<Item = &'a [u8]> + Clone,
+            version: Option<&str>,
+        ) -> Vec<u8> {
+            $crate::members::collect(&Value { existing, version })
+        }
+
+        /// Hands [`with_version`]'s value to `write`, built on the stack unless it is long
+        /// ([`members::write`]).
+        pub fn write_with_version<'a, T>(
+            existing: impl Iterator<Item = &'a [u8]> + Clone,
+            version: Option<&str>,
+            write: impl FnOnce(&[u8]) -> T,
+        ) -> T {
+            $crate::members::write(&Value { existing, version }, write)
+        }
+
+        #[doc = concat!("Whether `line`, the request's only `", $header, "` header, already is")]
+        /// exactly [`with_version`]'s value, so that there is nothing to write.
+        pub fn is_current(line: &[u8], version: &str) -> bool {
+            let value = Value {
+                existing: std::iter::once(line),
+                version: Some(version),
+            };
+            $crate::members::is_exactly(&value, line)
+        }
+    };
+}
+pub(crate) use rewrites;

@@ -28,7 +28,7 @@
 //! name also needs its line in `LABELS`, in `envoyfilter/metrics/stats-tags.yaml` and in
 //! the Istio recipe beside it (tests check that the three agree).
 
-use crate::config::{Action, CompiledConfig, Mode, RestoreSource};
+use crate::config::{Action, CompiledConfig, Mode, RestoreSource, Rule};
 
 /// Who decided a request's version: a rule (then `rule` names it), the default, or a
 /// trusted client's own tag.
@@ -119,48 +119,19 @@ pub struct MetricNames {
 
 impl MetricNames {
     pub fn new(config: &CompiledConfig) -> MetricNames {
-        let versions = || config.versions().iter().enumerate();
         let mut decisions: Vec<Vec<Option<String>>> = config
             .rules
             .iter()
-            .map(|rule| {
-                versions()
-                    .map(|(index, version)| {
-                        let reachable = match &rule.action {
-                            Action::Fixed(fixed) => fixed.index() == index,
-                            Action::VersionFrom(_) => true,
-                            Action::Split(split) => {
-                                split.weights().iter().any(|(_, v)| v.index() == index)
-                            }
-                        };
-                        reachable.then(|| {
-                            stat_name(
-                                REQUESTS,
-                                &[(DECIDED_BY, "rule"), (RULE, &rule.name), (VERSION, version)],
-                            )
-                        })
-                    })
-                    .collect()
-            })
+            .map(|rule| rule_decisions(config, rule))
             .collect();
-        decisions.push(
-            versions()
-                .map(|(index, version)| {
-                    (index == config.default_version.index()).then(|| {
-                        stat_name(REQUESTS, &[(DECIDED_BY, "default"), (VERSION, version)])
-                    })
-                })
-                .collect(),
-        );
-        decisions.push(
-            versions()
-                .map(|(_, version)| {
-                    (!config.trusted_tag_sources.is_empty()).then(|| {
-                        stat_name(REQUESTS, &[(DECIDED_BY, "trusted_tag"), (VERSION, version)])
-                    })
-                })
-                .collect(),
-        );
+        decisions.push(per_version(config, |index, version| {
+            (index == config.default_version.index())
+                .then(|| stat_name(REQUESTS, &[(DECIDED_BY, "default"), (VERSION, version)]))
+        }));
+        decisions.push(per_version(config, |_, version| {
+            (!config.trusted_tag_sources.is_empty())
+                .then(|| stat_name(REQUESTS, &[(DECIDED_BY, "trusted_tag"), (VERSION, version)]))
+        }));
         let normalized = config
             .normalize
             .iter()
@@ -181,6 +152,38 @@ impl MetricNames {
     }
 }
 
+/// A rule's decision series per version: `None` for a version the rule can never pick.
+fn rule_decisions(config: &CompiledConfig, rule: &Rule) -> Vec<Option<String>> {
+    per_version(config, |index, version| {
+        let reachable = match &rule.action {
+            Action::Fixed(fixed) => fixed.index() == index,
+            Action::VersionFrom(_) => true,
+            Action::Split(split) => split.weights().iter().any(|(_, v)| v.index() == index),
+        };
+        reachable.then(|| {
+            stat_name(
+                REQUESTS,
+                &[(DECIDED_BY, "rule"), (RULE, &rule.name), (VERSION, version)],
+            )
+        })
+    })
+}
+
+/// `name(index, version)` for each of the configuration's versions, in order.
+/// (`#[inline]`: as a call it took 10 bytes more of the module.)
+#[inline]
+fn per_version(
+    config: &CompiledConfig,
+    name: impl Fn(usize, &str) -> Option<String>,
+) -> Vec<Option<String>> {
+    config
+        .versions()
+        .iter()
+        .enumerate()
+        .map(|(index, version)| name(index, version))
+        .collect()
+}
+
 /// The per-configuration counter names of sidecar mode.
 pub struct SidecarMetricNames {
     /// `[source][version]`: source = `RestoreSource::index`, then the default (3). `None`
@@ -197,7 +200,6 @@ impl SidecarMetricNames {
             .sidecar()
             .map(|s| s.restore.as_slice())
             .unwrap_or_default();
-        let versions = || config.versions().iter().enumerate();
         // A waypoint counts a request that arrived with a known tag as `header`, listed or not.
         let waypoint = matches!(config.mode, Mode::Waypoint(_));
         let counted = |source: &RestoreSource| {
@@ -206,25 +208,21 @@ impl SidecarMetricNames {
         let mut restored: Vec<Vec<Option<String>>> = RestoreSource::ALL
             .iter()
             .map(|source| {
-                versions()
-                    .map(|(_, version)| {
-                        counted(source).then(|| {
-                            stat_name(RESTORED, &[(SOURCE, source.name()), (VERSION, version)])
-                        })
+                per_version(config, |_, version| {
+                    counted(source).then(|| {
+                        stat_name(RESTORED, &[(SOURCE, source.name()), (VERSION, version)])
                     })
-                    .collect()
+                })
             })
             .collect();
-        restored.push(
-            versions()
-                .map(|(index, version)| {
-                    (index == config.default_version.index())
-                        .then(|| stat_name(RESTORED, &[(SOURCE, "default"), (VERSION, version)]))
-                })
-                .collect(),
-        );
-        let remembered = versions()
-            .map(|(_, version)| stat_name(TRACE_REMEMBERED, &[(VERSION, version)]))
+        restored.push(per_version(config, |index, version| {
+            (index == config.default_version.index())
+                .then(|| stat_name(RESTORED, &[(SOURCE, "default"), (VERSION, version)]))
+        }));
+        let remembered = config
+            .versions()
+            .iter()
+            .map(|version| stat_name(TRACE_REMEMBERED, &[(VERSION, version)]))
             .collect();
         SidecarMetricNames {
             restored,
@@ -391,7 +389,6 @@ mod tests {
         )
         .unwrap();
         let names = MetricNames::new(&config);
-        let requests = |labels: &str| Some(format!("canary_tagger_requests.{labels}total"));
         assert_eq!(
             names.decisions,
             vec![
@@ -416,15 +413,26 @@ mod tests {
         );
     }
 
+    /// The series of `canary_tagger_requests_total` with these labels (as encoded).
+    fn requests(labels: &str) -> Option<String> {
+        Some(format!("canary_tagger_requests.{labels}total"))
+    }
+
+    /// The series of `canary_tagger_restored_total` with these labels (as encoded).
+    fn restored(labels: &str) -> Option<String> {
+        Some(format!("canary_tagger_restored.{labels}total"))
+    }
+
+    fn sidecar_names(config: &[u8]) -> SidecarMetricNames {
+        SidecarMetricNames::new(&CompiledConfig::from_json(config).unwrap())
+    }
+
     #[test]
     fn sidecar_names_per_source_and_version() {
-        let config = CompiledConfig::from_json(
+        let names = sidecar_names(
             br#"{"mode": "sidecar", "versions": ["v1", "v2"], "default_version": "v1",
                  "restore": ["baggage", "trace"]}"#,
-        )
-        .unwrap();
-        let names = SidecarMetricNames::new(&config);
-        let restored = |labels: &str| Some(format!("canary_tagger_restored.{labels}total"));
+        );
         assert_eq!(
             names.restored,
             vec![
@@ -452,13 +460,10 @@ mod tests {
 
     #[test]
     fn a_waypoint_counts_a_kept_tag_as_header_even_when_restore_leaves_it_out() {
-        let config = CompiledConfig::from_json(
+        let names = sidecar_names(
             br#"{"mode": "waypoint", "versions": ["v1", "v2"], "default_version": "v1",
                  "restore": ["tracestate"]}"#,
-        )
-        .unwrap();
-        let names = SidecarMetricNames::new(&config);
-        let restored = |labels: &str| Some(format!("canary_tagger_restored.{labels}total"));
+        );
         assert_eq!(
             names.restored,
             vec![

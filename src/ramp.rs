@@ -204,6 +204,29 @@ pub fn parse_rfc3339_utc(text: &str) -> Result<UnixSeconds, TimeError> {
         }
         _ => return Err(TimeError::Format),
     };
+    check_ranges(year, month, day, hour, minute, second)?;
+    let local =
+        days_from_civil(year, month, day) * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    let utc = local - offset_s;
+    // `-00:00` is RFC 3339's "offset unknown": not UTC either.
+    if offset_s != 0 || bytes.get(at) == Some(&b'-') {
+        return Err(TimeError::NotUtc { utc });
+    }
+    Ok(utc)
+}
+
+/// The first field of a well-formed time that is out of its range, as its error.
+/// `#[inline(always)]`: as a call (or merely `#[inline]`) it took 150 bytes more of the
+/// module; inlined it takes 12 fewer than the checks written in the parser did.
+#[inline(always)]
+fn check_ranges(
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+) -> Result<(), TimeError> {
     if !(1..=12).contains(&month) {
         return Err(TimeError::Month(month));
     }
@@ -219,14 +242,7 @@ pub fn parse_rfc3339_utc(text: &str) -> Result<UnixSeconds, TimeError> {
     if second > 59 {
         return Err(TimeError::Second(second));
     }
-    let local =
-        days_from_civil(year, month, day) * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
-    let utc = local - offset_s;
-    // `-00:00` is RFC 3339's "offset unknown": not UTC either.
-    if offset_s != 0 || bytes.get(at) == Some(&b'-') {
-        return Err(TimeError::NotUtc { utc });
-    }
-    Ok(utc)
+    Ok(())
 }
 
 /// `2026-12-01T10:00:00Z`. Years outside 0000-9999 are written with as many digits as they

@@ -6,6 +6,10 @@
 //! not `baggage` still carry the version. The rewrite keeps every other member in order
 //! (W3C Trace Context §3.3.1.3: a vendor puts its own member first) and drops what the
 //! grammar does not allow, so the value we write is always a valid `tracestate`.
+//!
+//! The new `tracestate`: `canary=<version>` first (`None`: ours removed), then every other
+//! valid member in order, at most [`MAX_MEMBERS`] in all (the last ones dropped). Several
+//! `tracestate` lines are one list.
 
 use crate::members::{self, Pieces};
 
@@ -146,39 +150,10 @@ pub fn is_valid_member(member: &[u8]) -> bool {
     }
 }
 
-/// The new `tracestate`: `canary=<version>` first (`None`: ours removed), then every other
-/// valid member in order, at most [`MAX_MEMBERS`] in all (the last ones dropped). Several
-/// `tracestate` lines are one list.
-pub fn with_version<'a>(
-    existing: impl Iterator<Item = &'a [u8]> + Clone,
-    version: Option<&str>,
-) -> Vec<u8> {
-    members::collect(&Value { existing, version })
-}
+members::rewrites!("tracestate");
 
-/// Hands [`with_version`]'s value to `write`, built on the stack unless it is long.
-pub fn write_with_version<'a, T>(
-    existing: impl Iterator<Item = &'a [u8]> + Clone,
-    version: Option<&str>,
-    write: impl FnOnce(&[u8]) -> T,
-) -> T {
-    members::write(&Value { existing, version }, write)
-}
-
-/// Whether `line`, the request's only `tracestate`, already is [`with_version`]'s value.
-pub fn is_current(line: &[u8], version: &str) -> bool {
-    let value = Value {
-        existing: std::iter::once(line),
-        version: Some(version),
-    };
-    members::is_exactly(&value, line)
-}
-
-struct Value<'v, I> {
-    existing: I,
-    version: Option<&'v str>,
-}
-
+/// The layout of [`with_version`]'s value: `canary=<version>` first, then the other valid
+/// members.
 impl<'a, I: Iterator<Item = &'a [u8]> + Clone> Pieces for Value<'_, I> {
     fn each(&self, piece: &mut dyn FnMut(&[u8]) -> bool) -> bool {
         let mut count = 0;

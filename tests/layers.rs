@@ -38,20 +38,20 @@ fn allowed() -> BTreeMap<String, BTreeSet<String>> {
     table
 }
 
-/// The library's modules (`src/config/*` is `config`), each with the text of its files.
+/// The library's modules (`src/config/*` is `config`, `src/sidecar/*` is `sidecar`), each
+/// with the text of its files.
 fn modules() -> BTreeMap<String, String> {
     let mut modules: BTreeMap<String, String> = BTreeMap::new();
-    for dir in ["src", "src/config"] {
+    for dir in ["src", "src/config", "src/sidecar"] {
         for entry in std::fs::read_dir(repo(dir)).unwrap() {
             let path = entry.unwrap().path();
             let stem = path.file_stem().unwrap().to_string_lossy().to_string();
             if path.extension().is_none_or(|e| e != "rs") || stem == "lib" {
                 continue;
             }
-            let module = if dir == "src/config" {
-                "config".to_string()
-            } else {
-                stem
+            let module = match dir.strip_prefix("src/") {
+                Some(folder) => folder.to_string(),
+                None => stem,
             };
             let text = std::fs::read_to_string(&path).unwrap();
             modules.entry(module).or_default().push_str(&text);
