@@ -38,23 +38,31 @@ fn allowed() -> BTreeMap<String, BTreeSet<String>> {
     table
 }
 
-/// The library's modules (`src/config/*` is `config`, `src/sidecar/*` is `sidecar`), each
-/// with the text of its files.
+/// The library's modules, each with the text of all its files: `src/NAME.rs` and every file
+/// under `src/NAME/` are `NAME` (the CLI under `src/bin/` is not the library's).
 fn modules() -> BTreeMap<String, String> {
     let mut modules: BTreeMap<String, String> = BTreeMap::new();
-    for dir in ["src", "src/config", "src/sidecar"] {
-        for entry in std::fs::read_dir(repo(dir)).unwrap() {
+    let mut pending = vec![repo("src")];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            let stem = path.file_stem().unwrap().to_string_lossy().to_string();
-            if path.extension().is_none_or(|e| e != "rs") || stem == "lib" {
+            let inside = path.strip_prefix(repo("src")).unwrap();
+            if path.is_dir() {
+                if inside != Path::new("bin") {
+                    pending.push(path);
+                }
                 continue;
             }
-            let module = match dir.strip_prefix("src/") {
-                Some(folder) => folder.to_string(),
-                None => stem,
-            };
+            if path.extension().is_none_or(|e| e != "rs") || inside == Path::new("lib.rs") {
+                continue;
+            }
+            let first = inside.components().next().unwrap().as_os_str();
+            let module = Path::new(first).file_stem().unwrap().to_string_lossy();
             let text = std::fs::read_to_string(&path).unwrap();
-            modules.entry(module).or_default().push_str(&text);
+            modules
+                .entry(module.to_string())
+                .or_default()
+                .push_str(&text);
         }
     }
     modules
@@ -116,6 +124,9 @@ fn the_parser_sees_the_table_and_the_uses() {
     assert!(allowed.len() >= 15, "{allowed:?}");
     assert!(allowed["hash"].is_empty());
     assert!(allowed["filter"].contains("engine"));
+    // A module's folder is read too, not only its `NAME.rs`.
+    let compile = std::fs::read_to_string(repo("src/config/compile/mod.rs")).unwrap();
+    assert!(modules()["config"].contains(&compile));
     assert_eq!(
         uses(
             "use crate::engine::{self, Decision}; // crate::host\nlet x = crate::hash::bucket(1);"
