@@ -79,20 +79,6 @@ extern "C" {
         return_value: *mut *mut u8,
         return_size: *mut usize,
     ) -> u32;
-    fn proxy_add_header_map_value(
-        map: u32,
-        key: *const u8,
-        key_size: usize,
-        value: *const u8,
-        value_size: usize,
-    ) -> u32;
-    fn proxy_replace_header_map_value(
-        map: u32,
-        key: *const u8,
-        key_size: usize,
-        value: *const u8,
-        value_size: usize,
-    ) -> u32;
     fn proxy_remove_header_map_value(map: u32, key: *const u8, key_size: usize) -> u32;
     fn proxy_get_property(
         path: *const u8,
@@ -124,6 +110,19 @@ extern "C" {
     fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
 }
+
+/// Declares ABI imports that write one header (`map`, then the name and the value as
+/// pointer and length): the add and the replace share this one signature.
+macro_rules! header_write_imports {
+    ($($name:ident),+) => {
+        #[link(wasm_import_module = "env")]
+        extern "C" {
+            $(fn $name(map: u32, key: *const u8, key_size: usize, value: *const u8, value_size: usize) -> u32;)+
+        }
+    };
+}
+
+header_write_imports!(proxy_add_header_map_value, proxy_replace_header_map_value);
 
 #[link(wasm_import_module = "wasi_snapshot_preview1")]
 extern "C" {
