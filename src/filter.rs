@@ -396,19 +396,25 @@ impl HttpContext for CanaryRequest {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        if let Some(decision) = &self.decision {
-            add_to_response(decision.response_effects(&self.active.config));
-        }
-        Action::Continue
+        let config = &self.active.config;
+        add_to_response(
+            self.decision
+                .as_ref()
+                .map(|decision| decision.response_effects(config)),
+        )
     }
 }
 
-/// Adds a decision's response headers (either mode's `response_effects`) to the response.
+/// Adds a request's response headers (either mode's `response_effects`, none when the
+/// request phase decided nothing) to the response, which then goes on.
 #[inline]
-fn add_to_response<'a>(effects: impl Iterator<Item = AddHeader<'a>>) {
-    for effect in effects {
-        effect.apply(&mut HostHeaders(HeaderMap::Response));
+fn add_to_response<'a>(effects: Option<impl Iterator<Item = AddHeader<'a>>>) -> Action {
+    if let Some(effects) = effects {
+        for effect in effects {
+            effect.apply(&mut HostHeaders(HeaderMap::Response));
+        }
     }
+    Action::Continue
 }
 
 /// The host's header maps as the effects' writer. A failed write leaves the header as it
@@ -604,9 +610,11 @@ impl HttpContext for SidecarRequest {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        if let Some(restore) = &self.restored {
-            add_to_response(restore.response_effects(&self.active.config));
-        }
-        Action::Continue
+        let config = &self.active.config;
+        add_to_response(
+            self.restored
+                .as_ref()
+                .map(|restore| restore.response_effects(config)),
+        )
     }
 }
