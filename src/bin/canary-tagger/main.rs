@@ -192,13 +192,13 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
             ));
         };
         match command.as_str() {
-            "validate" => validate(rest),
-            "explain" => explain(rest),
-            "render" => render(rest),
-            "status" => status_command(rest),
-            "watch" => watch_command(rest),
-            "schema" => schema_command(rest),
-            "completions" => completions(rest),
+            "validate" => run_command("validate", rest, validate),
+            "explain" => run_command("explain", rest, explain),
+            "render" => run_command("render", rest, render),
+            "status" => run_command("status", rest, status_command),
+            "watch" => run_command("watch", rest, watch_command),
+            "schema" => run_command("schema", rest, schema_command),
+            "completions" => run_command("completions", rest, completions),
             "help" | "--help" | "-h" => help(rest),
             "--version" | "-V" | "version" => {
                 print(&format!("canary-tagger {}\n", env!("CARGO_PKG_VERSION")))?;
@@ -220,15 +220,8 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
     fn help(rest: &[String]) -> Result<u8, Failure> {
         let text = match rest.first().map(String::as_str) {
             None => USAGE,
-            Some("validate") => VALIDATE_HELP,
-            Some("explain") => explain::HELP,
-            Some("render") => render::HELP,
-            Some("status") => status::HELP,
-            Some("watch") => watch::HELP,
-            Some("schema") => SCHEMA_HELP,
-            Some("completions") => COMPLETIONS_HELP,
-            Some(other) => {
-                return Err(Failure::Usage(format!(
+            Some(other) => command_help(other).ok_or_else(|| {
+                Failure::Usage(format!(
                     "help: unknown command {other:?}; commands are {}",
                     COMMANDS
                         .iter()
@@ -236,24 +229,40 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
                         .copied()
                         .collect::<Vec<_>>()
                         .join(", ")
-                )))
-            }
+                ))
+            })?,
         };
         print(text)?;
         Ok(0)
     }
 
-    /// A command's arguments, or `None` once its help text is printed (`-h`, `--help`).
-    fn arguments<A: clap::Args>(
-        command: &'static str,
+    /// Each command's help text (`canary-tagger help COMMAND`, `COMMAND --help`).
+    fn command_help(command: &str) -> Option<&'static str> {
+        Some(match command {
+            "validate" => VALIDATE_HELP,
+            "explain" => explain::HELP,
+            "render" => render::HELP,
+            "status" => status::HELP,
+            "watch" => watch::HELP,
+            "schema" => SCHEMA_HELP,
+            "completions" => COMPLETIONS_HELP,
+            _ => return None,
+        })
+    }
+
+    /// Runs command `name` on its parsed arguments; `-h` / `--help` prints its help instead.
+    fn run_command<A: clap::Args>(
+        name: &'static str,
         rest: &[String],
-        help: &str,
-    ) -> Result<Option<A>, Failure> {
-        let parsed = args::parse(command, rest)?;
-        if parsed.is_none() {
-            print(help)?;
+        run: fn(A) -> Result<u8, Failure>,
+    ) -> Result<u8, Failure> {
+        match args::parse(name, rest)? {
+            Some(parsed) => run(parsed),
+            None => {
+                print(command_help(name).unwrap_or(USAGE))?;
+                Ok(0)
+            }
         }
-        Ok(parsed)
     }
 
     /// `value` as pretty JSON on stdout, with a newline.
@@ -292,10 +301,7 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
         })
     }
 
-    fn validate(rest: &[String]) -> Result<u8, Failure> {
-        let Some(parsed) = arguments::<ValidateArgs>("validate", rest, VALIDATE_HELP)? else {
-            return Ok(0);
-        };
+    fn validate(parsed: ValidateArgs) -> Result<u8, Failure> {
         if parsed.files.is_empty() {
             return Err(Failure::Usage(
                 "validate: give at least one FILE; see `canary-tagger help validate`".into(),
@@ -405,10 +411,7 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
         Ok((file, found))
     }
 
-    fn explain(rest: &[String]) -> Result<u8, Failure> {
-        let Some(parsed) = arguments::<ExplainArgs>("explain", rest, explain::HELP)? else {
-            return Ok(0);
-        };
+    fn explain(parsed: ExplainArgs) -> Result<u8, Failure> {
         // Flags first: a typo in a flag is reported before the file is read.
         let (request, seed) = explain::request_from(&parsed)?;
         let at = explain::at_from(&parsed)?;
@@ -450,10 +453,7 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
         Ok(0)
     }
 
-    fn render(rest: &[String]) -> Result<u8, Failure> {
-        let Some(parsed) = arguments::<RenderArgs>("render", rest, render::HELP)? else {
-            return Ok(0);
-        };
+    fn render(parsed: RenderArgs) -> Result<u8, Failure> {
         if parsed.api == RenderApi::GatewayApi {
             return render_gateway_api(&parsed);
         }
@@ -466,20 +466,14 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
         Ok(0)
     }
 
-    fn status_command(rest: &[String]) -> Result<u8, Failure> {
-        let Some(parsed) = arguments::<StatusArgs>("status", rest, status::HELP)? else {
-            return Ok(0);
-        };
+    fn status_command(parsed: StatusArgs) -> Result<u8, Failure> {
         let options = status::options_from(&parsed)?;
         let report = status::run(&options)?;
         print(&report)?;
         Ok(0)
     }
 
-    fn watch_command(rest: &[String]) -> Result<u8, Failure> {
-        let Some(parsed) = arguments::<WatchArgs>("watch", rest, watch::HELP)? else {
-            return Ok(0);
-        };
+    fn watch_command(parsed: WatchArgs) -> Result<u8, Failure> {
         let options = watch::options_from(&parsed)?;
         watch::run(&options)?;
         Ok(0)
@@ -502,11 +496,7 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
         Ok(0)
     }
 
-    fn completions(rest: &[String]) -> Result<u8, Failure> {
-        let Some(parsed) = arguments::<CompletionsArgs>("completions", rest, COMPLETIONS_HELP)?
-        else {
-            return Ok(0);
-        };
+    fn completions(parsed: CompletionsArgs) -> Result<u8, Failure> {
         match parsed.shell {
             Some(shell) => print(&args::completion_script(shell))?,
             None => print(COMPLETIONS_HELP)?,
@@ -514,10 +504,7 @@ Prints a completion script for SHELL (bash, zsh, fish, elvish or powershell), e.
         Ok(0)
     }
 
-    fn schema_command(rest: &[String]) -> Result<u8, Failure> {
-        let Some(parsed) = arguments::<SchemaArgs>("schema", rest, SCHEMA_HELP)? else {
-            return Ok(0);
-        };
+    fn schema_command(parsed: SchemaArgs) -> Result<u8, Failure> {
         if let Some(extra) = parsed.extra.first() {
             return Err(Failure::Usage(format!(
                 "schema: unexpected argument {extra:?}; it takes none"
