@@ -7,37 +7,26 @@
 //! header, as canary-tagger does, else a replace). No decision, no counter, nothing in the
 //! response phase (the callback is exported, as in the shipped module, and returns at once).
 //!
-//! Benchmark code, not a product: like `bench/hostcall-filter` it declares the two ABI
-//! imports itself and ignores their statuses.
+//! Benchmark code, not a product. It reads the map through the ABI import itself (the SDK's
+//! `get_http_request_headers` would turn every pair into two `String`s, more than the job
+//! needs) and writes the tag through the SDK's own wrappers of the add and replace imports,
+//! as any SDK filter does: they cost one status check more than the bare import.
 
+use proxy_wasm::hostcalls::{add_map_value_bytes, set_map_value_bytes};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType};
+use proxy_wasm::types::{Action, ContextType, MapType};
 
 proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(FloorRoot) });
 }}
 
-const TAG: &[u8] = b"x-canary-version";
+const TAG: &str = "x-canary-version";
 const VERSION: &[u8] = b"v1";
 const REQUEST_HEADERS: u32 = 0;
 
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_get_header_map_pairs(map: u32, data: *mut *mut u8, size: *mut usize) -> u32;
-    fn proxy_add_header_map_value(
-        map: u32,
-        key: *const u8,
-        key_size: usize,
-        value: *const u8,
-        value_size: usize,
-    ) -> u32;
-    fn proxy_replace_header_map_value(
-        map: u32,
-        key: *const u8,
-        key_size: usize,
-        value: *const u8,
-        value_size: usize,
-    ) -> u32;
 }
 
 struct FloorRoot;
@@ -65,22 +54,13 @@ impl Context for FloorRequest {}
 impl HttpContext for FloorRequest {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
         let map = header_map();
-        let present = has_name(&map, TAG);
-        // SAFETY: the host reads both live slices for the duration of the call.
-        unsafe {
-            let write = if present {
-                proxy_replace_header_map_value
-            } else {
-                proxy_add_header_map_value
-            };
-            write(
-                REQUEST_HEADERS,
-                TAG.as_ptr(),
-                TAG.len(),
-                VERSION.as_ptr(),
-                VERSION.len(),
-            );
-        }
+        // Like canary-tagger: an add when the request has no tag header, else a replace.
+        // Either write can only fail once the stream is gone; the request then goes on.
+        let _ = if has_name(&map, TAG.as_bytes()) {
+            set_map_value_bytes(MapType::HttpRequestHeaders, TAG, Some(VERSION))
+        } else {
+            add_map_value_bytes(MapType::HttpRequestHeaders, TAG, VERSION)
+        };
         Action::Continue
     }
 }
