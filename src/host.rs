@@ -111,18 +111,26 @@ extern "C" {
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
 }
 
-/// Declares ABI imports that write one header (`map`, then the name and the value as
-/// pointer and length): the add and the replace share this one signature.
+/// Declares the ABI imports that write one header and [`HeaderWrite`], their type, from one
+/// signature: `map`, then the name and the value as pointer and length.
 macro_rules! header_write_imports {
-    ($($name:ident),+) => {
+    ($signature:tt; $($name:ident),+) => {
+        /// The ABI's header writes (`proxy_add_header_map_value`,
+        /// `proxy_replace_header_map_value`): a map, a name and a value.
+        type HeaderWrite = unsafe extern "C" fn $signature -> u32;
+
         #[link(wasm_import_module = "env")]
         extern "C" {
-            $(fn $name(map: u32, key: *const u8, key_size: usize, value: *const u8, value_size: usize) -> u32;)+
+            $(fn $name $signature -> u32;)+
         }
     };
 }
 
-header_write_imports!(proxy_add_header_map_value, proxy_replace_header_map_value);
+header_write_imports!(
+    (map: u32, key: *const u8, key_size: usize, value: *const u8, value_size: usize);
+    proxy_add_header_map_value,
+    proxy_replace_header_map_value
+);
 
 #[link(wasm_import_module = "wasi_snapshot_preview1")]
 extern "C" {
@@ -231,10 +239,6 @@ pub fn add_header(map: HeaderMap, name: &str, value: &[u8]) -> Result<(), Status
 pub fn replace_header(map: HeaderMap, name: &str, value: &[u8]) -> Result<(), Status> {
     write_header(proxy_replace_header_map_value, map, name, value)
 }
-
-/// The ABI's header writes (`proxy_add_header_map_value`, `proxy_replace_header_map_value`):
-/// a map, a name and a value.
-type HeaderWrite = unsafe extern "C" fn(u32, *const u8, usize, *const u8, usize) -> u32;
 
 fn write_header(call: HeaderWrite, map: HeaderMap, name: &str, value: &[u8]) -> Result<(), Status> {
     // SAFETY: the host reads both live slices for the duration of the call.
