@@ -21,8 +21,8 @@ proxy_wasm::main! {{
 }}
 
 const TAG: &str = "x-canary-version";
+const REQUEST_MAP: MapType = MapType::HttpRequestHeaders;
 const VERSION: &[u8] = b"v1";
-const REQUEST_HEADERS: u32 = 0;
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -55,11 +55,12 @@ impl HttpContext for FloorRequest {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
         let map = header_map();
         // Like canary-tagger: an add when the request has no tag header, else a replace.
-        // Either write can only fail once the stream is gone; the request then goes on.
+        // The SDK's wrappers return `Ok` or panic (a failed write aborts the VM), so the
+        // result carries nothing to act on.
         let _ = if has_name(&map, TAG.as_bytes()) {
-            set_map_value_bytes(MapType::HttpRequestHeaders, TAG, Some(VERSION))
+            set_map_value_bytes(REQUEST_MAP, TAG, Some(VERSION))
         } else {
-            add_map_value_bytes(MapType::HttpRequestHeaders, TAG, VERSION)
+            add_map_value_bytes(REQUEST_MAP, TAG, VERSION)
         };
         Action::Continue
     }
@@ -73,7 +74,8 @@ fn header_map() -> Vec<u8> {
     // SAFETY: on success the host hands over a buffer of `size` bytes it allocated through
     // this module's proxy_on_memory_allocate (the SDK's allocator).
     unsafe {
-        if proxy_get_header_map_pairs(REQUEST_HEADERS, &mut data, &mut size) != 0 || data.is_null()
+        if proxy_get_header_map_pairs(REQUEST_MAP as u32, &mut data, &mut size) != 0
+            || data.is_null()
         {
             return Vec::new();
         }
